@@ -1,0 +1,78 @@
+//! Command line: every option is also an environment variable.
+
+use clap::{Args, Parser, Subcommand};
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://postproxy.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "postproxy",
+    version,
+    about = "Self-hosted Postproxy API server"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// Database URL: a SQLite file (`sqlite://path.db`, created when missing) or `postgres://…`.
+    #[arg(long, env = "POSTPROXY_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
+    pub database_url: String,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// `serve` options, so that `postproxy` alone runs the server.
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (the default).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage accounts and API keys.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "POSTPROXY_LISTEN", default_value = DEFAULT_LISTEN)]
+    pub listen: String,
+    /// Base of the URLs the server hands out (default: `http://<listen address>`).
+    #[arg(long, env = "POSTPROXY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an account with a "Default" profile group and a full-access key; prints JSON.
+    CreateAccount {
+        #[arg(long)]
+        name: String,
+    },
+    /// Create an API key (full access, or scoped to one profile group); prints JSON.
+    CreateKey {
+        /// Account id (as printed by create-account).
+        #[arg(long)]
+        account: String,
+        /// Scope the key to this profile group of the account.
+        #[arg(long)]
+        profile_group: Option<String>,
+        /// A label for the key.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List an account's API keys (no secrets); prints JSON.
+    ListKeys {
+        #[arg(long)]
+        account: String,
+    },
+    /// Revoke an API key; it stops working at once, on every replica.
+    RevokeKey {
+        /// Key id (as printed by create-key or list-keys).
+        key_id: String,
+    },
+}

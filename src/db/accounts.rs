@@ -1,0 +1,66 @@
+//! Accounts, created together with their first profile group and a full-access key.
+
+use super::{Db, api_keys::INSERT_KEY, profile_groups::INSERT_GROUP};
+use crate::crypto;
+use crate::with_pool;
+
+/// Name of the profile group every new account starts with.
+pub const FIRST_GROUP_NAME: &str = "Default";
+
+/// What creating an account produced; `api_key` is the only copy of the plaintext key.
+#[derive(Debug)]
+pub struct NewAccount {
+    pub account_id: i64,
+    pub profile_group_id: i64,
+    pub api_key_id: i64,
+    pub api_key: String,
+}
+
+/// Creates an account, its "Default" group and a full-access key in one transaction.
+pub async fn create(db: &Db, name: &str, now_ms: i64) -> sqlx::Result<NewAccount> {
+    let key = crypto::new_api_key();
+    let prefix = crypto::display_prefix(&key.plaintext);
+    let (account_id, profile_group_id, api_key_id) = with_pool!(db, p => {
+        let mut tx = p.begin().await?;
+        let account_id: i64 = sqlx::query_scalar("INSERT INTO accounts (name, created_at_ms) VALUES ($1, $2) RETURNING id")
+            .bind(name).bind(now_ms).fetch_one(&mut *tx).await?;
+        let group_id: i64 = sqlx::query_scalar(INSERT_GROUP)
+            .bind(account_id).bind(FIRST_GROUP_NAME).bind(now_ms).fetch_one(&mut *tx).await?;
+        let key_id: i64 = sqlx::query_scalar(INSERT_KEY)
+            .bind(account_id).bind(None::<i64>).bind("Default full-access key")
+            .bind(&key.hash).bind(&prefix).bind(now_ms)
+            .fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        (account_id, group_id, key_id)
+    });
+    Ok(NewAccount {
+        account_id,
+        profile_group_id,
+        api_key_id,
+        api_key: key.plaintext,
+    })
+}
+
+/// On the very first start against an empty database, creates the "default" account. Exactly
+/// one caller ever gets `Some`, even when several replicas start at once on one PostgreSQL.
+pub async fn bootstrap_default(db: &Db, now_ms: i64) -> sqlx::Result<Option<NewAccount>> {
+    let claimed = with_pool!(db, p => {
+        let mut tx = p.begin().await?;
+        // The marker insert is a write, so on SQLite the transaction holds the write lock from here.
+        let inserted = sqlx::query("INSERT INTO server_settings (key, value) VALUES ('bootstrapped', $1) ON CONFLICT (key) DO NOTHING")
+            .bind(now_ms.to_string()).execute(&mut *tx).await?.rows_affected() == 1;
+        let accounts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(&mut *tx).await?;
+        tx.commit().await?;
+        inserted && accounts == 0
+    });
+    if claimed {
+        create(db, "default", now_ms).await.map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+pub async fn exists(db: &Db, account_id: i64) -> sqlx::Result<bool> {
+    with_pool!(db, p => sqlx::query_scalar::<_, i64>("SELECT id FROM accounts WHERE id = $1")
+        .bind(account_id).fetch_optional(p).await.map(|r| r.is_some()))
+}

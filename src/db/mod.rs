@@ -1,0 +1,159 @@
+//! Storage: one `Db` type over SQLite and PostgreSQL, with the same SQL text on both.
+//!
+//! Every query of tenant data takes the caller's account id, so isolation holds by construction.
+
+pub mod accounts;
+pub mod api_keys;
+pub mod invitations;
+pub mod profile_groups;
+pub mod profiles;
+pub mod settings;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+/// A connection pool on one of the two supported backends.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` once per backend with `$p` bound to the concrete pool, so one SQL string serves both.
+#[macro_export]
+macro_rules! with_pool {
+    ($db:expr, $p:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($p) => $body,
+            $crate::db::Db::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Which backend a database URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Backend {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+}
+
+/// Pool sizing knobs; the defaults suit one server process.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolConfig {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Db {
+    /// Connects to `url`: `postgres://…` selects PostgreSQL; `sqlite:…` or a plain file path selects
+    /// SQLite, creating the file when it is missing.
+    pub async fn connect(url: &str, cfg: PoolConfig) -> anyhow::Result<Db> {
+        match Backend::of_url(url) {
+            Backend::Postgres => {
+                let opts = PgConnectOptions::from_str(url).context("invalid PostgreSQL URL")?;
+                // One direct connection first: a pool only reports "timed out", this says why.
+                sqlx::Connection::close(
+                    <sqlx::PgConnection as sqlx::Connection>::connect_with(&opts)
+                        .await
+                        .context("cannot connect to PostgreSQL")?,
+                )
+                .await
+                .ok();
+                let pool = PgPoolOptions::new()
+                    .max_connections(cfg.max_connections)
+                    .acquire_timeout(cfg.acquire_timeout)
+                    .connect_with(opts)
+                    .await
+                    .context("cannot connect to PostgreSQL")?;
+                Ok(Db::Postgres(pool))
+            }
+            Backend::Sqlite => {
+                let opts = sqlite_options(url)?
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(5));
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(cfg.max_connections)
+                    .acquire_timeout(cfg.acquire_timeout)
+                    .connect_with(opts)
+                    .await
+                    .with_context(|| {
+                        format!("cannot open SQLite database {}", sqlite_display(url))
+                    })?;
+                Ok(Db::Sqlite(pool))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies the embedded migrations of this backend (idempotent; safe from several replicas,
+    /// sqlx takes an advisory lock on PostgreSQL).
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Db::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await,
+            Db::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await,
+        }
+        .context("database migration failed")
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> sqlx::Result<()> {
+        with_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))
+    }
+
+    pub async fn close(&self) {
+        with_pool!(self, p => p.close().await)
+    }
+}
+
+/// `sqlite://file`, `sqlite:file` and a bare path all name a file.
+fn sqlite_options(url: &str) -> anyhow::Result<SqliteConnectOptions> {
+    if url.starts_with("sqlite:") {
+        SqliteConnectOptions::from_str(url).context("invalid SQLite URL")
+    } else {
+        Ok(SqliteConnectOptions::new().filename(url))
+    }
+}
+
+fn sqlite_display(url: &str) -> &str {
+    url.trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+}
+
+/// Whether an error is a unique-constraint violation (on either backend).
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())
+}

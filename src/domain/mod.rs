@@ -1,0 +1,6 @@
+//! Domain types and rules. No I/O here: everything is a pure function of its inputs.
+
+pub mod access;
+pub mod connection;
+pub mod platform;
+pub mod profile_group;

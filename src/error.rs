@@ -1,0 +1,98 @@
+//! The one error type of the HTTP API, and how each case maps to a status and a JSON body.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Missing, unknown or revoked API key.
+    #[error("invalid API key")]
+    Unauthorized,
+    /// Unknown id, another account's, or outside the key's scope: indistinguishable on purpose.
+    #[error("not found")]
+    NotFound,
+    /// The key is valid but may not do this (a group-scoped key managing groups).
+    #[error("permission denied")]
+    Forbidden,
+    /// A single business-rule failure: `{"error": msg}`.
+    #[error("{0}")]
+    Unprocessable(String),
+    /// Field validation failures: `{"error": first, "errors": [...]}`.
+    #[error("validation failed: {0:?}")]
+    Validation(Vec<String>),
+    /// Unparseable request: `{"status":400,"error":"Bad Request","message": msg}`.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("request body too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// Anything unexpected. Details are logged, never sent to the client.
+    #[error("internal error: {0:#}")]
+    Internal(anyhow::Error),
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Forbidden | ApiError::Unprocessable(_) | ApiError::Validation(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn body(&self) -> serde_json::Value {
+        match self {
+            ApiError::Unauthorized => json!({"error": "Invalid API key"}),
+            ApiError::NotFound => json!({"error": "Not found"}),
+            ApiError::Forbidden => json!({"error": "Your API key has no such permission"}),
+            ApiError::Unprocessable(msg) => json!({"error": msg}),
+            // Both keys: Python/Node/Go read `error`, the MCP server reads `errors`.
+            ApiError::Validation(errors) => json!({"error": errors.join(", "), "errors": errors}),
+            ApiError::BadRequest(msg) => {
+                json!({"status": 400, "error": "Bad Request", "message": msg})
+            }
+            ApiError::MethodNotAllowed => json!({"error": "Method not allowed"}),
+            ApiError::PayloadTooLarge => {
+                json!({"error": "Request body too large (limit is 1 MiB)"})
+            }
+            ApiError::UnsupportedMediaType => json!({
+                "error": "Unsupported content type: send application/json or application/x-www-form-urlencoded"
+            }),
+            ApiError::Internal(_) => json!({"error": "Internal server error"}),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(e) = &self {
+            tracing::error!(error = %format!("{e:#}"), "request failed");
+        }
+        let mut resp = (self.status(), Json(self.body())).into_response();
+        if matches!(self, ApiError::Unauthorized) {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        resp
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

@@ -1,0 +1,171 @@
+//! Request bodies: JSON, or Rails-style form encoding (`profile_group[name]=…`), into one shape.
+
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// Largest accepted request body.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// A request body parsed into `T` from JSON or form encoding. An empty body counts as `{}`,
+/// because several SDKs send bodiless POSTs with a JSON content type.
+pub struct Payload<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Payload<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+            .await
+            .map_err(|e| {
+                if is_length_limit(&e) {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::BadRequest("Could not read the request body".into())
+                }
+            })?;
+        let value = parse_body(content_type.as_deref(), &bytes)?;
+        serde_json::from_value(value)
+            .map(Payload)
+            .map_err(|e| ApiError::BadRequest(format!("Invalid request body: {e}")))
+    }
+}
+
+fn parse_body(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Default::default()));
+    }
+    let value = match content_type {
+        Some("application/x-www-form-urlencoded") => serde_qs::Config::new()
+            .use_form_encoding(true)
+            .deserialize_bytes::<Value>(bytes)
+            .map_err(|e| ApiError::BadRequest(format!("Malformed form body: {e}")))?,
+        None | Some("application/json") | Some("text/json") | Some("text/plain") => {
+            serde_json::from_slice(bytes)
+                .map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))?
+        }
+        Some(ct) if ct.ends_with("+json") => serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))?,
+        Some(_) => return Err(ApiError::UnsupportedMediaType),
+    };
+    if !value.is_object() {
+        return Err(ApiError::BadRequest(
+            "The request body must be a JSON object".into(),
+        ));
+    }
+    Ok(value)
+}
+
+fn is_length_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// A string form field: JSON strings as they are, numbers and booleans as text (form encoding
+/// has no types), anything else `None`.
+pub fn as_text(v: Option<&Value>) -> Option<String> {
+    match v? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A boolean flag: `true`, `"true"`, `"1"` or `1`.
+pub fn as_flag(v: Option<&Value>) -> bool {
+    match v {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => matches!(s.as_str(), "true" | "1"),
+        Some(Value::Number(n)) => n.as_i64() == Some(1),
+        _ => false,
+    }
+}
+
+/// The `:id` path segment. Any problem decoding the path is a 404, like an unknown id.
+pub struct PathId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| PathId(id))
+            .map_err(|_| ApiError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_json_form_and_empty() {
+        let v = parse_body(
+            Some("application/json"),
+            br#"{"profile_group":{"name":"A"}}"#,
+        )
+        .unwrap();
+        assert_eq!(v["profile_group"]["name"], "A");
+        let v = parse_body(
+            Some("application/x-www-form-urlencoded"),
+            b"profile_group%5Bname%5D=A+B",
+        )
+        .unwrap();
+        assert_eq!(v["profile_group"]["name"], "A B");
+        let v = parse_body(
+            Some("application/x-www-form-urlencoded"),
+            b"profile_group[name]=C&x=1",
+        )
+        .unwrap();
+        assert_eq!(v["profile_group"]["name"], "C");
+        assert_eq!(
+            parse_body(Some("application/json"), b"").unwrap(),
+            serde_json::json!({})
+        );
+        assert_eq!(parse_body(None, b"  ").unwrap(), serde_json::json!({}));
+    }
+
+    #[test]
+    fn rejects_bad_bodies() {
+        assert!(matches!(
+            parse_body(Some("application/json"), b"{"),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_body(Some("application/json"), b"[1]"),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_body(Some("application/xml"), b"<a/>"),
+            Err(ApiError::UnsupportedMediaType)
+        ));
+        let deep = "[".repeat(10_000);
+        assert!(matches!(
+            parse_body(None, deep.as_bytes()),
+            Err(ApiError::BadRequest(_))
+        ));
+    }
+}

@@ -1,0 +1,257 @@
+//! `/api/profile_groups`: list, get, create, delete, initialize_connection.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::clock::now_ms;
+use crate::crypto;
+use crate::db::{invitations, profile_groups, profiles};
+use crate::domain::access::Caller;
+use crate::domain::connection::{self, INVITATION_TTL_MS};
+use crate::domain::profile_group::GroupName;
+use crate::error::{ApiError, ApiResult};
+use crate::http::body::{PathId, Payload, as_flag, as_text};
+use crate::http::openapi::{BadRequestBody, ErrorBody, ValidationErrorBody};
+use crate::ids::Kind;
+use crate::state::AppState;
+
+/// A profile group as the API shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileGroup {
+    /// Opaque profile group id.
+    #[schema(example = "k3x9q2mzp")]
+    pub id: String,
+    pub name: String,
+    /// Number of profiles connected in this group.
+    pub profiles_count: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileGroupList {
+    pub data: Vec<ProfileGroup>,
+}
+
+/// The documented body is `{"profile_group": {"name": …}}`; the Go, Ruby and PHP SDKs send
+/// `{"name": …}` at the top level, and form encoding sends `profile_group[name]=…`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateProfileGroupRequest {
+    #[schema(value_type = Option<ProfileGroupFields>)]
+    pub profile_group: Option<Value>,
+    /// Alternative to `profile_group.name`.
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ProfileGroupFields {
+    /// 1 to 255 characters, not blank, no control characters.
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct InitializeConnectionRequest {
+    /// One of facebook, instagram, tiktok, linkedin, youtube, twitter, threads.
+    #[schema(value_type = Option<crate::domain::platform::Platform>)]
+    pub platform: Option<Value>,
+    /// Absolute http(s) URL the user returns to when the connection completes.
+    #[schema(value_type = Option<String>, example = "https://myapp.com/oauth/callback")]
+    pub redirect_url: Option<Value>,
+    /// Reconnect a platform that is already connected in this group.
+    #[schema(value_type = Option<bool>)]
+    pub refresh_connection: Option<Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InitializeConnectionResponse {
+    /// Send the user here to connect the account. Valid for one hour, once.
+    pub url: String,
+    pub success: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeletedResponse {
+    pub deleted: bool,
+}
+
+fn to_api(state: &AppState, row: profile_groups::GroupRow) -> ProfileGroup {
+    ProfileGroup {
+        id: state.encode(Kind::ProfileGroup, row.id),
+        name: row.name,
+        profiles_count: row.profiles_count,
+    }
+}
+
+/// List the profile groups this API key can see.
+#[utoipa::path(get, path = "/api/profile_groups", tag = "Profile groups",
+    responses(
+        (status = 200, body = ProfileGroupList),
+        (status = 401, body = ErrorBody, description = "Invalid API key"),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<ProfileGroupList>> {
+    let rows = profile_groups::list(&state.db, caller.account_id, caller.group_filter()).await?;
+    let data = rows.into_iter().map(|r| to_api(&state, r)).collect();
+    Ok(Json(ProfileGroupList { data }))
+}
+
+/// Get one profile group.
+#[utoipa::path(get, path = "/api/profile_groups/{id}", tag = "Profile groups",
+    params(("id" = String, Path, description = "Profile group id")),
+    responses(
+        (status = 200, body = ProfileGroup),
+        (status = 401, body = ErrorBody, description = "Invalid API key"),
+        (status = 404, body = ErrorBody, description = "Not found"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> ApiResult<Json<ProfileGroup>> {
+    let id = state.decode(Kind::ProfileGroup, &id)?;
+    let row = profile_groups::get(&state.db, caller.account_id, caller.group_filter(), id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(to_api(&state, row)))
+}
+
+/// Create a profile group (full-access keys only).
+#[utoipa::path(post, path = "/api/profile_groups", tag = "Profile groups",
+    request_body(content = CreateProfileGroupRequest, content_type = "application/json"),
+    responses(
+        (status = 201, body = ProfileGroup),
+        (status = 400, body = BadRequestBody, description = "Malformed body"),
+        (status = 401, body = ErrorBody, description = "Invalid API key"),
+        (status = 413, body = ErrorBody, description = "Body over 1 MiB"),
+        (status = 415, body = ErrorBody, description = "Unsupported content type"),
+        (status = 422, body = ValidationErrorBody, description = "Invalid name, or a group-scoped key"),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Payload(body): Payload<CreateProfileGroupRequest>,
+) -> ApiResult<(StatusCode, Json<ProfileGroup>)> {
+    if !caller.can_manage_groups() {
+        return Err(ApiError::Forbidden);
+    }
+    let raw = match &body.profile_group {
+        Some(Value::Object(fields)) => fields.get("name"),
+        _ => body.name.as_ref(),
+    };
+    let name = match raw {
+        None | Some(Value::Null) => GroupName::parse(None),
+        Some(Value::String(s)) => GroupName::parse(Some(s)),
+        Some(_) => Err(vec!["Name must be a string".to_string()]),
+    }
+    .map_err(ApiError::Validation)?;
+    let id = profile_groups::create(&state.db, caller.account_id, name.as_str(), now_ms()).await?;
+    tracing::info!(profile_group_id = id, "profile group created");
+    let group = ProfileGroup {
+        id: state.encode(Kind::ProfileGroup, id),
+        name: name.as_str().to_string(),
+        profiles_count: 0,
+    };
+    Ok((StatusCode::CREATED, Json(group)))
+}
+
+/// Delete a profile group with all its profiles (full-access keys only).
+#[utoipa::path(delete, path = "/api/profile_groups/{id}", tag = "Profile groups",
+    params(("id" = String, Path, description = "Profile group id")),
+    responses(
+        (status = 200, body = DeletedResponse),
+        (status = 401, body = ErrorBody, description = "Invalid API key"),
+        (status = 404, body = ErrorBody, description = "Not found"),
+        (status = 422, body = ErrorBody, description = "A group-scoped key"),
+    ))]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> ApiResult<Json<DeletedResponse>> {
+    if !caller.can_manage_groups() {
+        return Err(ApiError::Forbidden);
+    }
+    let id = state.decode(Kind::ProfileGroup, &id)?;
+    if !profile_groups::delete(&state.db, caller.account_id, id).await? {
+        return Err(ApiError::NotFound);
+    }
+    tracing::info!(profile_group_id = id, "profile group deleted");
+    Ok(Json(DeletedResponse { deleted: true }))
+}
+
+/// Start connecting a social account: returns the URL to send the user to.
+#[utoipa::path(post, path = "/api/profile_groups/{id}/initialize_connection", tag = "Profile groups",
+    params(("id" = String, Path, description = "Profile group id")),
+    request_body(content = InitializeConnectionRequest, content_type = "application/json"),
+    responses(
+        (status = 200, body = InitializeConnectionResponse),
+        (status = 400, body = BadRequestBody, description = "Malformed body"),
+        (status = 401, body = ErrorBody, description = "Invalid API key"),
+        (status = 404, body = ErrorBody, description = "Not found"),
+        (status = 413, body = ErrorBody, description = "Body over 1 MiB"),
+        (status = 415, body = ErrorBody, description = "Unsupported content type"),
+        (status = 422, body = ErrorBody,
+         description = "Missing redirect_url, Invalid redirect_url, Missing platform, Unsupported platform or Platform already connected"),
+    ))]
+pub async fn initialize_connection(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    Payload(body): Payload<InitializeConnectionRequest>,
+) -> ApiResult<Json<InitializeConnectionResponse>> {
+    let group_id = state.decode(Kind::ProfileGroup, &id)?;
+    if profile_groups::get(
+        &state.db,
+        caller.account_id,
+        caller.group_filter(),
+        group_id,
+    )
+    .await?
+    .is_none()
+    {
+        return Err(ApiError::NotFound);
+    }
+    let platform = as_text(body.platform.as_ref());
+    // A non-string redirect_url can never be valid; keep it distinct from "missing".
+    let redirect_url = match &body.redirect_url {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => Some("\u{0}".to_string()),
+    };
+    let request = connection::validate(
+        platform.as_deref(),
+        redirect_url.as_deref(),
+        as_flag(body.refresh_connection.as_ref()),
+    )
+    .map_err(|msg| ApiError::Unprocessable(msg.to_string()))?;
+    if !request.refresh_connection
+        && profiles::group_has_platform(&state.db, caller.account_id, group_id, request.platform)
+            .await?
+    {
+        return Err(ApiError::Unprocessable("Platform already connected".into()));
+    }
+    let token = crypto::new_url_token();
+    let now = now_ms();
+    invitations::insert(
+        &state.db,
+        &invitations::NewInvitation {
+            account_id: caller.account_id,
+            profile_group_id: group_id,
+            request: &request,
+            token_hash: &token.hash,
+            expires_at_ms: now + INVITATION_TTL_MS,
+        },
+        now,
+    )
+    .await?;
+    tracing::info!(profile_group_id = group_id, platform = %request.platform, "connection invitation created");
+    Ok(Json(InitializeConnectionResponse {
+        url: format!("{}/partner_connect/{}", state.public_url, token.plaintext),
+        success: true,
+    }))
+}

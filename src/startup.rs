@@ -1,0 +1,111 @@
+//! Opening the database, building the application state, and running the server.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::cli::ServeArgs;
+use crate::clock::now_ms;
+use crate::crypto;
+use crate::db::{self, Db, PoolConfig, settings};
+use crate::ids::Ids;
+use crate::state::AppState;
+
+/// Connects and applies migrations: every command starts here.
+pub async fn open_db(url: &str) -> anyhow::Result<Db> {
+    let db = Db::connect(url, PoolConfig::default()).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+/// The installation's id codecs, keyed by a secret drawn once and shared through the database.
+pub async fn load_ids(db: &Db) -> anyhow::Result<Ids> {
+    let secret = settings::get_or_init(db, "id_secret", &crypto::random_token())
+        .await
+        .context("cannot read the id secret")?;
+    Ok(Ids::new(&secret))
+}
+
+pub async fn build_state(db: Db, public_url: &str) -> anyhow::Result<AppState> {
+    let ids = load_ids(&db).await?;
+    Ok(AppState::new(db, ids, public_url))
+}
+
+/// The public base URL: as configured, else derived from the listen address.
+pub fn public_url(args: &ServeArgs) -> anyhow::Result<String> {
+    let url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", args.listen));
+    let parsed = url::Url::parse(&url).with_context(|| format!("invalid public URL {url:?}"))?;
+    anyhow::ensure!(
+        matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some(),
+        "invalid public URL {url:?}: must be an absolute http(s) URL"
+    );
+    Ok(url.trim_end_matches('/').to_string())
+}
+
+pub async fn serve(database_url: &str, args: &ServeArgs) -> anyhow::Result<()> {
+    let public_url = public_url(args)?;
+    let addr: SocketAddr = args.listen.parse().with_context(|| {
+        format!(
+            "invalid listen address {:?} (expected host:port)",
+            args.listen
+        )
+    })?;
+    let db = open_db(database_url).await?;
+    let state = build_state(db.clone(), &public_url).await?;
+
+    if let Some(account) = db::accounts::bootstrap_default(&db, now_ms()).await? {
+        // The one time this key exists in plaintext: stdout, never the log.
+        println!("Created account \"default\" with profile group \"Default\".");
+        println!(
+            "API key (shown only now, store it safely): {}",
+            account.api_key
+        );
+        println!(
+            "Try: curl -H \"Authorization: Bearer {}\" {public_url}/api/profile_groups",
+            account.api_key
+        );
+    }
+
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!(%addr, %public_url, backend = ?db.backend(), "postproxy listening");
+    let app = crate::http::app(state);
+    axum::serve(
+        listener,
+        axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("server error")?;
+    tracing::info!("shutting down: requests in flight finished");
+    db.close().await;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,295 @@
+//! Test harness: a fresh database per test and backend, the real router, and fixtures.
+
+use std::str::FromStr;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Method, Request, StatusCode};
+use postproxy::db::{self, Db, PoolConfig};
+use postproxy::domain::platform::Platform;
+use postproxy::http::App;
+use postproxy::ids::Kind;
+use postproxy::state::AppState;
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// Runs `$body` (a closure taking a `TestApp`) once per enabled backend.
+macro_rules! backend_test {
+    ($(#[$m:meta])* $name:ident, $body:expr) => {
+        $(#[$m])*
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            for backend in $crate::helpers::backends() {
+                let app = $crate::helpers::TestApp::spawn(backend).await;
+                ($body)(app).await;
+            }
+        }
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// SQLite always; PostgreSQL as well when `TEST_POSTGRES_URL` is set.
+pub fn backends() -> Vec<Backend> {
+    let mut v = vec![Backend::Sqlite];
+    if std::env::var("TEST_POSTGRES_URL").is_ok_and(|u| !u.is_empty()) {
+        v.push(Backend::Postgres);
+    }
+    v
+}
+
+/// An account made through the storage layer, with its public ids and full-access key.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: i64,
+    pub public_id: String,
+    pub group_id: i64,
+    pub group_public_id: String,
+    pub key_id: i64,
+    pub key: String,
+}
+
+pub struct TestApp {
+    pub backend: Backend,
+    pub db: Db,
+    pub db_url: String,
+    pub state: AppState,
+    pub app: App,
+    /// The first account, created on the fresh database.
+    pub account: Account,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A `Drop` impl keeps closures in `backend_test!` from capturing single fields (and so
+/// dropping the temporary database directory while a test still uses its URL).
+impl Drop for TestApp {
+    fn drop(&mut self) {}
+}
+
+pub const PUBLIC_URL: &str = "https://postproxy.test";
+
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        let (db_url, dir) = fresh_database_url(backend).await;
+        let db = postproxy::startup::open_db(&db_url)
+            .await
+            .expect("open test database");
+        let state = postproxy::startup::build_state(db.clone(), PUBLIC_URL)
+            .await
+            .expect("state");
+        let app = postproxy::http::app(state.clone());
+        let mut t = TestApp {
+            backend,
+            db,
+            db_url,
+            state,
+            app,
+            account: Account {
+                id: 0,
+                public_id: String::new(),
+                group_id: 0,
+                group_public_id: String::new(),
+                key_id: 0,
+                key: String::new(),
+            },
+            _dir: dir,
+        };
+        t.account = t.new_account("first").await;
+        t
+    }
+
+    pub async fn new_account(&self, name: &str) -> Account {
+        let a = db::accounts::create(&self.db, name, postproxy::clock::now_ms())
+            .await
+            .expect("create account");
+        Account {
+            id: a.account_id,
+            public_id: self.state.encode(Kind::Account, a.account_id),
+            group_id: a.profile_group_id,
+            group_public_id: self.state.encode(Kind::ProfileGroup, a.profile_group_id),
+            key_id: a.api_key_id,
+            key: a.api_key,
+        }
+    }
+
+    /// A key scoped to one group, returned as (key id, plaintext).
+    pub async fn scoped_key(&self, account: &Account, group_id: i64) -> (i64, String) {
+        let key = postproxy::crypto::new_api_key();
+        let id = db::api_keys::insert(
+            &self.db,
+            account.id,
+            Some(group_id),
+            "scoped",
+            &key.hash,
+            &postproxy::crypto::display_prefix(&key.plaintext),
+            postproxy::clock::now_ms(),
+        )
+        .await
+        .expect("insert key");
+        (id, key.plaintext)
+    }
+
+    pub fn decode_group(&self, public_id: &str) -> i64 {
+        self.state
+            .ids
+            .decode(Kind::ProfileGroup, public_id)
+            .expect("a group id")
+    }
+
+    /// Inserts a connected profile through the storage layer (the OAuth flow is not needed).
+    pub async fn insert_profile(
+        &self,
+        account: &Account,
+        group_id: i64,
+        platform: Platform,
+        external_id: &str,
+    ) -> i64 {
+        db::profiles::insert(
+            &self.db,
+            &db::profiles::NewProfile {
+                account_id: account.id,
+                profile_group_id: group_id,
+                platform,
+                name: "Someone",
+                username: Some("someone"),
+                avatar_url: None,
+                external_id,
+                status: "active",
+                access_token_enc: Some(b"sealed-access"),
+                refresh_token_enc: Some(b"sealed-refresh"),
+                expires_at_ms: None,
+            },
+            postproxy::clock::now_ms(),
+        )
+        .await
+        .expect("insert profile")
+    }
+
+    /// Sends a request through the real middleware stack and router (no socket).
+    pub async fn raw(&self, req: Request<Body>) -> TestResponse {
+        let resp = self.app.clone().oneshot(req).await.expect("infallible");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let text = String::from_utf8_lossy(&bytes).to_string();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        TestResponse {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        json: Option<Value>,
+    ) -> TestResponse {
+        let mut b = Request::builder().method(method).uri(path);
+        if let Some(k) = key {
+            b = b.header("authorization", format!("Bearer {k}"));
+        }
+        let req = match json {
+            Some(v) => b
+                .header("content-type", "application/json")
+                .body(Body::from(v.to_string()))
+                .unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        };
+        self.raw(req).await
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> TestResponse {
+        self.call(Method::GET, path, Some(key), None).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, json: Value) -> TestResponse {
+        self.call(Method::POST, path, Some(key), Some(json)).await
+    }
+
+    pub async fn delete(&self, path: &str, key: &str) -> TestResponse {
+        self.call(Method::DELETE, path, Some(key), None).await
+    }
+
+    /// Creates a group through the API and returns its public id.
+    pub async fn create_group(&self, key: &str, name: &str) -> String {
+        let r = self
+            .post(
+                "/api/profile_groups",
+                key,
+                serde_json::json!({"profile_group": {"name": name}}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::CREATED,
+            "{:?}: {}",
+            self.backend,
+            r.text
+        );
+        r.body["id"].as_str().unwrap().to_string()
+    }
+
+    /// A count straight from the database, bypassing the API.
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        postproxy::with_pool!(&self.db, p => sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await)
+            .expect(sql)
+    }
+}
+
+/// A URL naming a new, empty database (a temp SQLite file, or a new PostgreSQL database).
+pub async fn fresh_database_url(backend: Backend) -> (String, Option<tempfile::TempDir>) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let url = format!("sqlite://{}", dir.path().join("test.db").display());
+            (url, Some(dir))
+        }
+        Backend::Postgres => {
+            let base = std::env::var("TEST_POSTGRES_URL").expect("TEST_POSTGRES_URL");
+            let name = format!("t_{}", hex::encode(rand_bytes()));
+            let admin = Db::connect(
+                &base,
+                PoolConfig {
+                    max_connections: 1,
+                    acquire_timeout: std::time::Duration::from_secs(5),
+                },
+            )
+            .await
+            .expect("connect to TEST_POSTGRES_URL");
+            if let Db::Postgres(p) = &admin {
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(p)
+                    .await
+                    .expect("create database");
+            }
+            admin.close().await;
+            let mut url = url::Url::from_str(&base).expect("TEST_POSTGRES_URL is a URL");
+            url.set_path(&format!("/{name}"));
+            (url.to_string(), None)
+        }
+    }
+}
+
+fn rand_bytes() -> [u8; 8] {
+    let token = postproxy::crypto::random_token();
+    let mut out = [0u8; 8];
+    out.copy_from_slice(&postproxy::crypto::hash_secret(&token)[..8]);
+    out
+}

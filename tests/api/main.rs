@@ -1,0 +1,11 @@
+//! The integration-test binary. Every test runs on SQLite and, when `TEST_POSTGRES_URL` is set,
+//! on PostgreSQL too, each on a fresh database.
+
+#[macro_use]
+mod helpers;
+
+mod auth;
+mod cli;
+mod http;
+mod openapi;
+mod profile_groups;
