@@ -6,16 +6,17 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://postproxy.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "postproxy",
-    version,
-    about = "Self-hosted Postproxy API server"
-)]
+#[command(name = "postproxy", version, about = "Self-hosted Postproxy API server")]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     /// Database URL: a SQLite file (`sqlite://path.db`, created when missing) or `postgres://…`.
     #[arg(long, env = "POSTPROXY_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
     pub database_url: String,
+
+    /// Key that encrypts OAuth tokens at rest: 32 bytes as base64 or hex. Required with
+    /// PostgreSQL; on SQLite it defaults to a generated key file beside the database.
+    #[arg(long, env = "POSTPROXY_SECRET_KEY", global = true, hide_env_values = true)]
+    pub secret_key: Option<String>,
 
     #[command(subcommand)]
     pub command: Option<Command>,

@@ -15,9 +15,7 @@ pub fn now_ms() -> i64 {
 pub fn iso8601(ms: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let fmt = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
+    let fmt = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     t.format(&fmt).unwrap_or_default()
 }
 
@@ -25,10 +23,7 @@ pub fn iso8601(ms: i64) -> String {
 mod tests {
     #[test]
     fn formats_millis() {
-        assert_eq!(
-            super::iso8601(1_705_314_600_123),
-            "2024-01-15T10:30:00.123Z"
-        );
+        assert_eq!(super::iso8601(1_705_314_600_123), "2024-01-15T10:30:00.123Z");
         assert_eq!(super::iso8601(0), "1970-01-01T00:00:00.000Z");
     }
 }

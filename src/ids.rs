@@ -21,12 +21,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 4] = [
-        Kind::Account,
-        Kind::ProfileGroup,
-        Kind::Profile,
-        Kind::ApiKey,
-    ];
+    const ALL: [Kind; 4] = [Kind::Account, Kind::ProfileGroup, Kind::Profile, Kind::ApiKey];
 
     fn label(self) -> &'static str {
         match self {
@@ -124,10 +119,7 @@ mod tests {
         for id in [1i64, 2, 9, 10, 1000, 123_456_789, i64::MAX] {
             let s = ids.encode(Kind::ProfileGroup, id);
             assert!(s.len() >= 9, "{s}");
-            assert!(
-                s.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-            );
+            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
             assert_eq!(ids.decode(Kind::ProfileGroup, &s), Some(id));
         }
     }

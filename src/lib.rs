@@ -5,12 +5,16 @@
 pub mod admin;
 pub mod cli;
 pub mod clock;
+pub mod connect;
 pub mod crypto;
 pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod jobs;
+pub mod oauth;
+pub mod sealing;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

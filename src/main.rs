@@ -36,10 +36,16 @@ fn main() -> ExitCode {
     }
 }
 
+fn rand_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key.copy_from_slice(&postproxy::crypto::hash_secret(&postproxy::crypto::random_token()));
+    key
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        None => startup::serve(&cli.database_url, &cli.serve).await,
-        Some(Command::Serve(args)) => startup::serve(&cli.database_url, &args).await,
+        None => startup::serve(&cli.database_url, cli.secret_key.as_deref(), &cli.serve).await,
+        Some(Command::Serve(args)) => startup::serve(&cli.database_url, cli.secret_key.as_deref(), &args).await,
         Some(Command::Migrate) => {
             startup::open_db(&cli.database_url).await?.close().await;
             println!("{}", serde_json::json!({"migrated": true}));
@@ -47,8 +53,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Admin(cmd)) => {
             let db = startup::open_db(&cli.database_url).await?;
-            // Admin commands print no URLs; the public URL is irrelevant here.
-            let state = startup::build_state(db.clone(), "http://localhost").await?;
+            // Admin commands print no URLs and touch no OAuth tokens: the public URL, the
+            // platforms and the sealing key are irrelevant here (an ephemeral key is never used).
+            let sealer = postproxy::sealing::Sealer::new(&rand_key());
+            let state = startup::build_state(db.clone(), "http://localhost", Default::default(), sealer).await?;
             let out = admin::run(&state, cmd).await;
             db.close().await;
             println!("{}", serde_json::to_string_pretty(&out?)?);

@@ -10,7 +10,10 @@ use crate::clock::now_ms;
 use crate::crypto;
 use crate::db::{self, Db, PoolConfig, settings};
 use crate::ids::Ids;
+use crate::oauth::Providers;
+use crate::sealing::{self, Sealer};
 use crate::state::AppState;
+use tokio_util::sync::CancellationToken;
 
 /// Connects and applies migrations: every command starts here.
 pub async fn open_db(url: &str) -> anyhow::Result<Db> {
@@ -27,9 +30,9 @@ pub async fn load_ids(db: &Db) -> anyhow::Result<Ids> {
     Ok(Ids::new(&secret))
 }
 
-pub async fn build_state(db: Db, public_url: &str) -> anyhow::Result<AppState> {
+pub async fn build_state(db: Db, public_url: &str, providers: Providers, sealer: Sealer) -> anyhow::Result<AppState> {
     let ids = load_ids(&db).await?;
-    Ok(AppState::new(db, ids, public_url))
+    Ok(AppState::new(db, ids, public_url, providers, sealer))
 }
 
 /// The public base URL: as configured, else derived from the listen address.
@@ -46,24 +49,23 @@ pub fn public_url(args: &ServeArgs) -> anyhow::Result<String> {
     Ok(url.trim_end_matches('/').to_string())
 }
 
-pub async fn serve(database_url: &str, args: &ServeArgs) -> anyhow::Result<()> {
+pub async fn serve(database_url: &str, secret_key: Option<&str>, args: &ServeArgs) -> anyhow::Result<()> {
+    crate::state::install_crypto_provider();
     let public_url = public_url(args)?;
-    let addr: SocketAddr = args.listen.parse().with_context(|| {
-        format!(
-            "invalid listen address {:?} (expected host:port)",
-            args.listen
-        )
-    })?;
+    let addr: SocketAddr = args
+        .listen
+        .parse()
+        .with_context(|| format!("invalid listen address {:?} (expected host:port)", args.listen))?;
+    let key = sealing::resolve_key(database_url, secret_key)?;
+    let providers = Providers::from_env();
+    let configured: Vec<&str> = providers.configured().iter().map(|p| p.as_str()).collect();
     let db = open_db(database_url).await?;
-    let state = build_state(db.clone(), &public_url).await?;
+    let state = build_state(db.clone(), &public_url, providers, Sealer::new(&key)).await?;
 
     if let Some(account) = db::accounts::bootstrap_default(&db, now_ms()).await? {
         // The one time this key exists in plaintext: stdout, never the log.
         println!("Created account \"default\" with profile group \"Default\".");
-        println!(
-            "API key (shown only now, store it safely): {}",
-            account.api_key
-        );
+        println!("API key (shown only now, store it safely): {}", account.api_key);
         println!(
             "Try: curl -H \"Authorization: Bearer {}\" {public_url}/api/profile_groups",
             account.api_key
@@ -73,16 +75,24 @@ pub async fn serve(database_url: &str, args: &ServeArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    tracing::info!(%addr, %public_url, backend = ?db.backend(), "postproxy listening");
+    tracing::info!(%addr, %public_url, backend = ?db.backend(), platforms = ?configured, "postproxy listening");
+    let shutdown = CancellationToken::new();
+    let worker = crate::jobs::spawn(state.clone(), shutdown.clone());
     let app = crate::http::app(state);
+    let signal = shutdown.clone();
     axum::serve(
         listener,
         axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        signal.cancel();
+    })
     .await
     .context("server error")?;
-    tracing::info!("shutting down: requests in flight finished");
+    tracing::info!("requests in flight finished");
+    shutdown.cancel();
+    let _ = worker.await;
     db.close().await;
     Ok(())
 }

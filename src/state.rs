@@ -1,10 +1,13 @@
-//! What every request handler can reach.
+//! What every request handler and job can reach.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::ids::{Ids, Kind};
+use crate::oauth::Providers;
+use crate::sealing::Sealer;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -12,14 +15,23 @@ pub struct AppState {
     pub ids: Arc<Ids>,
     /// Base of the URLs the server hands out, without a trailing slash.
     pub public_url: Arc<str>,
+    /// The configured social platforms (OAuth apps and endpoints).
+    pub providers: Arc<Providers>,
+    /// Encrypts OAuth credentials at rest.
+    pub sealer: Arc<Sealer>,
+    /// Outgoing HTTP to the platforms.
+    pub http: reqwest::Client,
 }
 
 impl AppState {
-    pub fn new(db: Db, ids: Ids, public_url: &str) -> Self {
+    pub fn new(db: Db, ids: Ids, public_url: &str, providers: Providers, sealer: Sealer) -> Self {
         AppState {
             db,
             ids: Arc::new(ids),
             public_url: public_url.trim_end_matches('/').into(),
+            providers: Arc::new(providers),
+            sealer: Arc::new(sealer),
+            http: http_client(),
         }
     }
 
@@ -31,4 +43,22 @@ impl AppState {
     pub fn encode(&self, kind: Kind, id: i64) -> String {
         self.ids.encode(kind, id)
     }
+}
+
+/// Installs ring as rustls' process-wide crypto provider (idempotent).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// One client for all platform calls: bounded timeouts, no redirects followed (a token endpoint
+/// that redirects is misconfigured), an identifying User-Agent.
+fn http_client() -> reqwest::Client {
+    install_crypto_provider();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("postproxy/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the HTTP client configuration is valid")
 }

@@ -7,8 +7,7 @@ use tracing_subscriber::EnvFilter;
 /// `RUST_LOG` filters (default `info`, with sqlx's per-query lines off);
 /// `POSTPROXY_LOG_FORMAT=json` switches to one JSON object per line.
 pub fn init() {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

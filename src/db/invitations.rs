@@ -42,3 +42,16 @@ pub async fn find_by_token_hash(db: &Db, token_hash: &[u8]) -> sqlx::Result<Opti
          FROM connection_invitations WHERE token_hash = $1")
         .bind(token_hash).fetch_optional(p).await)
 }
+
+pub async fn find(db: &Db, id: i64) -> sqlx::Result<Option<InvitationRow>> {
+    with_pool!(db, p => sqlx::query_as(
+        "SELECT id, account_id, profile_group_id, platform, redirect_url, refresh_connection, expires_at_ms, used_at_ms \
+         FROM connection_invitations WHERE id = $1")
+        .bind(id).fetch_optional(p).await)
+}
+
+/// The name of the invitation's group, for the connection page.
+pub async fn group_name(db: &Db, inv: &InvitationRow) -> sqlx::Result<Option<String>> {
+    with_pool!(db, p => sqlx::query_scalar("SELECT name FROM profile_groups WHERE id = $1 AND account_id = $2")
+        .bind(inv.profile_group_id).bind(inv.account_id).fetch_optional(p).await)
+}

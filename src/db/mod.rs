@@ -5,6 +5,8 @@
 pub mod accounts;
 pub mod api_keys;
 pub mod invitations;
+pub mod jobs;
+pub mod oauth_states;
 pub mod profile_groups;
 pub mod profiles;
 pub mod settings;
@@ -14,9 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 /// A connection pool on one of the two supported backends.
 #[derive(Clone, Debug)]
@@ -104,9 +104,7 @@ impl Db {
                     .acquire_timeout(cfg.acquire_timeout)
                     .connect_with(opts)
                     .await
-                    .with_context(|| {
-                        format!("cannot open SQLite database {}", sqlite_display(url))
-                    })?;
+                    .with_context(|| format!("cannot open SQLite database {}", sqlite_display(url)))?;
                 Ok(Db::Sqlite(pool))
             }
         }
@@ -149,8 +147,7 @@ fn sqlite_options(url: &str) -> anyhow::Result<SqliteConnectOptions> {
 }
 
 fn sqlite_display(url: &str) -> &str {
-    url.trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:")
+    url.trim_start_matches("sqlite://").trim_start_matches("sqlite:")
 }
 
 /// Whether an error is a unique-constraint violation (on either backend).

@@ -30,12 +30,7 @@ pub async fn list(db: &Db, account_id: i64, only: Option<i64>) -> sqlx::Result<V
 }
 
 /// One group, if it belongs to the account and lies within `only` (when given).
-pub async fn get(
-    db: &Db,
-    account_id: i64,
-    only: Option<i64>,
-    id: i64,
-) -> sqlx::Result<Option<GroupRow>> {
+pub async fn get(db: &Db, account_id: i64, only: Option<i64>, id: i64) -> sqlx::Result<Option<GroupRow>> {
     if only.is_some_and(|g| g != id) {
         return Ok(None);
     }

@@ -2,6 +2,9 @@
 
 use super::platform::Platform;
 
+/// How long a trip to the platform's consent screen may take.
+pub const OAUTH_STATE_TTL_MS: i64 = 10 * 60 * 1000;
+
 /// How long an invitation URL stays usable.
 pub const INVITATION_TTL_MS: i64 = 60 * 60 * 1000;
 const MAX_REDIRECT_URL_LEN: usize = 2048;
@@ -39,6 +42,49 @@ pub fn validate(
     })
 }
 
+/// When a fresh set of tokens stops working.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expiry {
+    /// The access token's expiry: when a refresh is due.
+    pub access_expires_at_ms: Option<i64>,
+    /// When the connection dies without the user (what the API shows as `expires_at`):
+    /// the refresh token's expiry where the platform gives one; the access token's where the
+    /// token renews itself (Meta) or cannot be renewed; none for non-expiring refresh tokens.
+    pub expires_at_ms: Option<i64>,
+}
+
+pub fn expiry(
+    platform: Platform,
+    now_ms: i64,
+    expires_in_s: Option<i64>,
+    refresh_expires_in_s: Option<i64>,
+    has_refresh_token: bool,
+) -> Expiry {
+    let at = |s: i64| now_ms.saturating_add(s.saturating_mul(1000));
+    let access = expires_in_s.filter(|s| *s > 0).map(at);
+    let self_renewing = matches!(platform, Platform::Facebook | Platform::Instagram | Platform::Threads);
+    let expires = match refresh_expires_in_s.filter(|s| *s > 0) {
+        Some(r) if has_refresh_token => Some(at(r)),
+        _ if self_renewing || !has_refresh_token => access,
+        _ => None,
+    };
+    Expiry {
+        access_expires_at_ms: access,
+        expires_at_ms: expires,
+    }
+}
+
+/// Adds `params` to a URL's query string, keeping what is there (and any fragment).
+pub fn with_query(base: &str, params: &[(&str, &str)]) -> String {
+    match url::Url::parse(base) {
+        Ok(mut u) => {
+            u.query_pairs_mut().extend_pairs(params.iter().copied());
+            u.into()
+        }
+        Err(_) => base.to_string(),
+    }
+}
+
 fn is_absolute_http_url(s: &str) -> bool {
     if s.len() > MAX_REDIRECT_URL_LEN || s.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return false;
@@ -61,14 +107,8 @@ mod tests {
     #[test]
     fn checks_in_documented_order() {
         assert_eq!(validate(None, None, false), Err("Missing redirect_url"));
-        assert_eq!(
-            validate(Some("bogus"), Some(""), false),
-            Err("Missing redirect_url")
-        );
-        assert_eq!(
-            validate(None, Some("/relative"), false),
-            Err("Invalid redirect_url")
-        );
+        assert_eq!(validate(Some("bogus"), Some(""), false), Err("Missing redirect_url"));
+        assert_eq!(validate(None, Some("/relative"), false), Err("Invalid redirect_url"));
         assert_eq!(
             validate(None, Some("https://a.example/cb"), false),
             Err("Missing platform")
@@ -83,6 +123,35 @@ mod tests {
     }
 
     #[test]
+    fn expiry_rules() {
+        let now = 1_000_000;
+        // X: 2-hour access token, non-expiring rotating refresh token.
+        let e = expiry(Platform::Twitter, now, Some(7200), None, true);
+        assert_eq!(e.access_expires_at_ms, Some(now + 7_200_000));
+        assert_eq!(e.expires_at_ms, None);
+        // TikTok: the refresh token's own expiry.
+        let e = expiry(Platform::Tiktok, now, Some(86400), Some(31_536_000), true);
+        assert_eq!(e.expires_at_ms, Some(now + 31_536_000_000));
+        // Meta: the long-lived token renews itself, so its expiry is the connection's.
+        let e = expiry(Platform::Instagram, now, Some(5_184_000), None, false);
+        assert_eq!(e.expires_at_ms, e.access_expires_at_ms);
+        // LinkedIn without programmatic refresh: dies with the access token.
+        let e = expiry(Platform::Linkedin, now, Some(5_184_000), None, false);
+        assert_eq!(e.expires_at_ms, Some(now + 5_184_000_000));
+    }
+
+    #[test]
+    fn appends_query_parameters() {
+        assert_eq!(
+            with_query(
+                "https://a.example/cb?x=1#frag",
+                &[("status", "success"), ("profile_id", "p 1")]
+            ),
+            "https://a.example/cb?x=1&status=success&profile_id=p+1#frag"
+        );
+    }
+
+    #[test]
     fn only_absolute_http_urls() {
         for bad in [
             "ftp://a.example/x",
@@ -94,10 +163,7 @@ mod tests {
         ] {
             assert!(!is_absolute_http_url(bad), "{bad}");
         }
-        for good in [
-            "http://localhost:3000/cb",
-            "https://myapp.com/oauth/callback?x=1#f",
-        ] {
+        for good in ["http://localhost:3000/cb", "https://myapp.com/oauth/callback?x=1#f"] {
             assert!(is_absolute_http_url(good), "{good}");
         }
     }

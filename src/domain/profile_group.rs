@@ -18,9 +18,7 @@ impl GroupName {
             errors.push("Name can't be blank".to_string());
         }
         if name.chars().count() > MAX_NAME_CHARS {
-            errors.push(format!(
-                "Name is too long (maximum is {MAX_NAME_CHARS} characters)"
-            ));
+            errors.push(format!("Name is too long (maximum is {MAX_NAME_CHARS} characters)"));
         }
         // NUL and other control characters are never intended in a display name, and
         // PostgreSQL cannot store NUL in text at all.
@@ -59,14 +57,8 @@ mod tests {
 
     #[test]
     fn rejects_blank_long_and_control() {
-        assert_eq!(
-            GroupName::parse(None).unwrap_err(),
-            vec!["Name can't be blank"]
-        );
-        assert_eq!(
-            GroupName::parse(Some("  \t")).unwrap_err()[0],
-            "Name can't be blank"
-        );
+        assert_eq!(GroupName::parse(None).unwrap_err(), vec!["Name can't be blank"]);
+        assert_eq!(GroupName::parse(Some("  \t")).unwrap_err()[0], "Name can't be blank");
         assert_eq!(
             GroupName::parse(Some(&"a".repeat(256))).unwrap_err(),
             vec!["Name is too long (maximum is 255 characters)"]

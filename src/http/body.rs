@@ -23,13 +23,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Payload<T> {
             .headers()
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                v.split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase()
-            });
+            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
         let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
             .await
             .map_err(|e| {
@@ -56,17 +50,15 @@ fn parse_body(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, ApiErro
             .deserialize_bytes::<Value>(bytes)
             .map_err(|e| ApiError::BadRequest(format!("Malformed form body: {e}")))?,
         None | Some("application/json") | Some("text/json") | Some("text/plain") => {
-            serde_json::from_slice(bytes)
-                .map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))?
+            serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))?
         }
-        Some(ct) if ct.ends_with("+json") => serde_json::from_slice(bytes)
-            .map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))?,
+        Some(ct) if ct.ends_with("+json") => {
+            serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))?
+        }
         Some(_) => return Err(ApiError::UnsupportedMediaType),
     };
     if !value.is_object() {
-        return Err(ApiError::BadRequest(
-            "The request body must be a JSON object".into(),
-        ));
+        return Err(ApiError::BadRequest("The request body must be a JSON object".into()));
     }
     Ok(value)
 }
@@ -123,11 +115,7 @@ mod tests {
 
     #[test]
     fn parses_json_form_and_empty() {
-        let v = parse_body(
-            Some("application/json"),
-            br#"{"profile_group":{"name":"A"}}"#,
-        )
-        .unwrap();
+        let v = parse_body(Some("application/json"), br#"{"profile_group":{"name":"A"}}"#).unwrap();
         assert_eq!(v["profile_group"]["name"], "A");
         let v = parse_body(
             Some("application/x-www-form-urlencoded"),
@@ -135,11 +123,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v["profile_group"]["name"], "A B");
-        let v = parse_body(
-            Some("application/x-www-form-urlencoded"),
-            b"profile_group[name]=C&x=1",
-        )
-        .unwrap();
+        let v = parse_body(Some("application/x-www-form-urlencoded"), b"profile_group[name]=C&x=1").unwrap();
         assert_eq!(v["profile_group"]["name"], "C");
         assert_eq!(
             parse_body(Some("application/json"), b"").unwrap(),

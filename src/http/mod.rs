@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod body;
 pub mod openapi;
+pub mod pages;
 pub mod routes;
 
 use std::sync::Arc;
@@ -30,7 +31,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use routes::{health, profile_groups};
+use routes::{connect, health, profile_groups, profiles};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -44,6 +45,9 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(profile_groups::list, profile_groups::create))
         .routes(routes!(profile_groups::get, profile_groups::delete))
         .routes(routes!(profile_groups::initialize_connection))
+        .routes(routes!(profiles::list))
+        .routes(routes!(profiles::get, profiles::delete))
+        .routes(routes!(profiles::placements))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .split_for_parts()
@@ -60,15 +64,16 @@ pub fn app(state: AppState) -> App {
                 async move { axum::Json(doc.as_ref().clone()) }
             }),
         )
+        // The browser side of the connection flow: HTML and redirects, not JSON API.
+        .route("/partner_connect/{token}", get(connect::show).post(connect::start))
+        .route("/oauth/callback/{platform}", get(connect::callback))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
         .layer(
             // Outermost first.
             ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new([
-                    header::AUTHORIZATION,
-                ]))
+                .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()
@@ -127,13 +132,7 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 mod tests {
     #[test]
     fn redacts_token_paths() {
-        assert_eq!(
-            super::redact_path("/partner_connect/abcdef"),
-            "/partner_connect/"
-        );
-        assert_eq!(
-            super::redact_path("/api/profile_groups"),
-            "/api/profile_groups"
-        );
+        assert_eq!(super::redact_path("/partner_connect/abcdef"), "/partner_connect/");
+        assert_eq!(super::redact_path("/api/profile_groups"), "/api/profile_groups");
     }
 }

@@ -28,20 +28,12 @@ fn json_out(out: &Output) -> Value {
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 fn one_line_failure(out: &Output) -> String {
-    assert!(
-        !out.status.success(),
-        "expected failure, got {:?}",
-        out.status
-    );
+    assert!(!out.status.success(), "expected failure, got {:?}", out.status);
     let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
     assert_eq!(err.lines().count(), 1, "one-line reason expected: {err}");
     assert!(out.stdout.is_empty(), "nothing on stdout on failure");
@@ -50,17 +42,11 @@ fn one_line_failure(out: &Output) -> String {
 
 backend_test!(admin_create_account_and_keys, |t: TestApp| async move {
     let db = t.db_url.clone();
-    let acct = json_out(&run(
-        &db,
-        &["admin", "create-account", "--name", "Acme Agency"],
-    ));
+    let acct = json_out(&run(&db, &["admin", "create-account", "--name", "Acme Agency"]));
     let obj = acct.as_object().unwrap();
     let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
     keys.sort();
-    assert_eq!(
-        keys,
-        ["account_id", "api_key", "api_key_id", "profile_group_id"]
-    );
+    assert_eq!(keys, ["account_id", "api_key", "api_key_id", "profile_group_id"]);
     let full = acct["api_key"].as_str().unwrap().to_string();
     let account = acct["account_id"].as_str().unwrap().to_string();
     let group = acct["profile_group_id"].as_str().unwrap().to_string();
@@ -120,10 +106,7 @@ backend_test!(admin_create_account_and_keys, |t: TestApp| async move {
     assert!(data[1]["created_at"].as_str().unwrap().ends_with('Z'));
 
     // revoke-key: the key stops working at once.
-    let revoked = json_out(&run(
-        &db,
-        &["admin", "revoke-key", scoped["id"].as_str().unwrap()],
-    ));
+    let revoked = json_out(&run(&db, &["admin", "revoke-key", scoped["id"].as_str().unwrap()]));
     assert_eq!(revoked["revoked"], true);
     assert_eq!(
         t.get("/api/profile_groups", &token).await.status,
@@ -131,63 +114,54 @@ backend_test!(admin_create_account_and_keys, |t: TestApp| async move {
     );
     let listed = json_out(&run(&db, &["admin", "list-keys", "--account", &account]));
     assert!(listed["data"][1]["revoked_at"].is_string());
-    assert_eq!(
-        t.get("/api/profile_groups", &full).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(t.get("/api/profile_groups", &full).await.status, StatusCode::OK);
 });
 
-backend_test!(
-    admin_rejects_foreign_and_unknown_ids,
-    |t: TestApp| async move {
-        let db = t.db_url.clone();
-        let a = json_out(&run(&db, &["admin", "create-account", "--name", "A"]));
-        let b = json_out(&run(&db, &["admin", "create-account", "--name", "B"]));
-        // B's group is not A's.
-        let err = one_line_failure(&run(
-            &db,
-            &[
-                "admin",
-                "create-key",
-                "--account",
-                a["account_id"].as_str().unwrap(),
-                "--profile-group",
-                b["profile_group_id"].as_str().unwrap(),
-            ],
-        ));
-        assert!(err.contains("no profile group"), "{err}");
-        // An id of another type is not an account.
-        let err = one_line_failure(&run(
-            &db,
-            &[
-                "admin",
-                "list-keys",
-                "--account",
-                a["profile_group_id"].as_str().unwrap(),
-            ],
-        ));
-        assert!(err.contains("no account"), "{err}");
-        one_line_failure(&run(&db, &["admin", "revoke-key", "nonexistent"]));
-        one_line_failure(&run(
-            &db,
-            &["admin", "revoke-key", a["account_id"].as_str().unwrap()],
-        ));
-        one_line_failure(&run(&db, &["admin", "create-account", "--name", "  "]));
-        // Bad arguments.
-        for args in [
-            &["admin", "create-key"][..],
-            &["admin", "frobnicate"],
-            &["serve", "--bogus"],
-            &["admin", "create-account"],
-        ] {
-            let out = run(&db, args);
-            assert_eq!(out.status.code(), Some(2), "{args:?}");
-            one_line_failure(&out);
-        }
-        let out = run(&db, &["serve", "--listen", "not-an-address"]);
-        assert!(one_line_failure(&out).contains("invalid listen address"));
+backend_test!(admin_rejects_foreign_and_unknown_ids, |t: TestApp| async move {
+    let db = t.db_url.clone();
+    let a = json_out(&run(&db, &["admin", "create-account", "--name", "A"]));
+    let b = json_out(&run(&db, &["admin", "create-account", "--name", "B"]));
+    // B's group is not A's.
+    let err = one_line_failure(&run(
+        &db,
+        &[
+            "admin",
+            "create-key",
+            "--account",
+            a["account_id"].as_str().unwrap(),
+            "--profile-group",
+            b["profile_group_id"].as_str().unwrap(),
+        ],
+    ));
+    assert!(err.contains("no profile group"), "{err}");
+    // An id of another type is not an account.
+    let err = one_line_failure(&run(
+        &db,
+        &[
+            "admin",
+            "list-keys",
+            "--account",
+            a["profile_group_id"].as_str().unwrap(),
+        ],
+    ));
+    assert!(err.contains("no account"), "{err}");
+    one_line_failure(&run(&db, &["admin", "revoke-key", "nonexistent"]));
+    one_line_failure(&run(&db, &["admin", "revoke-key", a["account_id"].as_str().unwrap()]));
+    one_line_failure(&run(&db, &["admin", "create-account", "--name", "  "]));
+    // Bad arguments.
+    for args in [
+        &["admin", "create-key"][..],
+        &["admin", "frobnicate"],
+        &["serve", "--bogus"],
+        &["admin", "create-account"],
+    ] {
+        let out = run(&db, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        one_line_failure(&out);
     }
-);
+    let out = run(&db, &["serve", "--listen", "not-an-address"]);
+    assert!(one_line_failure(&out).contains("invalid listen address"));
+});
 
 backend_test!(migrate_is_idempotent, |t: TestApp| async move {
     for _ in 0..2 {
@@ -211,6 +185,18 @@ fn sqlite_file_is_created_when_missing() {
     assert!(bare.exists());
     // An unusable location fails with one line.
     one_line_failure(&run("sqlite:///nonexistent-dir/x/y.db", &["migrate"]));
+}
+
+#[test]
+fn postgres_without_a_secret_key_refuses_to_serve() {
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("POSTPROXY_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .env_remove("POSTPROXY_SECRET_KEY")
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(one_line_failure(&out).contains("POSTPROXY_SECRET_KEY is required"));
 }
 
 #[test]
@@ -247,6 +233,7 @@ fn start_server(db_url: &str) -> Server {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", &addr])
         .env("POSTPROXY_DATABASE_URL", db_url)
+        .env("POSTPROXY_SECRET_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -277,22 +264,13 @@ fn start_server(db_url: &str) -> Server {
 /// Sends SIGTERM, waits for a clean exit, and returns what the server printed on stdout.
 fn stop(mut s: Server) -> (std::process::ExitStatus, String) {
     let pid = s.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let deadline = Instant::now() + Duration::from_secs(15);
     let status = loop {
         if let Some(st) = s.child.try_wait().unwrap() {
             break st;
         }
-        assert!(
-            Instant::now() < deadline,
-            "server did not exit after SIGTERM"
-        );
+        assert!(Instant::now() < deadline, "server did not exit after SIGTERM");
         std::thread::sleep(Duration::from_millis(20));
     };
     let out = s.stdout.take().unwrap().join().unwrap();

@@ -8,6 +8,8 @@ use postproxy::db::{self, Db, PoolConfig};
 use postproxy::domain::platform::Platform;
 use postproxy::http::App;
 use postproxy::ids::Kind;
+use postproxy::oauth::Providers;
+use postproxy::sealing::Sealer;
 use postproxy::state::AppState;
 use serde_json::Value;
 use tower::ServiceExt;
@@ -69,6 +71,9 @@ impl Drop for TestApp {
     fn drop(&mut self) {}
 }
 
+/// The sealing key of every test app (tests read sealed rows back with it).
+pub const TEST_SECRET_KEY: [u8; 32] = [42; 32];
+
 pub const PUBLIC_URL: &str = "https://postproxy.test";
 
 #[derive(Debug)]
@@ -81,11 +86,14 @@ pub struct TestResponse {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, Providers::default()).await
+    }
+
+    /// A fresh app whose platforms are `providers` (e.g. pointed at the fake provider).
+    pub async fn spawn_with(backend: Backend, providers: Providers) -> TestApp {
         let (db_url, dir) = fresh_database_url(backend).await;
-        let db = postproxy::startup::open_db(&db_url)
-            .await
-            .expect("open test database");
-        let state = postproxy::startup::build_state(db.clone(), PUBLIC_URL)
+        let db = postproxy::startup::open_db(&db_url).await.expect("open test database");
+        let state = postproxy::startup::build_state(db.clone(), PUBLIC_URL, providers, Sealer::new(&TEST_SECRET_KEY))
             .await
             .expect("state");
         let app = postproxy::http::app(state.clone());
@@ -148,13 +156,7 @@ impl TestApp {
     }
 
     /// Inserts a connected profile through the storage layer (the OAuth flow is not needed).
-    pub async fn insert_profile(
-        &self,
-        account: &Account,
-        group_id: i64,
-        platform: Platform,
-        external_id: &str,
-    ) -> i64 {
+    pub async fn insert_profile(&self, account: &Account, group_id: i64, platform: Platform, external_id: &str) -> i64 {
         db::profiles::insert(
             &self.db,
             &db::profiles::NewProfile {
@@ -181,9 +183,7 @@ impl TestApp {
         let resp = self.app.clone().oneshot(req).await.expect("infallible");
         let status = resp.status();
         let headers = resp.headers().clone();
-        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-            .await
-            .expect("body");
+        let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.expect("body");
         let text = String::from_utf8_lossy(&bytes).to_string();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         TestResponse {
@@ -194,13 +194,7 @@ impl TestApp {
         }
     }
 
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        key: Option<&str>,
-        json: Option<Value>,
-    ) -> TestResponse {
+    pub async fn call(&self, method: Method, path: &str, key: Option<&str>, json: Option<Value>) -> TestResponse {
         let mut b = Request::builder().method(method).uri(path);
         if let Some(k) = key {
             b = b.header("authorization", format!("Bearer {k}"));
@@ -236,20 +230,13 @@ impl TestApp {
                 serde_json::json!({"profile_group": {"name": name}}),
             )
             .await;
-        assert_eq!(
-            r.status,
-            StatusCode::CREATED,
-            "{:?}: {}",
-            self.backend,
-            r.text
-        );
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}: {}", self.backend, r.text);
         r.body["id"].as_str().unwrap().to_string()
     }
 
     /// A count straight from the database, bypassing the API.
     pub async fn count(&self, sql: &'static str) -> i64 {
-        postproxy::with_pool!(&self.db, p => sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await)
-            .expect(sql)
+        postproxy::with_pool!(&self.db, p => sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await).expect(sql)
     }
 }
 

@@ -6,56 +6,43 @@ use serde_json::json;
 
 use crate::helpers::TestApp;
 
-backend_test!(
-    unknown_routes_and_methods_are_json,
-    |t: TestApp| async move {
-        let key = t.account.key.clone();
-        for path in ["/nope", "/api", "/api/profile_groups/x/y/z", "/api/posts"] {
-            let r = t.get(path, &key).await;
-            assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
-            assert_eq!(r.body, json!({"error": "Not found"}));
-        }
-        for (method, path) in [
-            (Method::PUT, "/api/profile_groups"),
-            (Method::PATCH, "/api/profile_groups/abc"),
-            (Method::DELETE, "/api/profile_groups"),
-            (Method::GET, "/api/profile_groups/abc/initialize_connection"),
-        ] {
-            let r = t.call(method.clone(), path, Some(&key), None).await;
-            assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
-            assert!(r.body["error"].is_string());
-        }
+backend_test!(unknown_routes_and_methods_are_json, |t: TestApp| async move {
+    let key = t.account.key.clone();
+    for path in ["/nope", "/api", "/api/profile_groups/x/y/z", "/api/posts"] {
+        let r = t.get(path, &key).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(r.body, json!({"error": "Not found"}));
     }
-);
+    for (method, path) in [
+        (Method::PUT, "/api/profile_groups"),
+        (Method::PATCH, "/api/profile_groups/abc"),
+        (Method::DELETE, "/api/profile_groups"),
+        (Method::GET, "/api/profile_groups/abc/initialize_connection"),
+    ] {
+        let r = t.call(method.clone(), path, Some(&key), None).await;
+        assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert!(r.body["error"].is_string());
+    }
+});
 
-backend_test!(
-    malformed_bodies_are_400_with_the_rails_shape,
-    |t: TestApp| async move {
-        let deep = "[".repeat(100_000);
-        for body in [
-            "{",
-            "{\"name\":",
-            "not json",
-            "[1,2]",
-            "\"str\"",
-            deep.as_str(),
-        ] {
-            let req = Request::builder()
-                .method("POST")
-                .uri("/api/profile_groups")
-                .header("authorization", format!("Bearer {}", t.account.key))
-                .header("content-type", "application/json")
-                .body(Body::from(body.to_string()))
-                .unwrap();
-            let r = t.raw(req).await;
-            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body:.20}");
-            assert_eq!(r.body["status"], 400);
-            assert_eq!(r.body["error"], "Bad Request");
-            assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()));
-        }
-        assert_eq!(t.count("SELECT COUNT(*) FROM profile_groups").await, 1);
+backend_test!(malformed_bodies_are_400_with_the_rails_shape, |t: TestApp| async move {
+    let deep = "[".repeat(100_000);
+    for body in ["{", "{\"name\":", "not json", "[1,2]", "\"str\"", deep.as_str()] {
+        let req = Request::builder()
+            .method("POST")
+            .uri("/api/profile_groups")
+            .header("authorization", format!("Bearer {}", t.account.key))
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let r = t.raw(req).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body:.20}");
+        assert_eq!(r.body["status"], 400);
+        assert_eq!(r.body["error"], "Bad Request");
+        assert!(r.body["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
-);
+    assert_eq!(t.count("SELECT COUNT(*) FROM profile_groups").await, 1);
+});
 
 backend_test!(oversized_and_wrong_type_bodies, |t: TestApp| async move {
     let big = format!("{{\"name\":\"{}\"}}", "a".repeat(1024 * 1024 + 1));
@@ -92,16 +79,11 @@ backend_test!(
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.body["data"].as_array().unwrap().len(), 1);
         assert_eq!(
-            t.get(&format!("/api/profile_groups/{gid}/"), &key)
-                .await
-                .status,
+            t.get(&format!("/api/profile_groups/{gid}/"), &key).await.status,
             StatusCode::OK
         );
         let r = t
-            .get(
-                &format!("/api/profile_groups/{gid}?profile_group_id={gid}"),
-                &key,
-            )
+            .get(&format!("/api/profile_groups/{gid}?profile_group_id={gid}"), &key)
             .await;
         assert_eq!(r.status, StatusCode::OK);
         let r = t
@@ -122,72 +104,54 @@ backend_test!(
             .await;
         assert_eq!(r.status, StatusCode::OK);
         let r = t
-            .delete(
-                &format!("/api/profile_groups/{q}/?profile_group_id={gid}"),
-                &key,
-            )
+            .delete(&format!("/api/profile_groups/{q}/?profile_group_id={gid}"), &key)
             .await;
         assert_eq!(r.status, StatusCode::OK);
     }
 );
 
-backend_test!(
-    every_response_has_a_request_id_and_no_store,
-    |t: TestApp| async move {
-        let key = t.account.key.clone();
-        let mut seen = std::collections::HashSet::new();
-        for r in [
-            t.get("/api/profile_groups", &key).await,
-            t.get("/nope", &key).await,
-            t.call(Method::GET, "/api/profile_groups", None, None).await,
-            t.get("/healthz", &key).await,
-        ] {
-            let id = r
-                .headers
-                .get("x-request-id")
-                .expect("x-request-id")
-                .to_str()
-                .unwrap()
-                .to_string();
-            assert!(!id.is_empty());
-            assert!(seen.insert(id));
-            assert_eq!(r.headers["cache-control"], "no-store");
-        }
-        // A caller-supplied id is echoed, so clients can correlate.
-        let req = Request::builder()
-            .uri("/healthz")
-            .header("x-request-id", "trace-me-123")
-            .body(Body::empty())
-            .unwrap();
-        assert_eq!(t.raw(req).await.headers["x-request-id"], "trace-me-123");
+backend_test!(every_response_has_a_request_id_and_no_store, |t: TestApp| async move {
+    let key = t.account.key.clone();
+    let mut seen = std::collections::HashSet::new();
+    for r in [
+        t.get("/api/profile_groups", &key).await,
+        t.get("/nope", &key).await,
+        t.call(Method::GET, "/api/profile_groups", None, None).await,
+        t.get("/healthz", &key).await,
+    ] {
+        let id = r
+            .headers
+            .get("x-request-id")
+            .expect("x-request-id")
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(!id.is_empty());
+        assert!(seen.insert(id));
+        assert_eq!(r.headers["cache-control"], "no-store");
     }
-);
+    // A caller-supplied id is echoed, so clients can correlate.
+    let req = Request::builder()
+        .uri("/healthz")
+        .header("x-request-id", "trace-me-123")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(t.raw(req).await.headers["x-request-id"], "trace-me-123");
+});
 
 backend_test!(health_probes, |t: TestApp| async move {
     let r = t.call(Method::GET, "/healthz", None, None).await;
-    assert_eq!(
-        (r.status, r.body),
-        (StatusCode::OK, json!({"status": "ok"}))
-    );
+    assert_eq!((r.status, r.body), (StatusCode::OK, json!({"status": "ok"})));
     let r = t.call(Method::GET, "/readyz", None, None).await;
-    assert_eq!(
-        (r.status, r.body),
-        (StatusCode::OK, json!({"status": "ready"}))
-    );
+    assert_eq!((r.status, r.body), (StatusCode::OK, json!({"status": "ready"})));
     t.db.close().await;
     let r = t.call(Method::GET, "/readyz", None, None).await;
     assert_eq!(
         (r.status, r.body),
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            json!({"status": "unavailable"})
-        )
+        (StatusCode::SERVICE_UNAVAILABLE, json!({"status": "unavailable"}))
     );
     // Liveness does not depend on the database.
-    assert_eq!(
-        t.call(Method::GET, "/healthz", None, None).await.status,
-        StatusCode::OK
-    );
+    assert_eq!(t.call(Method::GET, "/healthz", None, None).await.status, StatusCode::OK);
 });
 
 backend_test!(

@@ -40,19 +40,14 @@ backend_test!(get_returns_one_group, |t: TestApp| async move {
         .await;
     let r = t.get(&format!("/api/profile_groups/{id}"), &key).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(
-        r.body,
-        json!({"id": id, "name": "Main Brand", "profiles_count": 1})
-    );
+    assert_eq!(r.body, json!({"id": id, "name": "Main Brand", "profiles_count": 1}));
 });
 
 backend_test!(get_unknown_or_undecodable_is_404, |t: TestApp| async move {
     let key = t.account.key.clone();
     // A well-formed id of a group that does not exist, ids of other resource types, garbage.
     let missing = t.state.encode(postproxy::ids::Kind::ProfileGroup, 999_999);
-    let profile_id = t
-        .state
-        .encode(postproxy::ids::Kind::Profile, t.account.group_id);
+    let profile_id = t.state.encode(postproxy::ids::Kind::Profile, t.account.group_id);
     let account_id = t.account.public_id.clone();
     for id in [
         missing.as_str(),
@@ -66,12 +61,7 @@ backend_test!(get_unknown_or_undecodable_is_404, |t: TestApp| async move {
     ] {
         for method in [Method::GET, Method::DELETE] {
             let r = t
-                .call(
-                    method.clone(),
-                    &format!("/api/profile_groups/{id}"),
-                    Some(&key),
-                    None,
-                )
+                .call(method.clone(), &format!("/api/profile_groups/{id}"), Some(&key), None)
                 .await;
             assert_eq!(r.status, StatusCode::NOT_FOUND, "{method} {id}: {}", r.text);
             assert_eq!(r.body, json!({"error": "Not found"}));
@@ -103,16 +93,11 @@ backend_test!(
         assert_eq!(r.body["profiles_count"], 0);
         let id = r.body["id"].as_str().unwrap();
         assert!(
-            id.len() >= 9
-                && id
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+            id.len() >= 9 && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
             "{id}"
         );
 
-        let r = t
-            .post("/api/profile_groups", &key, json!({"name": "Top level"}))
-            .await;
+        let r = t.post("/api/profile_groups", &key, json!({"name": "Top level"})).await;
         assert_eq!(r.status, StatusCode::CREATED);
         assert_eq!(r.body["name"], "Top level");
 
@@ -135,30 +120,18 @@ backend_test!(
             .iter()
             .map(|g| g["name"].as_str().unwrap().to_string())
             .collect();
-        assert_eq!(
-            names,
-            ["Default", "Documented", "Top level", "Form encoded 🚀"]
-        );
+        assert_eq!(names, ["Default", "Documented", "Top level", "Form encoded 🚀"]);
     }
 );
 
-backend_test!(
-    create_stores_unicode_names_exactly,
-    |t: TestApp| async move {
-        let key = t.account.key.clone();
-        for name in [
-            "🚀 Launch 🎉",
-            "مرحبا بالعالم",
-            "שלום",
-            "名前",
-            &"é".repeat(255),
-        ] {
-            let id = t.create_group(&key, name).await;
-            let r = t.get(&format!("/api/profile_groups/{id}"), &key).await;
-            assert_eq!(r.body["name"], name);
-        }
+backend_test!(create_stores_unicode_names_exactly, |t: TestApp| async move {
+    let key = t.account.key.clone();
+    for name in ["🚀 Launch 🎉", "مرحبا بالعالم", "שלום", "名前", &"é".repeat(255)] {
+        let id = t.create_group(&key, name).await;
+        let r = t.get(&format!("/api/profile_groups/{id}"), &key).await;
+        assert_eq!(r.body["name"], name);
     }
-);
+});
 
 backend_test!(create_validates_name, |t: TestApp| async move {
     let key = t.account.key.clone();
@@ -176,44 +149,26 @@ backend_test!(create_validates_name, |t: TestApp| async move {
         assert_eq!(r.body, blank, "{body}");
     }
     let r = t
-        .post(
-            "/api/profile_groups",
-            &key,
-            json!({"name": "a".repeat(256)}),
-        )
+        .post("/api/profile_groups", &key, json!({"name": "a".repeat(256)}))
         .await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         r.body["errors"],
         json!(["Name is too long (maximum is 255 characters)"])
     );
-    assert_eq!(
-        r.body["error"],
-        "Name is too long (maximum is 255 characters)"
-    );
+    assert_eq!(r.body["error"], "Name is too long (maximum is 255 characters)");
 
     let r = t
-        .post(
-            "/api/profile_groups",
-            &key,
-            json!({"name": "a".repeat(255)}),
-        )
+        .post("/api/profile_groups", &key, json!({"name": "a".repeat(255)}))
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
 
     for bad in ["nul\u{0}byte", "bell\u{7}", "new\nline"] {
-        let r = t
-            .post("/api/profile_groups", &key, json!({"name": bad}))
-            .await;
+        let r = t.post("/api/profile_groups", &key, json!({"name": bad})).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
-        assert_eq!(
-            r.body["errors"],
-            json!(["Name can't contain control characters"])
-        );
+        assert_eq!(r.body["errors"], json!(["Name can't contain control characters"]));
     }
-    let r = t
-        .post("/api/profile_groups", &key, json!({"name": 42}))
-        .await;
+    let r = t.post("/api/profile_groups", &key, json!({"name": 42})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.body["errors"], json!(["Name must be a string"]));
 
@@ -221,180 +176,156 @@ backend_test!(create_validates_name, |t: TestApp| async move {
     assert_eq!(t.count("SELECT COUNT(*) FROM profile_groups").await, 2);
 });
 
-backend_test!(
-    delete_removes_group_profiles_and_scoped_keys,
-    |t: TestApp| async move {
-        let key = t.account.key.clone();
-        let id = t.create_group(&key, "Doomed").await;
-        let gid = t.decode_group(&id);
-        t.insert_profile(&t.account, gid, Platform::Linkedin, "li-1")
-            .await;
-        t.insert_profile(&t.account, gid, Platform::Youtube, "yt-1")
-            .await;
-        // A profile in another group survives.
-        t.insert_profile(&t.account, t.account.group_id, Platform::Youtube, "yt-2")
-            .await;
-        let (_, scoped) = t.scoped_key(&t.account, gid).await;
-        assert_eq!(
-            t.get("/api/profile_groups", &scoped).await.status,
-            StatusCode::OK
-        );
+backend_test!(delete_removes_group_profiles_and_scoped_keys, |t: TestApp| async move {
+    let key = t.account.key.clone();
+    let id = t.create_group(&key, "Doomed").await;
+    let gid = t.decode_group(&id);
+    t.insert_profile(&t.account, gid, Platform::Linkedin, "li-1").await;
+    t.insert_profile(&t.account, gid, Platform::Youtube, "yt-1").await;
+    // A profile in another group survives.
+    t.insert_profile(&t.account, t.account.group_id, Platform::Youtube, "yt-2")
+        .await;
+    let (_, scoped) = t.scoped_key(&t.account, gid).await;
+    assert_eq!(t.get("/api/profile_groups", &scoped).await.status, StatusCode::OK);
+    let r = t
+        .post(
+            &format!("/api/profile_groups/{id}/initialize_connection"),
+            &key,
+            json!({"platform": "tiktok", "redirect_url": "https://a.example/cb"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+
+    let r = t.delete(&format!("/api/profile_groups/{id}"), &key).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body, json!({"deleted": true}));
+
+    assert_eq!(
+        t.get(&format!("/api/profile_groups/{id}"), &key).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(t.count("SELECT COUNT(*) FROM profiles").await, 1);
+    assert_eq!(t.count("SELECT COUNT(*) FROM connection_invitations").await, 0);
+    let r = t.get("/api/profile_groups", &scoped).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.body, json!({"error": "Invalid API key"}));
+    // Deleting again is a 404.
+    assert_eq!(
+        t.delete(&format!("/api/profile_groups/{id}"), &key).await.status,
+        StatusCode::NOT_FOUND
+    );
+});
+
+backend_test!(initialize_connection_returns_single_use_url, |t: TestApp| async move {
+    let key = t.account.key.clone();
+    let gid = t.account.group_public_id.clone();
+    let path = format!("/api/profile_groups/{gid}/initialize_connection");
+    let mut urls = std::collections::HashSet::new();
+    for platform in [
+        "facebook",
+        "instagram",
+        "tiktok",
+        "linkedin",
+        "youtube",
+        "twitter",
+        "threads",
+    ] {
         let r = t
             .post(
-                &format!("/api/profile_groups/{id}/initialize_connection"),
+                &path,
                 &key,
-                json!({"platform": "tiktok", "redirect_url": "https://a.example/cb"}),
+                json!({"platform": platform, "redirect_url": "https://myapp.com/oauth/callback"}),
             )
             .await;
-        assert_eq!(r.status, StatusCode::OK);
-
-        let r = t.delete(&format!("/api/profile_groups/{id}"), &key).await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        assert_eq!(r.body, json!({"deleted": true}));
-
-        assert_eq!(
-            t.get(&format!("/api/profile_groups/{id}"), &key)
-                .await
-                .status,
-            StatusCode::NOT_FOUND
-        );
-        assert_eq!(t.count("SELECT COUNT(*) FROM profiles").await, 1);
-        assert_eq!(
-            t.count("SELECT COUNT(*) FROM connection_invitations").await,
-            0
-        );
-        let r = t.get("/api/profile_groups", &scoped).await;
-        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(r.body, json!({"error": "Invalid API key"}));
-        // Deleting again is a 404.
-        assert_eq!(
-            t.delete(&format!("/api/profile_groups/{id}"), &key)
-                .await
-                .status,
-            StatusCode::NOT_FOUND
-        );
-    }
-);
-
-backend_test!(
-    initialize_connection_returns_single_use_url,
-    |t: TestApp| async move {
-        let key = t.account.key.clone();
-        let gid = t.account.group_public_id.clone();
-        let path = format!("/api/profile_groups/{gid}/initialize_connection");
-        let mut urls = std::collections::HashSet::new();
-        for platform in [
-            "facebook",
-            "instagram",
-            "tiktok",
-            "linkedin",
-            "youtube",
-            "twitter",
-            "threads",
-        ] {
-            let r = t.post(&path, &key, json!({"platform": platform, "redirect_url": "https://myapp.com/oauth/callback"})).await;
-            assert_eq!(r.status, StatusCode::OK, "{platform}: {}", r.text);
-            assert_eq!(r.body["success"], true);
-            let url = r.body["url"].as_str().unwrap().to_string();
-            let token = url
-                .strip_prefix(&format!("{PUBLIC_URL}/partner_connect/"))
-                .expect("public url prefix");
-            assert!(token.len() >= 43, "{token}");
-            assert_eq!(r.body.as_object().unwrap().len(), 2);
-            // Stored as a hash only, with its group, platform, redirect and a one-hour expiry.
-            let inv = postproxy::db::invitations::find_by_token_hash(
-                &t.db,
-                &postproxy::crypto::hash_secret(token),
-            )
+        assert_eq!(r.status, StatusCode::OK, "{platform}: {}", r.text);
+        assert_eq!(r.body["success"], true);
+        let url = r.body["url"].as_str().unwrap().to_string();
+        let token = url
+            .strip_prefix(&format!("{PUBLIC_URL}/partner_connect/"))
+            .expect("public url prefix");
+        assert!(token.len() >= 43, "{token}");
+        assert_eq!(r.body.as_object().unwrap().len(), 2);
+        // Stored as a hash only, with its group, platform, redirect and a one-hour expiry.
+        let inv = postproxy::db::invitations::find_by_token_hash(&t.db, &postproxy::crypto::hash_secret(token))
             .await
             .unwrap()
             .expect("invitation stored");
-            assert_eq!(inv.profile_group_id, t.account.group_id);
-            assert_eq!(inv.account_id, t.account.id);
-            assert_eq!(inv.platform, platform);
-            assert_eq!(inv.redirect_url, "https://myapp.com/oauth/callback");
-            assert!(!inv.refresh_connection);
-            assert_eq!(inv.used_at_ms, None);
-            let ttl = inv.expires_at_ms - postproxy::clock::now_ms();
-            assert!((59 * 60 * 1000..=60 * 60 * 1000).contains(&ttl), "{ttl}");
-            assert!(urls.insert(url));
-        }
-        let stored: i64 = t.count("SELECT COUNT(*) FROM connection_invitations").await;
-        assert_eq!(stored, 7);
+        assert_eq!(inv.profile_group_id, t.account.group_id);
+        assert_eq!(inv.account_id, t.account.id);
+        assert_eq!(inv.platform, platform);
+        assert_eq!(inv.redirect_url, "https://myapp.com/oauth/callback");
+        assert!(!inv.refresh_connection);
+        assert_eq!(inv.used_at_ms, None);
+        let ttl = inv.expires_at_ms - postproxy::clock::now_ms();
+        assert!((59 * 60 * 1000..=60 * 60 * 1000).contains(&ttl), "{ttl}");
+        assert!(urls.insert(url));
     }
-);
+    let stored: i64 = t.count("SELECT COUNT(*) FROM connection_invitations").await;
+    assert_eq!(stored, 7);
+});
 
-backend_test!(
-    initialize_connection_validates_in_order,
-    |t: TestApp| async move {
-        let key = t.account.key.clone();
-        let path = format!(
-            "/api/profile_groups/{}/initialize_connection",
-            t.account.group_public_id
-        );
-        let cases = [
-            (json!({}), "Missing redirect_url"),
-            (json!({"platform": "twitter"}), "Missing redirect_url"),
-            (
-                json!({"platform": "twitter", "redirect_url": ""}),
-                "Missing redirect_url",
-            ),
-            (
-                json!({"platform": "twitter", "redirect_url": "not a url"}),
-                "Invalid redirect_url",
-            ),
-            (
-                json!({"platform": "twitter", "redirect_url": "/relative/path"}),
-                "Invalid redirect_url",
-            ),
-            (
-                json!({"platform": "twitter", "redirect_url": "ftp://a.example/x"}),
-                "Invalid redirect_url",
-            ),
-            (
-                json!({"platform": "twitter", "redirect_url": "javascript:alert(1)"}),
-                "Invalid redirect_url",
-            ),
-            (
-                json!({"platform": "twitter", "redirect_url": 12}),
-                "Invalid redirect_url",
-            ),
-            (
-                json!({"redirect_url": "https://a.example/cb"}),
-                "Missing platform",
-            ),
-            (
-                json!({"platform": "", "redirect_url": "https://a.example/cb"}),
-                "Missing platform",
-            ),
-            (
-                json!({"platform": "myspace", "redirect_url": "https://a.example/cb"}),
-                "Unsupported platform",
-            ),
-            (
-                json!({"platform": "Twitter", "redirect_url": "https://a.example/cb"}),
-                "Unsupported platform",
-            ),
-            (
-                json!({"platform": ["twitter"], "redirect_url": "https://a.example/cb"}),
-                "Missing platform",
-            ),
-        ];
-        for (body, error) in cases {
-            let r = t.post(&path, &key, body.clone()).await;
-            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-            assert_eq!(r.body, json!({"error": error}), "{body}");
-        }
-        // No body at all, as the Python SDK sends nothing else for an empty dict.
-        let r = t.call(Method::POST, &path, Some(&key), None).await;
-        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(r.body, json!({"error": "Missing redirect_url"}));
-        assert_eq!(
-            t.count("SELECT COUNT(*) FROM connection_invitations").await,
-            0
-        );
+backend_test!(initialize_connection_validates_in_order, |t: TestApp| async move {
+    let key = t.account.key.clone();
+    let path = format!(
+        "/api/profile_groups/{}/initialize_connection",
+        t.account.group_public_id
+    );
+    let cases = [
+        (json!({}), "Missing redirect_url"),
+        (json!({"platform": "twitter"}), "Missing redirect_url"),
+        (
+            json!({"platform": "twitter", "redirect_url": ""}),
+            "Missing redirect_url",
+        ),
+        (
+            json!({"platform": "twitter", "redirect_url": "not a url"}),
+            "Invalid redirect_url",
+        ),
+        (
+            json!({"platform": "twitter", "redirect_url": "/relative/path"}),
+            "Invalid redirect_url",
+        ),
+        (
+            json!({"platform": "twitter", "redirect_url": "ftp://a.example/x"}),
+            "Invalid redirect_url",
+        ),
+        (
+            json!({"platform": "twitter", "redirect_url": "javascript:alert(1)"}),
+            "Invalid redirect_url",
+        ),
+        (
+            json!({"platform": "twitter", "redirect_url": 12}),
+            "Invalid redirect_url",
+        ),
+        (json!({"redirect_url": "https://a.example/cb"}), "Missing platform"),
+        (
+            json!({"platform": "", "redirect_url": "https://a.example/cb"}),
+            "Missing platform",
+        ),
+        (
+            json!({"platform": "myspace", "redirect_url": "https://a.example/cb"}),
+            "Unsupported platform",
+        ),
+        (
+            json!({"platform": "Twitter", "redirect_url": "https://a.example/cb"}),
+            "Unsupported platform",
+        ),
+        (
+            json!({"platform": ["twitter"], "redirect_url": "https://a.example/cb"}),
+            "Missing platform",
+        ),
+    ];
+    for (body, error) in cases {
+        let r = t.post(&path, &key, body.clone()).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(r.body, json!({"error": error}), "{body}");
     }
-);
+    // No body at all, as the Python SDK sends nothing else for an empty dict.
+    let r = t.call(Method::POST, &path, Some(&key), None).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.body, json!({"error": "Missing redirect_url"}));
+    assert_eq!(t.count("SELECT COUNT(*) FROM connection_invitations").await, 0);
+});
 
 backend_test!(
     initialize_connection_refuses_connected_platform_unless_refreshing,
@@ -416,22 +347,19 @@ backend_test!(
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(r.body, json!({"error": "Platform already connected"}));
 
-        let r = t.post(&path, &key, json!({"platform": "linkedin", "redirect_url": "https://a.example/cb", "refresh_connection": true})).await;
+        let r = t
+            .post(
+                &path,
+                &key,
+                json!({"platform": "linkedin", "redirect_url": "https://a.example/cb", "refresh_connection": true}),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        let token = r.body["url"]
-            .as_str()
+        let token = r.body["url"].as_str().unwrap().rsplit('/').next().unwrap().to_string();
+        let inv = postproxy::db::invitations::find_by_token_hash(&t.db, &postproxy::crypto::hash_secret(&token))
+            .await
             .unwrap()
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .to_string();
-        let inv = postproxy::db::invitations::find_by_token_hash(
-            &t.db,
-            &postproxy::crypto::hash_secret(&token),
-        )
-        .await
-        .unwrap()
-        .unwrap();
+            .unwrap();
         assert!(inv.refresh_connection);
 
         // Another platform in the same group, or LinkedIn in another group, is fine.
@@ -455,26 +383,23 @@ backend_test!(
     }
 );
 
-backend_test!(
-    initialize_connection_accepts_form_encoding,
-    |t: TestApp| async move {
-        let req = axum::http::Request::builder()
-            .method("POST")
-            .uri(format!(
-                "/api/profile_groups/{}/initialize_connection",
-                t.account.group_public_id
-            ))
-            .header("authorization", format!("Bearer {}", t.account.key))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(axum::body::Body::from(
-                "platform=youtube&redirect_url=https%3A%2F%2Fa.example%2Fcb%3Fx%3D1",
-            ))
-            .unwrap();
-        let r = t.raw(req).await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        assert_eq!(r.body["success"], true);
-    }
-);
+backend_test!(initialize_connection_accepts_form_encoding, |t: TestApp| async move {
+    let req = axum::http::Request::builder()
+        .method("POST")
+        .uri(format!(
+            "/api/profile_groups/{}/initialize_connection",
+            t.account.group_public_id
+        ))
+        .header("authorization", format!("Bearer {}", t.account.key))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(axum::body::Body::from(
+            "platform=youtube&redirect_url=https%3A%2F%2Fa.example%2Fcb%3Fx%3D1",
+        ))
+        .unwrap();
+    let r = t.raw(req).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["success"], true);
+});
 
 backend_test!(
     concurrent_creates_all_succeed_with_distinct_ids,
@@ -486,11 +411,7 @@ backend_test!(
             tasks.push(tokio::spawn(async move {
                 let key = t.account.key.clone();
                 let r = t
-                    .post(
-                        "/api/profile_groups",
-                        &key,
-                        json!({"name": format!("Group {i}")}),
-                    )
+                    .post("/api/profile_groups", &key, json!({"name": format!("Group {i}")}))
                     .await;
                 assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
                 (r.body["id"].as_str().unwrap().to_string(), i)
@@ -499,9 +420,7 @@ backend_test!(
         let mut ids = std::collections::HashSet::new();
         for task in tasks {
             let (id, i) = task.await.unwrap();
-            let r = t
-                .get(&format!("/api/profile_groups/{id}"), &t.account.key)
-                .await;
+            let r = t.get(&format!("/api/profile_groups/{id}"), &t.account.key).await;
             assert_eq!(r.body["name"], format!("Group {i}"));
             assert!(ids.insert(id));
         }

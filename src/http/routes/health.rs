@@ -34,9 +34,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<HealthSt
             tracing::warn!(error = %e, "readiness check failed");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(HealthStatus {
-                    status: "unavailable",
-                }),
+                Json(HealthStatus { status: "unavailable" }),
             )
         }
     }

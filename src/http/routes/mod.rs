@@ -1,4 +1,6 @@
 //! One module per resource; handlers translate HTTP to domain calls and back, nothing more.
 
+pub mod connect;
 pub mod health;
 pub mod profile_groups;
+pub mod profiles;

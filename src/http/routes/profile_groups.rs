@@ -91,10 +91,7 @@ fn to_api(state: &AppState, row: profile_groups::GroupRow) -> ProfileGroup {
         (status = 200, body = ProfileGroupList),
         (status = 401, body = ErrorBody, description = "Invalid API key"),
     ))]
-pub async fn list(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> ApiResult<Json<ProfileGroupList>> {
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<ProfileGroupList>> {
     let rows = profile_groups::list(&state.db, caller.account_id, caller.group_filter()).await?;
     let data = rows.into_iter().map(|r| to_api(&state, r)).collect();
     Ok(Json(ProfileGroupList { data }))
@@ -108,11 +105,7 @@ pub async fn list(
         (status = 401, body = ErrorBody, description = "Invalid API key"),
         (status = 404, body = ErrorBody, description = "Not found"),
     ))]
-pub async fn get(
-    State(state): State<AppState>,
-    caller: Caller,
-    PathId(id): PathId,
-) -> ApiResult<Json<ProfileGroup>> {
+pub async fn get(State(state): State<AppState>, caller: Caller, PathId(id): PathId) -> ApiResult<Json<ProfileGroup>> {
     let id = state.decode(Kind::ProfileGroup, &id)?;
     let row = profile_groups::get(&state.db, caller.account_id, caller.group_filter(), id)
         .await?
@@ -205,14 +198,9 @@ pub async fn initialize_connection(
     Payload(body): Payload<InitializeConnectionRequest>,
 ) -> ApiResult<Json<InitializeConnectionResponse>> {
     let group_id = state.decode(Kind::ProfileGroup, &id)?;
-    if profile_groups::get(
-        &state.db,
-        caller.account_id,
-        caller.group_filter(),
-        group_id,
-    )
-    .await?
-    .is_none()
+    if profile_groups::get(&state.db, caller.account_id, caller.group_filter(), group_id)
+        .await?
+        .is_none()
     {
         return Err(ApiError::NotFound);
     }
@@ -230,8 +218,7 @@ pub async fn initialize_connection(
     )
     .map_err(|msg| ApiError::Unprocessable(msg.to_string()))?;
     if !request.refresh_connection
-        && profiles::group_has_platform(&state.db, caller.account_id, group_id, request.platform)
-            .await?
+        && profiles::group_has_platform(&state.db, caller.account_id, group_id, request.platform).await?
     {
         return Err(ApiError::Unprocessable("Platform already connected".into()));
     }

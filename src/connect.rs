@@ -1,0 +1,400 @@
+//! The hosted connection flow: invitation page → platform consent → callback → profile.
+//!
+//! It orchestrates storage and the platform clients; the HTTP handlers in
+//! `http/routes/connect.rs` only translate to and from HTML and redirects.
+
+use std::collections::HashSet;
+
+use crate::clock::now_ms;
+use crate::crypto;
+use crate::db::invitations::{self, InvitationRow};
+use crate::db::oauth_states;
+use crate::db::profiles::{self, ConnectError, Connected, NewPlacement};
+use crate::domain::connection::{OAUTH_STATE_TTL_MS, expiry, with_query};
+use crate::domain::platform::Platform;
+use crate::ids::Kind;
+use crate::oauth::{self, Identity, OAuthError, TokenSet};
+use crate::state::AppState;
+
+/// A problem shown to the person in the browser as an HTML page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageError {
+    pub status: u16,
+    pub title: &'static str,
+    pub message: String,
+}
+
+impl PageError {
+    fn not_found() -> Self {
+        PageError {
+            status: 404,
+            title: "Link not found",
+            message: "This connection link is not valid. Ask for a new one.".into(),
+        }
+    }
+    fn gone(message: &str) -> Self {
+        PageError {
+            status: 410,
+            title: "Link no longer valid",
+            message: message.into(),
+        }
+    }
+    fn internal() -> Self {
+        PageError {
+            status: 500,
+            title: "Something went wrong",
+            message: "The connection could not be started. Please try again in a moment.".into(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for PageError {
+    fn from(e: sqlx::Error) -> Self {
+        tracing::error!(error = %e, "database error in the connection flow");
+        PageError::internal()
+    }
+}
+
+/// What the connection page shows.
+pub struct Invitation {
+    pub row: InvitationRow,
+    pub platform: Platform,
+    pub group_name: String,
+}
+
+/// The URL the platform sends the user back to.
+pub fn callback_url(state: &AppState, platform: Platform) -> String {
+    format!("{}/oauth/callback/{}", state.public_url, platform.as_str())
+}
+
+/// Looks up a usable invitation by its URL token.
+pub async fn invitation(state: &AppState, token: &str) -> Result<Invitation, PageError> {
+    if token.is_empty() || token.len() > 128 {
+        return Err(PageError::not_found());
+    }
+    let row = invitations::find_by_token_hash(&state.db, &crypto::hash_secret(token))
+        .await?
+        .ok_or_else(PageError::not_found)?;
+    if row.used_at_ms.is_some() {
+        return Err(PageError::gone(
+            "This connection link has already been used. Ask for a new one.",
+        ));
+    }
+    if row.expires_at_ms <= now_ms() {
+        return Err(PageError::gone("This connection link has expired. Ask for a new one."));
+    }
+    let platform = Platform::parse(&row.platform).ok_or_else(PageError::internal)?;
+    let group_name = invitations::group_name(&state.db, &row)
+        .await?
+        .ok_or_else(PageError::not_found)?;
+    Ok(Invitation {
+        row,
+        platform,
+        group_name,
+    })
+}
+
+/// Starts a trip to the platform: records a single-use state (and PKCE verifier) and returns the
+/// authorization URL to redirect to.
+pub async fn begin(state: &AppState, token: &str) -> Result<String, PageError> {
+    let inv = invitation(state, token).await?;
+    let Some(cfg) = state.providers.get(inv.platform) else {
+        return Err(PageError {
+            status: 503,
+            title: "Platform not available",
+            message: format!("{} connections are not configured on this server.", label(inv.platform)),
+        });
+    };
+    let oauth_state = crypto::random_token();
+    let req = oauth::authorize(cfg, &callback_url(state, inv.platform), &oauth_state);
+    let now = now_ms();
+    let verifier = req
+        .pkce_verifier
+        .as_deref()
+        .map(|v| state.sealer.seal_str(v, &verifier_aad(inv.row.id)));
+    oauth_states::insert(
+        &state.db,
+        inv.row.id,
+        inv.platform.as_str(),
+        &crypto::hash_secret(&oauth_state),
+        verifier.as_deref(),
+        now,
+        now + OAUTH_STATE_TTL_MS,
+    )
+    .await?;
+    tracing::info!(invitation_id = inv.row.id, platform = %inv.platform, "redirecting to the platform's consent screen");
+    Ok(req.url)
+}
+
+/// The query of `GET /oauth/callback/:platform`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct CallbackParams {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// Where the callback sends the browser: back to the customer's `redirect_url`, or (when we cannot
+/// tell where that is) an error page.
+pub enum Finish {
+    Redirect(String),
+    Page(PageError),
+}
+
+/// Handles the platform's redirect back: validates the state, exchanges the code, fetches the
+/// identity, and creates or updates the profile. Any failure leaves nothing written.
+pub async fn finish(state: &AppState, platform: &str, params: CallbackParams) -> Finish {
+    match finish_inner(state, platform, params).await {
+        Ok(url) => Finish::Redirect(url),
+        Err(Failure::Page(p)) => Finish::Page(p),
+        Err(Failure::Redirect {
+            redirect_url,
+            platform,
+            code,
+            description,
+        }) => {
+            tracing::warn!(%platform, error = code, "connection failed");
+            Finish::Redirect(with_query(
+                &redirect_url,
+                &[
+                    ("status", "error"),
+                    ("error", code),
+                    ("error_description", &description),
+                    ("platform", platform.as_str()),
+                ],
+            ))
+        }
+    }
+}
+
+enum Failure {
+    Page(PageError),
+    Redirect {
+        redirect_url: String,
+        platform: Platform,
+        code: &'static str,
+        description: String,
+    },
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        Failure::Page(e.into())
+    }
+}
+
+async fn finish_inner(state: &AppState, platform: &str, params: CallbackParams) -> Result<String, Failure> {
+    let bad_state = || {
+        Failure::Page(PageError {
+            status: 400,
+            title: "Sign-in could not be completed",
+            message: "This sign-in response is not valid (unknown or tampered state). Start again from the app that sent you."
+                .into(),
+        })
+    };
+    let platform = Platform::parse(platform).ok_or_else(|| Failure::Page(PageError::not_found()))?;
+    let raw_state = params
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty() && s.len() <= 128)
+        .ok_or_else(bad_state)?;
+    let st = oauth_states::find(&state.db, &crypto::hash_secret(raw_state))
+        .await?
+        .ok_or_else(bad_state)?;
+    if st.platform != platform.as_str() {
+        return Err(bad_state());
+    }
+    let inv = invitations::find(&state.db, st.invitation_id)
+        .await?
+        .ok_or_else(bad_state)?;
+    let fail = |code: &'static str, description: String| Failure::Redirect {
+        redirect_url: inv.redirect_url.clone(),
+        platform,
+        code,
+        description,
+    };
+    let now = now_ms();
+    // Single use: whoever consumes the state first proceeds; a replay stops here.
+    if !oauth_states::consume(&state.db, st.id, now).await? {
+        return Err(fail("invalid_state", "This sign-in response was already used.".into()));
+    }
+    if st.expires_at_ms <= now {
+        return Err(fail(
+            "expired_state",
+            "The sign-in took too long. Please start again.".into(),
+        ));
+    }
+    if inv.used_at_ms.is_some() {
+        return Err(fail(
+            "invitation_used",
+            "This connection link has already been used.".into(),
+        ));
+    }
+    if inv.expires_at_ms <= now {
+        return Err(fail("invitation_expired", "This connection link has expired.".into()));
+    }
+    if let Some(err) = params.error.as_deref().filter(|e| !e.is_empty()) {
+        let code = if err == "access_denied" || err == "user_denied" {
+            "access_denied"
+        } else {
+            "authorization_failed"
+        };
+        let description = params
+            .error_description
+            .clone()
+            .unwrap_or_else(|| "The user did not grant access.".into());
+        return Err(fail(code, description.chars().take(300).collect()));
+    }
+    let code = params
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| fail("invalid_request", "The platform returned no authorization code.".into()))?;
+    let cfg = state.providers.get(platform).ok_or_else(|| {
+        fail(
+            "platform_not_configured",
+            format!("{} is not configured on this server.", label(platform)),
+        )
+    })?;
+    let verifier = match &st.pkce_verifier_enc {
+        Some(enc) => Some(
+            state
+                .sealer
+                .open_str(enc, &verifier_aad(inv.id))
+                .map_err(|_| fail("invalid_state", "The sign-in state could not be read.".into()))?,
+        ),
+        None => None,
+    };
+    let redirect_uri = callback_url(state, platform);
+    let tokens = oauth::exchange_code(&state.http, cfg, code, &redirect_uri, verifier.as_deref())
+        .await
+        .map_err(|e| {
+            fail(
+                "token_exchange_failed",
+                describe(platform, "exchange the authorization code", &e),
+            )
+        })?;
+    let identity = oauth::fetch_identity(&state.http, cfg, &tokens).await.map_err(|e| {
+        fail(
+            "identity_fetch_failed",
+            describe(platform, "read the connected account", &e),
+        )
+    })?;
+
+    let connected = seal_connection(state, &inv, platform, &tokens, identity, now);
+    match profiles::complete_connection(&state.db, &connected, now).await? {
+        Ok(profile_id) => {
+            tracing::info!(profile_id, %platform, reconnect = inv.refresh_connection, "profile connected");
+            let profile = state.encode(Kind::Profile, profile_id);
+            Ok(with_query(
+                &inv.redirect_url,
+                &[
+                    ("status", "success"),
+                    ("profile_id", &profile),
+                    ("platform", platform.as_str()),
+                ],
+            ))
+        }
+        Err(ConnectError::AlreadyConnected) => Err(fail(
+            "already_connected",
+            format!(
+                "This {} account is already connected in this profile group.",
+                label(platform)
+            ),
+        )),
+        Err(ConnectError::InvitationUsed) => Err(fail(
+            "invitation_used",
+            "This connection link has already been used.".into(),
+        )),
+    }
+}
+
+/// Associated data binding a sealed credential to its row and column.
+pub fn token_aad(account_id: i64, platform: Platform, external_id: &str, column: &str) -> String {
+    format!("profile:{account_id}:{}:{external_id}:{column}", platform.as_str())
+}
+
+pub fn placement_aad(account_id: i64, platform: Platform, profile_external_id: &str, placement_id: &str) -> String {
+    format!(
+        "placement:{account_id}:{}:{profile_external_id}:{placement_id}:access_token",
+        platform.as_str()
+    )
+}
+
+fn verifier_aad(invitation_id: i64) -> String {
+    format!("oauth_state:{invitation_id}:pkce_verifier")
+}
+
+fn seal_connection(
+    state: &AppState,
+    inv: &InvitationRow,
+    platform: Platform,
+    tokens: &TokenSet,
+    identity: Identity,
+    now: i64,
+) -> Connected {
+    let aad = |column: &str| token_aad(inv.account_id, platform, &identity.external_id, column);
+    let exp = expiry(
+        platform,
+        now,
+        tokens.expires_in,
+        tokens.refresh_expires_in,
+        tokens.refresh_token.is_some(),
+    );
+    let mut seen = HashSet::new();
+    let placements = identity
+        .placements
+        .iter()
+        .filter(|p| seen.insert(p.external_id.clone()))
+        .map(|p| NewPlacement {
+            external_id: p.external_id.clone(),
+            name: p.name.clone(),
+            avatar_url: p.avatar_url.clone(),
+            access_token_enc: p.access_token.as_deref().map(|t| {
+                state.sealer.seal_str(
+                    t,
+                    &placement_aad(inv.account_id, platform, &identity.external_id, &p.external_id),
+                )
+            }),
+        })
+        .collect();
+    Connected {
+        invitation_id: inv.id,
+        account_id: inv.account_id,
+        profile_group_id: inv.profile_group_id,
+        platform,
+        refresh_connection: inv.refresh_connection,
+        name: identity.name.clone(),
+        username: identity.username.clone(),
+        avatar_url: identity.avatar_url.clone(),
+        external_id: identity.external_id.clone(),
+        access_token_enc: state.sealer.seal_str(&tokens.access_token, &aad("access_token")),
+        refresh_token_enc: tokens
+            .refresh_token
+            .as_deref()
+            .map(|t| state.sealer.seal_str(t, &aad("refresh_token"))),
+        access_expires_at_ms: exp.access_expires_at_ms,
+        expires_at_ms: exp.expires_at_ms,
+        placements,
+    }
+}
+
+fn describe(platform: Platform, what: &str, e: &OAuthError) -> String {
+    // The error text is secret-free by construction (see oauth::describe); keep it short.
+    tracing::warn!(%platform, error = %e, "platform call failed during connection");
+    format!("Could not {what} with {}.", label(platform))
+}
+
+/// The platform's name as people know it.
+pub fn label(p: Platform) -> &'static str {
+    match p {
+        Platform::Facebook => "Facebook",
+        Platform::Instagram => "Instagram",
+        Platform::Tiktok => "TikTok",
+        Platform::Linkedin => "LinkedIn",
+        Platform::Youtube => "YouTube",
+        Platform::Twitter => "X",
+        Platform::Threads => "Threads",
+    }
+}

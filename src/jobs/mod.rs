@@ -1,0 +1,165 @@
+//! Background work on the durable queue in `db::jobs`: a scheduler that enqueues what is due,
+//! and workers that claim and run jobs. Every replica runs both; the queue's dedupe keys and
+//! leases make sure each job runs once at a time across all of them.
+
+pub mod refresh;
+
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::now_ms;
+use crate::db::{jobs, profiles};
+use crate::domain::platform::Platform;
+use crate::oauth;
+use crate::state::AppState;
+
+/// Job kinds.
+pub const REFRESH_TOKEN: &str = "refresh_token";
+
+/// How long a claimed job is ours before another worker may take it over.
+const LEASE_MS: i64 = 5 * 60 * 1000;
+const MAX_ATTEMPTS: i64 = 8;
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+const SCHEDULE_INTERVAL: Duration = Duration::from_secs(60);
+/// Finished jobs are kept this long for inspection.
+const KEEP_FINISHED_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// How a job attempt ended, when it did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Worth another attempt later (network trouble, 5xx, 429).
+    #[error("{0}")]
+    Retry(String),
+    /// Will never succeed; give up now.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<sqlx::Error> for JobError {
+    fn from(e: sqlx::Error) -> Self {
+        JobError::Retry(format!("database: {e}"))
+    }
+}
+
+/// Exponential backoff: 30 s, 1 min, 2 min … capped at one hour.
+pub fn backoff_ms(attempts: i64) -> i64 {
+    let exp = attempts.clamp(1, 20) - 1;
+    (30_000i64.saturating_mul(1 << exp)).min(3_600_000)
+}
+
+/// Enqueues a refresh for every profile whose token is about to expire, and marks connections
+/// that have run out as expired. Safe to run on every replica at once.
+pub async fn schedule_tick(state: &AppState) -> sqlx::Result<usize> {
+    let now = now_ms();
+    let lapsed = profiles::expire_lapsed(&state.db, now).await?;
+    if lapsed > 0 {
+        tracing::info!(count = lapsed, "profiles expired");
+    }
+    let mut enqueued = 0;
+    for platform in Platform::ALL {
+        let lead = oauth::refresh_lead(platform).as_millis() as i64;
+        for id in profiles::due_for_refresh(&state.db, platform, now + lead).await? {
+            let key = format!("refresh:{id}");
+            if jobs::enqueue(
+                &state.db,
+                REFRESH_TOKEN,
+                &id.to_string(),
+                Some(&key),
+                now,
+                MAX_ATTEMPTS,
+                now,
+            )
+            .await?
+            {
+                enqueued += 1;
+            }
+        }
+    }
+    jobs::purge_finished(&state.db, now - KEEP_FINISHED_MS).await?;
+    Ok(enqueued)
+}
+
+/// Claims and runs one job. Returns false when nothing was runnable.
+pub async fn run_next(state: &AppState, worker: &str) -> sqlx::Result<bool> {
+    let Some(job) = jobs::claim(&state.db, worker, now_ms(), LEASE_MS).await? else {
+        return Ok(false);
+    };
+    let result = match job.kind.as_str() {
+        REFRESH_TOKEN => match job.payload.parse::<i64>() {
+            Ok(id) => refresh::refresh_profile(state, id).await,
+            Err(_) => Err(JobError::Permanent(format!("bad payload {:?}", job.payload))),
+        },
+        other => Err(JobError::Permanent(format!("unknown job kind {other}"))),
+    };
+    let now = now_ms();
+    match result {
+        Ok(()) => jobs::complete(&state.db, job.id, now).await?,
+        Err(JobError::Retry(e)) if job.attempts < job.max_attempts => {
+            tracing::warn!(job_id = job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed; will retry");
+            jobs::retry(&state.db, job.id, now + backoff_ms(job.attempts), &e).await?
+        }
+        Err(e) => {
+            tracing::error!(job_id = job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed for good");
+            jobs::bury(&state.db, job.id, &e.to_string(), now).await?
+        }
+    }
+    Ok(true)
+}
+
+/// Runs jobs until none is runnable; for tests and one-off maintenance.
+pub async fn drain(state: &AppState) -> sqlx::Result<usize> {
+    let mut n = 0;
+    while run_next(state, "drain").await? {
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// The background loop of one replica: schedule every minute, poll for jobs every second,
+/// stop claiming when `shutdown` fires (a job in hand finishes first).
+pub fn spawn(state: AppState, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+    let worker = format!("{}-{}", hostname(), std::process::id());
+    tokio::spawn(async move {
+        let mut schedule = tokio::time::interval(SCHEDULE_INTERVAL);
+        let mut poll = tokio::time::interval(POLL_INTERVAL);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = schedule.tick() => {
+                    if let Err(e) = schedule_tick(&state).await {
+                        tracing::warn!(error = %e, "scheduler tick failed");
+                    }
+                }
+                _ = poll.tick() => {
+                    loop {
+                        match run_next(&state, &worker).await {
+                            Ok(true) if !shutdown.is_cancelled() => continue,
+                            Ok(_) => break,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "job worker could not reach the database");
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        tracing::info!("job worker stopped");
+    })
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME").unwrap_or_else(|_| "postproxy".into())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(super::backoff_ms(1), 30_000);
+        assert_eq!(super::backoff_ms(2), 60_000);
+        assert_eq!(super::backoff_ms(3), 120_000);
+        assert_eq!(super::backoff_ms(30), 3_600_000);
+    }
+}

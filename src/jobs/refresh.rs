@@ -1,0 +1,81 @@
+//! The `refresh_token` job: renews one profile's OAuth tokens before they expire.
+
+use super::JobError;
+use crate::clock::now_ms;
+use crate::connect::token_aad;
+use crate::db::profiles;
+use crate::domain::connection::expiry;
+use crate::domain::platform::Platform;
+use crate::oauth::{self, OAuthError};
+use crate::state::AppState;
+
+pub async fn refresh_profile(state: &AppState, profile_id: i64) -> Result<(), JobError> {
+    let Some(row) = profiles::credentials(&state.db, profile_id).await? else {
+        return Ok(()); // deleted meanwhile
+    };
+    if row.status != "active" {
+        return Ok(());
+    }
+    let platform = Platform::parse(&row.platform).ok_or_else(|| JobError::Permanent("unknown platform".into()))?;
+    let cfg = state
+        .providers
+        .get(platform)
+        .ok_or_else(|| JobError::Retry(format!("{platform} is not configured; cannot refresh")))?;
+    let aad = |column: &str| token_aad(row.account_id, platform, &row.external_id, column);
+    let open = |enc: &Option<Vec<u8>>, column: &str| -> Result<Option<String>, JobError> {
+        enc.as_ref()
+            .map(|e| state.sealer.open_str(e, &aad(column)))
+            .transpose()
+            .map_err(|_| {
+                JobError::Permanent("stored credentials cannot be decrypted (wrong POSTPROXY_SECRET_KEY?)".into())
+            })
+    };
+    let access =
+        open(&row.access_token_enc, "access_token")?.ok_or_else(|| JobError::Permanent("no access token".into()))?;
+    let refresh = open(&row.refresh_token_enc, "refresh_token")?;
+    let now = now_ms();
+    if !oauth::can_refresh(platform, refresh.is_some()) {
+        // Nothing to renew with: the scheduler marks it expired when its time comes.
+        return Ok(());
+    }
+    match oauth::refresh(&state.http, cfg, &access, refresh.as_deref()).await {
+        Ok(tokens) => {
+            // Platforms that do not rotate refresh tokens answer without one: keep ours.
+            let new_refresh = tokens.refresh_token.clone().or(refresh);
+            let exp = expiry(
+                platform,
+                now,
+                tokens.expires_in,
+                tokens.refresh_expires_in,
+                new_refresh.is_some(),
+            );
+            let access_enc = state.sealer.seal_str(&tokens.access_token, &aad("access_token"));
+            let refresh_enc = new_refresh
+                .as_deref()
+                .map(|t| state.sealer.seal_str(t, &aad("refresh_token")));
+            profiles::store_refreshed(
+                &state.db,
+                profile_id,
+                &access_enc,
+                refresh_enc.as_deref(),
+                exp.access_expires_at_ms,
+                exp.expires_at_ms,
+                now,
+            )
+            .await?;
+            tracing::info!(profile_id, %platform, "tokens refreshed");
+            Ok(())
+        }
+        Err(OAuthError::Rejected(msg)) => {
+            tracing::warn!(profile_id, %platform, error = %msg, "refresh rejected; profile expired");
+            profiles::set_status(&state.db, profile_id, "expired", "refresh_rejected", now).await?;
+            Ok(())
+        }
+        Err(OAuthError::Revoked(msg)) => {
+            tracing::warn!(profile_id, %platform, error = %msg, "access revoked; profile inactive");
+            profiles::set_status(&state.db, profile_id, "inactive", "access_revoked", now).await?;
+            Ok(())
+        }
+        Err(e @ (OAuthError::Transient(_) | OAuthError::Protocol(_))) => Err(JobError::Retry(e.to_string())),
+    }
+}
