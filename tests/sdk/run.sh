@@ -126,6 +126,8 @@ print(s.getsockname()[1])
 s.close()')"
 BASE_URL="http://127.0.0.1:$PORT"
 
+# PostgreSQL needs an explicit token-encryption key; a throwaway one suits a test database.
+POSTPROXY_SECRET_KEY="${POSTPROXY_SECRET_KEY:-$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')}" \
 "$BIN" serve --listen "127.0.0.1:$PORT" --database-url "$DB_URL" --public-url "$BASE_URL" \
     >"$SERVER_LOG" 2>&1 &
 SERVER_PID=$!
