@@ -235,7 +235,9 @@ async fn finish_inner(state: &AppState, platform: &str, params: CallbackParams) 
         return Err(fail("invitation_expired", "This connection link has expired.".into()));
     }
     if let Some(err) = params.error.as_deref().filter(|e| !e.is_empty()) {
-        let code = if err == "access_denied" || err == "user_denied" {
+        // `access_denied` (most), `user_denied` (Meta), `user_cancelled_authorize`/`_login` (LinkedIn).
+        let denied = err.contains("denied") || err.contains("cancel");
+        let code = if denied {
             "access_denied"
         } else {
             "authorization_failed"

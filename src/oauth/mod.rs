@@ -66,7 +66,8 @@ pub fn defaults(p: Platform) -> (&'static str, &'static str, &'static str, &'sta
             "https://www.tiktok.com/v2/auth/authorize/",
             "https://open.tiktokapis.com/v2/oauth/token/",
             "https://open.tiktokapis.com",
-            &["user.info.basic", "video.publish", "video.upload"],
+            // `user.info.profile` carries the username since TikTok's 2024 scope split.
+            &["user.info.basic", "user.info.profile", "video.publish", "video.upload"],
         ),
         Platform::Linkedin => (
             "https://www.linkedin.com/oauth/v2/authorization",
@@ -410,7 +411,10 @@ pub(crate) fn classify_error(status: u16, body: &Value) -> OAuthError {
     }
     let lower = description.to_ascii_lowercase();
     let meta_subcode = body["error"]["error_subcode"].as_i64();
-    if meta_subcode == Some(458) || lower.contains("revoked") || lower.contains("not authorized application") {
+    // Meta says so with subcode 458; LinkedIn in words. Google's "expired or revoked" cannot
+    // tell the two apart, so it counts as expired (the user reconnects either way).
+    let says_revoked = lower.contains("revoked") && !lower.contains("expired");
+    if meta_subcode == Some(458) || says_revoked || lower.contains("not authorized application") {
         return OAuthError::Revoked(msg);
     }
     OAuthError::Rejected(msg)
@@ -506,7 +510,10 @@ mod tests {
         let q = query(&t.url);
         assert_eq!(q["client_key"], "cid");
         assert!(!q.contains_key("client_id"));
-        assert_eq!(q["scope"], "user.info.basic,video.publish,video.upload");
+        assert_eq!(
+            q["scope"],
+            "user.info.basic,user.info.profile,video.publish,video.upload"
+        );
         assert!(t.url.starts_with("https://www.tiktok.com/v2/auth/authorize/?"));
 
         let x = authorize(&cfg(Platform::Twitter), "https://h/cb", "st");
@@ -563,6 +570,10 @@ mod tests {
                 400,
                 &j(r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#)
             ),
+            OAuthError::Rejected(_)
+        ));
+        assert!(matches!(
+            classify_error(401, &j(r#"{"error":"invalid_token","error_description":"The token has been revoked"}"#)),
             OAuthError::Revoked(_)
         ));
     }

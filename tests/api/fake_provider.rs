@@ -3082,4 +3082,153 @@ mod tests {
         assert_eq!(body["error"]["code"], 190);
         assert_eq!(body["error"]["error_subcode"], 458);
     }
+    #[tokio::test]
+    async fn fake_provider_instagram_threads_linkedin_smoke() {
+        let fp = FakeProvider::start().await;
+        let http = client();
+        for (p, scope, grant) in [
+            (
+                "instagram",
+                "instagram_business_basic,instagram_business_content_publish",
+                "ig_exchange_token",
+            ),
+            ("threads", "threads_basic,threads_content_publish", "th_exchange_token"),
+        ] {
+            let code = param(&fp.approve(&authorize(&fp, p, &[("scope", scope)])).unwrap(), "code").unwrap();
+            let redirect = format!("{REDIRECT}{p}");
+            let short: Value = http
+                .post(fp.token_url(p))
+                .form(&[
+                    ("client_id", FakeProvider::client_id(p).as_str()),
+                    ("client_secret", FakeProvider::client_secret(p).as_str()),
+                    ("grant_type", "authorization_code"),
+                    ("redirect_uri", redirect.as_str()),
+                    ("code", code.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(short["user_id"], format!("{p}-user-1"), "{p}");
+            let short = short["access_token"].as_str().unwrap();
+            let long: Value = http
+                .get(format!("{}/access_token", fp.api_url(p)))
+                .query(&[
+                    ("grant_type", grant),
+                    ("client_secret", FakeProvider::client_secret(p).as_str()),
+                    ("access_token", short),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(long["expires_in"], 5_184_000, "{p}");
+            let long = long["access_token"].as_str().unwrap();
+            let me_path = if p == "threads" { "/v1.0/me" } else { "/me" };
+            let me: Value = http
+                .get(format!("{}{me_path}", fp.api_url(p)))
+                .query(&[("fields", "id,username,name"), ("access_token", long)])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(me["username"], format!("fake_{p}"), "{p}");
+            fp.reject_refresh(p, false);
+            let resp = http
+                .get(format!("{}/refresh_access_token", fp.api_url(p)))
+                .query(&[
+                    ("grant_type", &grant.replace("exchange", "refresh")[..]),
+                    ("access_token", long),
+                ])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 400, "{p}");
+            let body: Value = resp.json().await.unwrap();
+            assert_eq!(body["error"]["code"], 190, "{p}");
+        }
+
+        // LinkedIn: org ACLs need the admin scope and the versioning headers.
+        let p = "linkedin";
+        let scope = "openid profile w_member_social r_organization_admin w_organization_social";
+        let code = param(&fp.approve(&authorize(&fp, p, &[("scope", scope)])).unwrap(), "code").unwrap();
+        let tok: Value = http
+            .post(fp.token_url(p))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", "https://postproxy.test/oauth/callback/linkedin"),
+                ("client_id", "client-linkedin"),
+                ("client_secret", "secret-linkedin"),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let at = tok["access_token"].as_str().unwrap();
+        assert!(tok["refresh_token"].is_string());
+        let me: Value = http
+            .get(format!("{}/v2/userinfo", fp.api_url(p)))
+            .bearer_auth(at)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(me["sub"], "linkedin-user-1");
+        let acls = format!(
+            "{}/rest/organizationAcls?q=roleAssignee&role=ADMINISTRATOR&state=APPROVED",
+            fp.api_url(p)
+        );
+        let resp = http.get(&acls).bearer_auth(at).send().await.unwrap();
+        assert_eq!(resp.status(), 400);
+        let acl: Value = http
+            .get(&acls)
+            .bearer_auth(at)
+            .header("LinkedIn-Version", "202411")
+            .header("X-Restli-Protocol-Version", "2.0.0")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let urn = acl["elements"][0]["organization"].as_str().unwrap();
+        let id = urn.rsplit(':').next().unwrap();
+        let org: Value = http
+            .get(format!("{}/rest/organizations/{id}", fp.api_url(p)))
+            .bearer_auth(at)
+            .header("LinkedIn-Version", "202411")
+            .header("X-Restli-Protocol-Version", "2.0.0")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(org["id"], 90000001);
+        assert!(org["localizedName"].is_string());
+        let revoke = fp.token_url(p).replace("accessToken", "revoke");
+        let resp = http
+            .post(revoke)
+            .form(&[
+                ("client_id", "client-linkedin"),
+                ("client_secret", "secret-linkedin"),
+                ("token", at),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert!(fp.revoked_tokens().contains(&at.to_string()));
+    }
 }

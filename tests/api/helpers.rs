@@ -9,6 +9,8 @@ use postproxy::domain::platform::Platform;
 use postproxy::http::App;
 use postproxy::ids::Kind;
 use postproxy::oauth::Providers;
+
+use crate::fake_provider::FakeProvider;
 use postproxy::sealing::Sealer;
 use postproxy::state::AppState;
 use serde_json::Value;
@@ -85,15 +87,44 @@ pub struct TestResponse {
 }
 
 impl TestApp {
+    /// A fresh app with every platform configured (at an address nothing listens on: tests that
+    /// talk to a platform use `spawn_with` and the fake provider).
     pub async fn spawn(backend: Backend) -> TestApp {
-        Self::spawn_with(backend, Providers::default()).await
+        Self::spawn_with(backend, unreachable_providers()).await
     }
 
     /// A fresh app whose platforms are `providers` (e.g. pointed at the fake provider).
     pub async fn spawn_with(backend: Backend, providers: Providers) -> TestApp {
+        Self::spawn_full(backend, providers, PUBLIC_URL).await
+    }
+
+    /// A fresh app whose platforms are the fake provider's.
+    pub async fn spawn_with_fake(backend: Backend, fake: &FakeProvider) -> TestApp {
+        Self::spawn_with(backend, fake_providers(fake)).await
+    }
+
+    /// A fresh app that also listens on a real 127.0.0.1 socket (for browsers and SDKs); its
+    /// public URL is that address. Returns the app and its base URL.
+    #[allow(dead_code)] // used by the browser test
+    pub async fn spawn_listening(backend: Backend, providers: Providers) -> (TestApp, String) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let t = Self::spawn_full(backend, providers, &base).await;
+        let app = t.app.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(
+                listener,
+                axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+            )
+            .await;
+        });
+        (t, base)
+    }
+
+    pub async fn spawn_full(backend: Backend, providers: Providers, public_url: &str) -> TestApp {
         let (db_url, dir) = fresh_database_url(backend).await;
         let db = postproxy::startup::open_db(&db_url).await.expect("open test database");
-        let state = postproxy::startup::build_state(db.clone(), PUBLIC_URL, providers, Sealer::new(&TEST_SECRET_KEY))
+        let state = postproxy::startup::build_state(db.clone(), public_url, providers, Sealer::new(&TEST_SECRET_KEY))
             .await
             .expect("state");
         let app = postproxy::http::app(state.clone());
@@ -234,10 +265,51 @@ impl TestApp {
         r.body["id"].as_str().unwrap().to_string()
     }
 
+    /// Runs a statement straight on the database (to stage states the API cannot produce).
+    pub async fn exec(&self, sql: &'static str) {
+        postproxy::with_pool!(&self.db, p => sqlx::query(sql).execute(p).await.map(|_| ())).expect(sql)
+    }
+
     /// A count straight from the database, bypassing the API.
     pub async fn count(&self, sql: &'static str) -> i64 {
         postproxy::with_pool!(&self.db, p => sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await).expect(sql)
     }
+}
+
+/// Every platform configured against the fake provider, with the default scopes (LinkedIn also
+/// asks for the organisation scopes, so its placements are exercised).
+pub fn fake_providers(fake: &FakeProvider) -> Providers {
+    let mut providers = Providers::default();
+    for p in Platform::ALL {
+        let name = p.as_str();
+        let mut scopes: Vec<String> = postproxy::oauth::defaults(p).3.iter().map(|s| s.to_string()).collect();
+        if p == Platform::Linkedin {
+            scopes.extend(["r_organization_admin".to_string(), "w_organization_social".to_string()]);
+        }
+        providers.insert(postproxy::oauth::ProviderConfig {
+            platform: p,
+            client_id: FakeProvider::client_id(name),
+            client_secret: FakeProvider::client_secret(name),
+            authorize_url: fake.authorize_url(name),
+            token_url: fake.token_url(name),
+            api_url: fake.api_url(name),
+            scopes,
+        });
+    }
+    providers
+}
+
+/// Every platform configured, pointing at a closed port.
+pub fn unreachable_providers() -> Providers {
+    Providers::from_lookup(|k| {
+        if k.ends_with("CLIENT_ID") || k.ends_with("CLIENT_SECRET") {
+            Some("test".into())
+        } else if k.ends_with("_URL") {
+            Some("http://127.0.0.1:9/unreachable".into())
+        } else {
+            None
+        }
+    })
 }
 
 /// A URL naming a new, empty database (a temp SQLite file, or a new PostgreSQL database).
@@ -278,5 +350,39 @@ fn rand_bytes() -> [u8; 8] {
     let token = postproxy::crypto::random_token();
     let mut out = [0u8; 8];
     out.copy_from_slice(&postproxy::crypto::hash_secret(&token)[..8]);
+    out
+}
+
+/// Every byte stored in every table, as text and blobs, for "no plaintext secret" checks.
+pub async fn dump_all_rows(t: &TestApp) -> Vec<u8> {
+    const TABLES: [&str; 9] = [
+        "accounts",
+        "profile_groups",
+        "api_keys",
+        "profiles",
+        "connection_invitations",
+        "oauth_states",
+        "placements",
+        "jobs",
+        "server_settings",
+    ];
+    let mut out = Vec::new();
+    for table in TABLES {
+        let sql = format!("SELECT * FROM {table}");
+        postproxy::with_pool!(&t.db, p => {
+            use sqlx::Row;
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(p).await.expect("dump");
+            for row in rows {
+                for (i, _) in row.columns().iter().enumerate() {
+                    if let Ok(Some(s)) = row.try_get::<Option<String>, _>(i) {
+                        out.extend_from_slice(s.as_bytes());
+                    } else if let Ok(Some(b)) = row.try_get::<Option<Vec<u8>>, _>(i) {
+                        out.extend_from_slice(&b);
+                    }
+                    out.push(0);
+                }
+            }
+        });
+    }
     out
 }

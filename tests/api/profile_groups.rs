@@ -428,3 +428,36 @@ backend_test!(
         assert_eq!(list.body["data"].as_array().unwrap().len(), 25);
     }
 );
+
+backend_test!(
+    initialize_connection_needs_a_configured_platform,
+    |t: TestApp| async move {
+        // A server with only X configured.
+        let only_x = postproxy::oauth::Providers::from_lookup(|k| match k {
+            "POSTPROXY_TWITTER_CLIENT_ID" | "POSTPROXY_TWITTER_CLIENT_SECRET" => Some("x".into()),
+            _ => None,
+        });
+        let t2 = TestApp::spawn_with(t.backend, only_x).await;
+        let path = format!(
+            "/api/profile_groups/{}/initialize_connection",
+            t2.account.group_public_id
+        );
+        let r = t2
+            .post(
+                &path,
+                &t2.account.key,
+                json!({"platform": "tiktok", "redirect_url": "https://a.example/cb"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.body, json!({"error": "Platform not configured"}));
+        let r = t2
+            .post(
+                &path,
+                &t2.account.key,
+                json!({"platform": "twitter", "redirect_url": "https://a.example/cb"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+);

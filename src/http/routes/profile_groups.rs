@@ -189,7 +189,7 @@ pub async fn delete(
         (status = 413, body = ErrorBody, description = "Body over 1 MiB"),
         (status = 415, body = ErrorBody, description = "Unsupported content type"),
         (status = 422, body = ErrorBody,
-         description = "Missing redirect_url, Invalid redirect_url, Missing platform, Unsupported platform or Platform already connected"),
+         description = "Missing redirect_url, Invalid redirect_url, Missing platform, Unsupported platform, Platform not configured or Platform already connected"),
     ))]
 pub async fn initialize_connection(
     State(state): State<AppState>,
@@ -217,6 +217,9 @@ pub async fn initialize_connection(
         as_flag(body.refresh_connection.as_ref()),
     )
     .map_err(|msg| ApiError::Unprocessable(msg.to_string()))?;
+    if state.providers.get(request.platform).is_none() {
+        return Err(ApiError::Unprocessable("Platform not configured".into()));
+    }
     if !request.refresh_connection
         && profiles::group_has_platform(&state.db, caller.account_id, group_id, request.platform).await?
     {
