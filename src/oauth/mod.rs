@@ -573,7 +573,10 @@ mod tests {
             OAuthError::Rejected(_)
         ));
         assert!(matches!(
-            classify_error(401, &j(r#"{"error":"invalid_token","error_description":"The token has been revoked"}"#)),
+            classify_error(
+                401,
+                &j(r#"{"error":"invalid_token","error_description":"The token has been revoked"}"#)
+            ),
             OAuthError::Revoked(_)
         ));
     }
