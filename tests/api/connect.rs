@@ -656,3 +656,52 @@ flow_test!(
 /// Unused backends would make `Backend` look dead in some feature sets.
 #[allow(dead_code)]
 fn _uses(_: Backend) {}
+
+flow_test!(
+    refresh_runs_once_across_replicas,
+    |t: TestApp, fake: FakeProvider| async move {
+        // Five X profiles (rotating refresh tokens: a second concurrent refresh of one of them
+        // would fail and expire it), in five groups.
+        fake.set_expires_in("twitter", 60);
+        let key = t.account.key.clone();
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let group = t.create_group(&key, &format!("Brand {i}")).await;
+            fake.set_identity(
+                "twitter",
+                &format!("x-{i}"),
+                &format!("Brand {i}"),
+                &format!("brand{i}"),
+            );
+            let path = invite(&t, &group, "twitter", false).await;
+            let back = fake.approve(&start(&t, &path).await).unwrap();
+            ids.push(redirect_query(&callback(&t, &back).await)["profile_id"].clone());
+        }
+        // A second replica: its own pool on the same database.
+        let db2 = postproxy::db::Db::connect(&t.db_url, Default::default()).await.unwrap();
+        let replica = postproxy::startup::build_state(
+            db2,
+            PUBLIC_URL,
+            crate::helpers::fake_providers(&fake),
+            postproxy::sealing::Sealer::new(&crate::helpers::TEST_SECRET_KEY),
+        )
+        .await
+        .unwrap();
+        let (a, b) = tokio::join!(
+            postproxy::jobs::schedule_tick(&t.state),
+            postproxy::jobs::schedule_tick(&replica)
+        );
+        assert_eq!(a.unwrap() + b.unwrap(), 5, "each due profile enqueued once");
+        let (a, b) = tokio::join!(postproxy::jobs::drain(&t.state), postproxy::jobs::drain(&replica));
+        assert_eq!(a.unwrap() + b.unwrap(), 5, "each job run once");
+        let refreshes = fake
+            .requests()
+            .iter()
+            .filter(|r| r.platform == "twitter" && r.form_param("grant_type") == Some("refresh_token"))
+            .count();
+        assert_eq!(refreshes, 5);
+        for id in ids {
+            assert_eq!(profile(&t, &id).await["status"], "active");
+        }
+    }
+);
