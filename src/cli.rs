@@ -45,6 +45,9 @@ pub struct ServeArgs {
     /// Base of the URLs the server hands out (default: `http://<listen address>`).
     #[arg(long, env = "POSTPROXY_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Requests per minute allowed per API key, counted in each server process; 0 disables.
+    #[arg(long, env = "POSTPROXY_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
+    pub rate_limit_per_minute: u32,
 }
 
 #[derive(Debug, Subcommand)]

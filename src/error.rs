@@ -25,6 +25,12 @@ pub enum ApiError {
     /// Unparseable request: `{"status":400,"error":"Bad Request","message": msg}`.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A conflicting request is in progress (e.g. the same Idempotency-Key).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Too many requests for this API key; retry after the given seconds.
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("request body too large")]
@@ -51,6 +57,8 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -69,6 +77,10 @@ impl ApiError {
             ApiError::BadRequest(msg) => {
                 json!({"status": 400, "error": "Bad Request", "message": msg})
             }
+            ApiError::Conflict(msg) => json!({"error": msg}),
+            ApiError::RateLimited { retry_after_secs } => json!({
+                "error": format!("Rate limit exceeded for this API key; retry in {retry_after_secs} s")
+            }),
             ApiError::MethodNotAllowed => json!({"error": "Method not allowed"}),
             ApiError::PayloadTooLarge => {
                 json!({"error": "Request body too large (limit is 1 MiB)"})
@@ -87,9 +99,16 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %format!("{e:#}"), "request failed");
         }
         let mut resp = (self.status(), Json(self.body())).into_response();
-        if matches!(self, ApiError::Unauthorized) {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        match self {
+            ApiError::Unauthorized => {
+                resp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::RateLimited { retry_after_secs } => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            _ => {}
         }
         resp
     }

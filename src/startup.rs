@@ -60,7 +60,9 @@ pub async fn serve(database_url: &str, secret_key: Option<&str>, args: &ServeArg
     let providers = Providers::from_env();
     let configured: Vec<&str> = providers.configured().iter().map(|p| p.as_str()).collect();
     let db = open_db(database_url).await?;
-    let state = build_state(db.clone(), &public_url, providers, Sealer::new(&key)).await?;
+    let state = build_state(db.clone(), &public_url, providers, Sealer::new(&key))
+        .await?
+        .with_rate_limit(args.rate_limit_per_minute);
 
     if let Some(account) = db::accounts::bootstrap_default(&db, now_ms()).await? {
         // The one time this key exists in plaintext: stdout, never the log.

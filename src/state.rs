@@ -21,7 +21,12 @@ pub struct AppState {
     pub sealer: Arc<Sealer>,
     /// Outgoing HTTP to the platforms.
     pub http: reqwest::Client,
+    /// Requests per minute per API key, in this process (`None`: unlimited).
+    pub limiter: Option<Arc<KeyLimiter>>,
 }
+
+/// A token bucket per API key id.
+pub type KeyLimiter = governor::DefaultKeyedRateLimiter<i64>;
 
 impl AppState {
     pub fn new(db: Db, ids: Ids, public_url: &str, providers: Providers, sealer: Sealer) -> Self {
@@ -32,7 +37,15 @@ impl AppState {
             providers: Arc::new(providers),
             sealer: Arc::new(sealer),
             http: http_client(),
+            limiter: None,
         }
+    }
+
+    /// Limits each API key to `per_minute` requests a minute (bursts up to that many); 0 = no limit.
+    pub fn with_rate_limit(mut self, per_minute: u32) -> Self {
+        self.limiter = std::num::NonZeroU32::new(per_minute)
+            .map(|n| Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(n))));
+        self
     }
 
     /// Decodes a public id of the given type; anything undecodable is simply not found.

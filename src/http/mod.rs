@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod idempotency;
 pub mod openapi;
 pub mod pages;
 pub mod routes;
@@ -41,7 +42,7 @@ pub type App = NormalizePath<Router>;
 
 /// The router with its OpenAPI document (before middleware).
 pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+    let (router, doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(profile_groups::list, profile_groups::create))
         .routes(routes!(profile_groups::get, profile_groups::delete))
         .routes(routes!(profile_groups::initialize_connection))
@@ -50,7 +51,10 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(profiles::placements))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
-        .split_for_parts()
+        .split_for_parts();
+    let mut doc = doc;
+    utoipa::Modify::modify(&openapi::CommonResponses, &mut doc);
+    (router, doc)
 }
 
 pub fn app(state: AppState) -> App {
@@ -69,11 +73,13 @@ pub fn app(state: AppState) -> App {
         .route("/oauth/callback/{platform}", get(connect::callback))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .with_state(state)
         .layer(
             // Outermost first.
             ServiceBuilder::new()
                 .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
+                .layer(axum::middleware::map_request(drop_unusable_request_id))
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()
@@ -94,6 +100,20 @@ pub fn app(state: AppState) -> App {
         );
     // Outside the router, so `/api/profile_groups/` matches `/api/profile_groups`.
     NormalizePathLayer::trim_trailing_slash().layer(router)
+}
+
+/// A client's `X-Request-Id` is kept (so it can correlate logs) only if it is a plausible id:
+/// up to 128 characters of letters, digits, `-`, `_`, `.`, `:`. Anything else is replaced by a
+/// fresh UUID, so it cannot bloat responses or forge log lines.
+async fn drop_unusable_request_id(mut req: Request<Body>) -> Request<Body> {
+    let ok = req.headers().get(REQUEST_ID).is_none_or(|v| {
+        let b = v.as_bytes();
+        !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
+    });
+    if !ok {
+        req.headers_mut().remove(REQUEST_ID);
+    }
+    req
 }
 
 /// One span per request. Only the path is logged: queries and some paths carry one-time tokens.

@@ -37,6 +37,83 @@ impl Modify for BearerAuth {
     }
 }
 
+/// What every API operation may answer besides its own responses (rate limiting, malformed
+/// bodies, idempotency), documented in one place so no operation forgets them. Applied to the
+/// finished document (derive-time modifiers run before the routes add their paths).
+pub struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder, schema::ObjectBuilder, schema::Type};
+
+        let response = |description: &str, schema: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name(schema)))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/api/") || path == "/api/openapi.json" {
+                continue;
+            }
+            let writes = [&mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+            for op in writes.into_iter().flatten() {
+                let r = &mut op.responses.responses;
+                r.entry("409".into()).or_insert_with(|| {
+                    response(
+                        "A request with the same Idempotency-Key is still in progress",
+                        "ErrorBody",
+                    )
+                    .into()
+                });
+                r.entry("400".into())
+                    .or_insert_with(|| response("Malformed request", "BadRequestBody").into());
+                r.entry("422".into()).or_insert_with(|| {
+                    response(
+                        "Validation failed, or the Idempotency-Key was used for another request",
+                        "ValidationErrorBody",
+                    )
+                    .into()
+                });
+                op.parameters.get_or_insert_with(Vec::new).push(
+                    ParameterBuilder::new()
+                        .name("Idempotency-Key")
+                        .parameter_in(ParameterIn::Header)
+                        .required(Required::False)
+                        .description(Some(
+                            "Makes the request safe to retry: a repeat within 24 h returns the first response (1 to 255 characters).",
+                        ))
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255))))
+                        .build()
+                        .into(),
+                );
+            }
+            let all = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for op in all.into_iter().flatten() {
+                op.responses.responses.entry("429".into()).or_insert_with(|| {
+                    response(
+                        "Rate limit for this API key exceeded; see the Retry-After header",
+                        "ErrorBody",
+                    )
+                    .into()
+                });
+            }
+        }
+    }
+}
+
 /// `{"error": "…"}`, the body of most errors.
 #[derive(ToSchema)]
 #[allow(dead_code)] // documentation only: error bodies are built by `ApiError::body`

@@ -14,7 +14,7 @@ const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'
 const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;background:#f5f6f8;color:#1d2330;\
 margin:0;padding:24px;display:flex;justify-content:center}main{background:#fff;max-width:420px;width:100%;border-radius:12px;\
 padding:28px;box-shadow:0 1px 4px rgba(0,0,0,.08)}h1{font-size:1.35rem;margin:0 0 12px}p{line-height:1.5;margin:0 0 16px}\
-.group{font-weight:600}button{width:100%;font-size:1rem;padding:14px;border:0;border-radius:8px;background:#2456e8;color:#fff;\
+.group{font-weight:600}button{width:100%;font:inherit;font-size:1rem;padding:14px;border:0;border-radius:8px;background:#2456e8;color:#fff;\
 cursor:pointer}button:hover{background:#1b45c0}.note{font-size:.85rem;color:#5b6475;margin-top:16px}";
 
 /// Escapes text for HTML element content and attribute values.
@@ -57,12 +57,13 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
 /// "Connect your X account to <group>" with one button that posts back to the same URL.
 pub fn connect(inv: &Invitation) -> Response {
     let platform = label(inv.platform);
-    let minutes = ((inv.row.expires_at_ms - crate::clock::now_ms()) / 60_000).max(1);
+    // Rounded up: a fresh link reads "60 minutes", not 59.
+    let minutes = ((inv.row.expires_at_ms - crate::clock::now_ms() + 59_999) / 60_000).max(1);
     let body = format!(
         "<h1>Connect your {platform} account</h1>\
-         <p>You are connecting a {platform} account to <span class=\"group\">{group}</span>.</p>\
+         <p>Your {platform} account will be connected to <span class=\"group\">{group}</span>.</p>\
          <p>{platform} will ask you to sign in and to allow publishing on your behalf. \
-         You will then come back here automatically.</p>\
+         Afterwards you are taken back to the app you came from.</p>\
          <form method=\"post\"><button type=\"submit\" id=\"continue\">Continue to {platform}</button></form>\
          <p class=\"note\">This link works once and expires in {minutes} minute{s}.</p>",
         group = escape(&inv.group_name),

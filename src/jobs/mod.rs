@@ -77,6 +77,11 @@ pub async fn schedule_tick(state: &AppState) -> sqlx::Result<usize> {
         }
     }
     jobs::purge_finished(&state.db, now - KEEP_FINISHED_MS).await?;
+    crate::db::idempotency::purge_expired(&state.db, now).await?;
+    if let Some(limiter) = &state.limiter {
+        // Forget idle keys' buckets so the limiter's memory stays bounded.
+        limiter.retain_recent();
+    }
     Ok(enqueued)
 }
 

@@ -36,11 +36,9 @@ pub async fn invite(t: &TestApp, group: &str, platform: &str, refresh: bool) -> 
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{platform}: {}", r.text);
-    r.body["url"]
-        .as_str()
-        .unwrap()
-        .strip_prefix(PUBLIC_URL)
-        .unwrap()
+    let url = r.body["url"].as_str().unwrap();
+    url.strip_prefix(&*t.state.public_url)
+        .unwrap_or_else(|| panic!("{url} is not under the public URL"))
         .to_string()
 }
 
@@ -62,7 +60,7 @@ pub async fn start(t: &TestApp, invite_path: &str) -> String {
 /// Follows the platform's redirect back to our callback.
 pub async fn callback(t: &TestApp, callback_url: &str) -> TestResponse {
     let path = callback_url
-        .strip_prefix(PUBLIC_URL)
+        .strip_prefix(&*t.state.public_url)
         .expect("callback on our public URL");
     t.call(Method::GET, path, None, None).await
 }
@@ -75,9 +73,14 @@ pub fn redirect_query(r: &TestResponse) -> HashMap<String, String> {
     url::Url::parse(loc).unwrap().query_pairs().into_owned().collect()
 }
 
-/// The whole round trip; returns the new profile's id.
+/// The whole round trip into the default group; returns the new profile's id.
 pub async fn connect(t: &TestApp, fake: &FakeProvider, platform: &str) -> String {
-    let path = invite(t, &t.account.group_public_id, platform, false).await;
+    connect_in(t, fake, &t.account.group_public_id, platform).await
+}
+
+/// The whole round trip into `group`; returns the new profile's id.
+pub async fn connect_in(t: &TestApp, fake: &FakeProvider, group: &str, platform: &str) -> String {
+    let path = invite(t, group, platform, false).await;
     let page = t.call(Method::GET, &path, None, None).await;
     assert_eq!(page.status, StatusCode::OK);
     let authorize = start(t, &path).await;

@@ -137,6 +137,17 @@ backend_test!(every_response_has_a_request_id_and_no_store, |t: TestApp| async m
         .body(Body::empty())
         .unwrap();
     assert_eq!(t.raw(req).await.headers["x-request-id"], "trace-me-123");
+    // An implausible one is replaced.
+    for bad in ["x".repeat(129), "a b".to_string(), "evil\"quote".to_string()] {
+        let req = Request::builder()
+            .uri("/healthz")
+            .header("x-request-id", &bad)
+            .body(Body::empty())
+            .unwrap();
+        let id = t.raw(req).await.headers["x-request-id"].to_str().unwrap().to_string();
+        assert_ne!(id, bad);
+        assert_eq!(id.len(), 36, "a UUID: {id}");
+    }
 });
 
 backend_test!(health_probes, |t: TestApp| async move {

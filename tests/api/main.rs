@@ -5,9 +5,13 @@
 mod helpers;
 
 mod auth;
+mod browser;
 mod cli;
 mod connect;
 mod fake_provider;
 mod http;
+mod logs;
 mod openapi;
 mod profile_groups;
+mod reliability;
+mod sdk;

@@ -14,7 +14,6 @@
 # official postproxy-sdk, and always stops the server on exit.
 set -euo pipefail
 
-SDK_VERSION="1.14.0"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$ROOT"
 
@@ -51,20 +50,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # --- Python SDK in a virtualenv ------------------------------------------------
-if [[ ! -x "$VENV/bin/python" ]]; then
-    log "creating virtualenv $VENV"
-    python3 -m venv "$VENV"
-fi
-installed="$("$VENV/bin/python" -c 'import importlib.metadata as m
-try:
-    print(m.version("postproxy-sdk"))
-except m.PackageNotFoundError:
-    pass' 2>/dev/null || true)"
-if [[ "$installed" != "$SDK_VERSION" ]]; then
-    log "installing postproxy-sdk==$SDK_VERSION into $VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-        "postproxy-sdk==$SDK_VERSION"
-fi
+PYTHON="$(bash "$ROOT/tests/sdk/venv.sh")" || die "could not set up the SDK virtualenv $VENV"
 
 # --- server binary ---------------------------------------------------------------
 if [[ ! -x "$BIN" ]]; then
@@ -126,9 +112,22 @@ print(s.getsockname()[1])
 s.close()')"
 BASE_URL="http://127.0.0.1:$PORT"
 
+# initialize_connection only offers platforms with OAuth client credentials. It never calls the
+# platform, so a platform the caller has not configured gets throwaway credentials and
+# unreachable platform URLs (127.0.0.1:9), for the server process only.
+platform_env=()
+for p in FACEBOOK INSTAGRAM TIKTOK LINKEDIN YOUTUBE TWITTER THREADS; do
+    id_var="POSTPROXY_${p}_CLIENT_ID"
+    [[ -n "${!id_var:-}" ]] && continue
+    platform_env+=("POSTPROXY_${p}_CLIENT_ID=sdk-test" "POSTPROXY_${p}_CLIENT_SECRET=sdk-test")
+    for u in AUTHORIZE_URL TOKEN_URL API_URL; do
+        platform_env+=("POSTPROXY_${p}_${u}=http://127.0.0.1:9/unreachable")
+    done
+done
+
 # PostgreSQL needs an explicit token-encryption key; a throwaway one suits a test database.
 POSTPROXY_SECRET_KEY="${POSTPROXY_SECRET_KEY:-$(python3 -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')}" \
-"$BIN" serve --listen "127.0.0.1:$PORT" --database-url "$DB_URL" --public-url "$BASE_URL" \
+RUST_LOG="${RUST_LOG:-debug}" env ${platform_env[@]+"${platform_env[@]}"} "$BIN" serve --listen "127.0.0.1:$PORT" --database-url "$DB_URL" --public-url "$BASE_URL" \
     >"$SERVER_LOG" 2>&1 &
 SERVER_PID=$!
 log "server pid $SERVER_PID on $BASE_URL (log $SERVER_LOG)"
@@ -147,4 +146,12 @@ POSTPROXY_API_KEY="$API_KEY" \
 POSTPROXY_SCOPED_KEY="$SCOPED_KEY" \
 POSTPROXY_SCOPED_GROUP_ID="$GROUP_ID" \
 POSTPROXY_REVOKED_KEY="$REVOKED_KEY" \
-    "$VENV/bin/python" tests/sdk/python_sdk_test.py
+    "$PYTHON" tests/sdk/python_sdk_test.py
+
+# The server logged at debug level throughout: no API key may appear in its log.
+for secret in "$API_KEY" "$SCOPED_KEY" "$REVOKED_KEY"; do
+    if grep -qF -- "$secret" "$SERVER_LOG"; then
+        die "an API key appears in the server log"
+    fi
+done
+log "server log ($(wc -l <"$SERVER_LOG") lines at debug level) contains no API key"

@@ -1,0 +1,126 @@
+//! No secret ever reaches the logs: every scenario of the connection flow, refresh, revocation,
+//! idempotency and authentication runs with logging at TRACE level captured, and the capture is
+//! searched for every API key, token, code, invitation token and OAuth state in play.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{Method, Request};
+use postproxy::domain::platform::Platform;
+use serde_json::json;
+
+use crate::connect::{callback, invite, start};
+use crate::fake_provider::FakeProvider;
+use crate::helpers::{TestApp, backends};
+
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Everything secret that a scenario handled.
+async fn scenario(backend: crate::helpers::Backend) -> Vec<String> {
+    let fake = FakeProvider::start().await;
+    let t = TestApp::spawn_with_fake(backend, &fake).await;
+    let mut secrets = vec![t.account.key.clone()];
+    for p in Platform::ALL {
+        fake.set_expires_in(p.as_str(), 60);
+    }
+    // Connections (recording each invitation token and OAuth state), failures included.
+    for p in Platform::ALL {
+        let path = invite(&t, &t.account.group_public_id, p.as_str(), false).await;
+        secrets.push(path.rsplit('/').next().unwrap().to_string());
+        fake.fail_token_exchange(p.as_str());
+        let authorize = start(&t, &path).await;
+        let back = fake.approve(&authorize).unwrap();
+        callback(&t, &back).await;
+        fake.clear_failures(p.as_str());
+        let authorize = start(&t, &path).await;
+        let state = url::Url::parse(&authorize)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.to_string())
+            .unwrap();
+        secrets.push(state);
+        callback(&t, &fake.approve(&authorize).unwrap()).await;
+    }
+    // The same account again through a second group's invitation of the first group: refused.
+    let again = invite(&t, &t.account.group_public_id, "twitter", true).await;
+    callback(&t, &fake.approve(&start(&t, &again).await).unwrap()).await;
+    let other = t.create_group(&t.account.key, "Second").await;
+    crate::connect::connect_in(&t, &fake, &other, "youtube").await;
+    // Refresh (success and rejection), revocation on delete.
+    postproxy::jobs::schedule_tick(&t.state).await.unwrap();
+    postproxy::jobs::drain(&t.state).await.unwrap();
+    fake.reject_refresh("tiktok", false);
+    fake.expire_access_tokens("tiktok");
+    t.exec("UPDATE profiles SET access_expires_at_ms = 1").await;
+    postproxy::jobs::schedule_tick(&t.state).await.unwrap();
+    postproxy::jobs::drain(&t.state).await.unwrap();
+    let profiles = t.get("/api/profiles", &t.account.key).await.body["data"].clone();
+    for p in profiles.as_array().unwrap() {
+        t.delete(&format!("/api/profiles/{}", p["id"].as_str().unwrap()), &t.account.key)
+            .await;
+    }
+    // Authentication failures and an idempotent write.
+    let revoked = t.new_account("revoked").await;
+    postproxy::db::api_keys::revoke(&t.db, revoked.key_id, 0).await.unwrap();
+    secrets.push(revoked.key.clone());
+    t.get("/api/profile_groups", &revoked.key).await;
+    let wrong = format!("{}x", t.account.key);
+    t.get("/api/profile_groups", &wrong).await;
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/api/profile_groups")
+        .header("authorization", format!("Bearer {}", t.account.key))
+        .header("content-type", "application/json")
+        .header("idempotency-key", "log-test")
+        .body(Body::from(json!({"name": "Logged"}).to_string()))
+        .unwrap();
+    t.raw(req).await;
+    secrets.extend(fake.minted_secrets());
+    secrets
+}
+
+#[test]
+fn logs_never_contain_secrets() {
+    let capture = Capture::default();
+    let writer = capture.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    // One thread, so every task's events reach this thread's subscriber.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut secrets = Vec::new();
+    for backend in backends() {
+        secrets.extend(rt.block_on(scenario(backend)));
+    }
+    let logs = String::from_utf8_lossy(&capture.0.lock().unwrap()).to_string();
+    assert!(logs.contains("profile connected"), "the capture works");
+    assert!(logs.contains("tokens refreshed") && logs.contains("refresh rejected"));
+    assert!(secrets.len() > 40, "{}", secrets.len());
+    for s in &secrets {
+        assert!(s.len() >= 16, "{s}");
+        assert!(
+            !logs.contains(s.as_str()),
+            "a secret ({}…) appears in the logs",
+            &s[..8]
+        );
+    }
+}

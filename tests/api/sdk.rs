@@ -1,0 +1,83 @@
+//! Compatibility with the official Python SDK (`postproxy-sdk`) for the Profiles API.
+//!
+//! Profiles only come from the OAuth connection flow, so the flow runs here against the fake
+//! provider; the app also listens on a real socket, and `tests/sdk/python_sdk_profiles_test.py`
+//! drives it with the SDK (installed into a virtualenv by `tests/sdk/venv.sh`).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::connect::connect_in;
+use crate::fake_provider::FakeProvider;
+use crate::helpers::{TestApp, backends, fake_providers};
+
+/// Runs `bash tests/sdk/venv.sh` → the venv's python.
+fn sdk_python(root: &Path) -> String {
+    let out = Command::new("bash")
+        .arg("tests/sdk/venv.sh")
+        .current_dir(root)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run bash tests/sdk/venv.sh");
+    assert!(out.status.success(), "tests/sdk/venv.sh failed: {}", out.status);
+    let python = String::from_utf8(out.stdout).expect("utf-8 path");
+    let python = python.trim().to_string();
+    assert!(
+        Path::new(&python).exists(),
+        "venv.sh printed {python:?}, which does not exist"
+    );
+    python
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Python and the postproxy-sdk from PyPI; run by .ci/run with --include-ignored"]
+async fn python_sdk_profiles() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
+    let python = tokio::task::spawn_blocking({
+        let root = root.clone();
+        move || sdk_python(&root)
+    })
+    .await
+    .expect("venv.sh task");
+
+    for backend in backends() {
+        let fake = FakeProvider::start().await;
+        let (t, base) = TestApp::spawn_listening(backend, fake_providers(&fake)).await;
+        let group = t.account.group_public_id.clone();
+        let facebook = connect_in(&t, &fake, &group, "facebook").await;
+        let twitter = connect_in(&t, &fake, &group, "twitter").await;
+        let other_group = t.create_group(&t.account.key, "SDK other group").await;
+        let tiktok = connect_in(&t, &fake, &other_group, "tiktok").await;
+
+        let mut cmd = Command::new(&python);
+        cmd.arg("tests/sdk/python_sdk_profiles_test.py")
+            .current_dir(&root)
+            .env("POSTPROXY_BASE_URL", &base)
+            .env("POSTPROXY_API_KEY", &t.account.key)
+            .env("POSTPROXY_GROUP_ID", &group)
+            .env("POSTPROXY_FACEBOOK_PROFILE_ID", &facebook)
+            .env("POSTPROXY_TWITTER_PROFILE_ID", &twitter)
+            .env("POSTPROXY_OTHER_GROUP_ID", &other_group)
+            .env("POSTPROXY_TIKTOK_PROFILE_ID", &tiktok);
+        // Blocking: run it off the runtime's workers, which keep serving the SDK's requests.
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .expect("python task")
+            .expect("run the python SDK test");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        println!("--- python SDK profiles test on {backend:?} ---\n{stdout}");
+        if !stderr.trim().is_empty() {
+            println!("--- stderr ---\n{stderr}");
+        }
+        assert!(
+            out.status.success(),
+            "{backend:?}: python_sdk_profiles_test.py failed ({}):\n{stdout}\n{stderr}",
+            out.status
+        );
+        assert!(
+            stdout.trim_end().ends_with(" 0 failed"),
+            "{backend:?}: unexpected summary:\n{stdout}"
+        );
+    }
+}
