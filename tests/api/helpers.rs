@@ -105,7 +105,6 @@ impl TestApp {
 
     /// A fresh app that also listens on a real 127.0.0.1 socket (for browsers and SDKs); its
     /// public URL is that address. Returns the app and its base URL.
-    #[allow(dead_code)] // used by the browser test
     pub async fn spawn_listening(backend: Backend, providers: Providers) -> (TestApp, String) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
