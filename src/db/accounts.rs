@@ -18,10 +18,36 @@ pub struct NewAccount {
 
 /// Creates an account, its "Default" group and a full-access key in one transaction.
 pub async fn create(db: &Db, name: &str, now_ms: i64) -> sqlx::Result<NewAccount> {
+    Ok(create_inner(db, name, now_ms, false)
+        .await?
+        .expect("an unconditional create always creates"))
+}
+
+/// On the very first start against an empty database, creates the "default" account. Exactly
+/// one caller ever gets `Some`, even when several replicas start at once on one PostgreSQL; and
+/// the "bootstrapped" marker commits together with the account, so a crash in between leaves
+/// neither (the next start tries again).
+pub async fn bootstrap_default(db: &Db, now_ms: i64) -> sqlx::Result<Option<NewAccount>> {
+    create_inner(db, "default", now_ms, true).await
+}
+
+async fn create_inner(db: &Db, name: &str, now_ms: i64, bootstrap: bool) -> sqlx::Result<Option<NewAccount>> {
     let key = crypto::new_api_key();
     let prefix = crypto::display_prefix(&key.plaintext);
-    let (account_id, profile_group_id, api_key_id) = with_pool!(db, p => {
+    let ids = with_pool!(db, p => {
         let mut tx = p.begin().await?;
+        if bootstrap {
+            // A write first, so on SQLite the transaction holds the write lock from here; on
+            // PostgreSQL a concurrent first start waits on the marker's key until we commit.
+            let inserted = sqlx::query(
+                "INSERT INTO server_settings (key, value) VALUES ('bootstrapped', $1) ON CONFLICT (key) DO NOTHING")
+                .bind(now_ms.to_string()).execute(&mut *tx).await?.rows_affected() == 1;
+            let accounts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(&mut *tx).await?;
+            if !inserted || accounts > 0 {
+                tx.commit().await?;
+                return Ok(None);
+            }
+        }
         let account_id: i64 = sqlx::query_scalar("INSERT INTO accounts (name, created_at_ms) VALUES ($1, $2) RETURNING id")
             .bind(name).bind(now_ms).fetch_one(&mut *tx).await?;
         let group_id: i64 = sqlx::query_scalar(INSERT_GROUP)
@@ -33,31 +59,13 @@ pub async fn create(db: &Db, name: &str, now_ms: i64) -> sqlx::Result<NewAccount
         tx.commit().await?;
         (account_id, group_id, key_id)
     });
-    Ok(NewAccount {
+    let (account_id, profile_group_id, api_key_id) = ids;
+    Ok(Some(NewAccount {
         account_id,
         profile_group_id,
         api_key_id,
         api_key: key.plaintext,
-    })
-}
-
-/// On the very first start against an empty database, creates the "default" account. Exactly
-/// one caller ever gets `Some`, even when several replicas start at once on one PostgreSQL.
-pub async fn bootstrap_default(db: &Db, now_ms: i64) -> sqlx::Result<Option<NewAccount>> {
-    let claimed = with_pool!(db, p => {
-        let mut tx = p.begin().await?;
-        // The marker insert is a write, so on SQLite the transaction holds the write lock from here.
-        let inserted = sqlx::query("INSERT INTO server_settings (key, value) VALUES ('bootstrapped', $1) ON CONFLICT (key) DO NOTHING")
-            .bind(now_ms.to_string()).execute(&mut *tx).await?.rows_affected() == 1;
-        let accounts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(&mut *tx).await?;
-        tx.commit().await?;
-        inserted && accounts == 0
-    });
-    if claimed {
-        create(db, "default", now_ms).await.map(Some)
-    } else {
-        Ok(None)
-    }
+    }))
 }
 
 pub async fn exists(db: &Db, account_id: i64) -> sqlx::Result<bool> {

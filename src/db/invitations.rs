@@ -12,15 +12,21 @@ pub struct NewInvitation<'a> {
     pub expires_at_ms: i64,
 }
 
-pub async fn insert(db: &Db, inv: &NewInvitation<'_>, now_ms: i64) -> sqlx::Result<i64> {
-    with_pool!(db, p => sqlx::query_scalar(
+/// Stores an invitation. `None` when its group was deleted meanwhile (a concurrent delete).
+pub async fn insert(db: &Db, inv: &NewInvitation<'_>, now_ms: i64) -> sqlx::Result<Option<i64>> {
+    let result = with_pool!(db, p => sqlx::query_scalar(
         "INSERT INTO connection_invitations (account_id, profile_group_id, platform, redirect_url, refresh_connection, \
                                              token_hash, created_at_ms, expires_at_ms) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id")
         .bind(inv.account_id).bind(inv.profile_group_id).bind(inv.request.platform.as_str())
         .bind(&inv.request.redirect_url).bind(inv.request.refresh_connection)
         .bind(inv.token_hash).bind(now_ms).bind(inv.expires_at_ms)
-        .fetch_one(p).await)
+        .fetch_one(p).await);
+    match result {
+        Ok(id) => Ok(Some(id)),
+        Err(e) if super::is_foreign_key_violation(&e) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -122,8 +122,22 @@ impl Db {
     /// sqlx takes an advisory lock on PostgreSQL).
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
-            Db::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await,
             Db::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await,
+            // SQLite has no advisory lock: two processes opening a fresh file at once both try
+            // the first pending migration, and the loser fails. Each migration commits
+            // atomically, so the loser simply tries again and finds it applied.
+            Db::Sqlite(p) => {
+                let mut attempt = 0;
+                loop {
+                    match sqlx::migrate!("migrations/sqlite").run(p).await {
+                        Err(_) if attempt < 20 => {
+                            attempt += 1;
+                            tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                        }
+                        other => break other,
+                    }
+                }
+            }
         }
         .context("database migration failed")
     }
@@ -151,7 +165,7 @@ fn sqlite_display(url: &str) -> &str {
     url.trim_start_matches("sqlite://").trim_start_matches("sqlite:")
 }
 
-/// Whether an error is a unique-constraint violation (on either backend).
-pub fn is_unique_violation(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())
+/// Whether an error is a foreign-key violation (on either backend): the referenced row is gone.
+pub fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(e) if e.is_foreign_key_violation())
 }

@@ -299,3 +299,72 @@ backend_test!(
         }
     }
 );
+
+backend_test!(
+    delete_racing_initialize_connection_never_500s,
+    |t: TestApp| async move {
+        let t = std::sync::Arc::new(t);
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..30 {
+            let gid = t.create_group(&t.account.key, &format!("Race {i}")).await;
+            let (a, b) = tokio::join!(
+                {
+                    let t = t.clone();
+                    let gid = gid.clone();
+                    async move {
+                        t.delete(&format!("/api/profile_groups/{gid}"), &t.account.key)
+                            .await
+                            .status
+                    }
+                },
+                {
+                    let t = t.clone();
+                    let gid = gid.clone();
+                    async move {
+                        t.post(
+                            &format!("/api/profile_groups/{gid}/initialize_connection"),
+                            &t.account.key,
+                            json!({"platform": "twitter", "redirect_url": "https://a.example/cb"}),
+                        )
+                        .await
+                        .status
+                    }
+                }
+            );
+            assert_eq!(a, StatusCode::OK);
+            assert!(b == StatusCode::OK || b == StatusCode::NOT_FOUND, "{b}");
+            seen.insert(b);
+        }
+        // Whatever interleaving happened, no invitation outlives its group.
+        assert_eq!(t.count("SELECT COUNT(*) FROM connection_invitations").await, 0);
+    }
+);
+
+backend_test!(
+    concurrent_first_starts_bootstrap_exactly_once,
+    |t: TestApp| async move {
+        // A fresh, empty database shared by eight "replicas" starting at once.
+        let (url, _dir) = crate::helpers::fresh_database_url(t.backend).await;
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let url = url.clone();
+            tasks.push(tokio::spawn(async move {
+                let db = postproxy::startup::open_db(&url).await.unwrap();
+                postproxy::db::accounts::bootstrap_default(&db, postproxy::clock::now_ms())
+                    .await
+                    .unwrap()
+                    .is_some()
+            }));
+        }
+        let mut created = 0;
+        for task in tasks {
+            created += task.await.unwrap() as usize;
+        }
+        assert_eq!(created, 1);
+        let db = postproxy::startup::open_db(&url).await.unwrap();
+        let n: i64 =
+            postproxy::with_pool!(&db, p => sqlx::query_scalar("SELECT COUNT(*) FROM accounts").fetch_one(p).await)
+                .unwrap();
+        assert_eq!(n, 1);
+    }
+);

@@ -227,6 +227,7 @@ pub async fn initialize_connection(
     }
     let token = crypto::new_url_token();
     let now = now_ms();
+    // `None`: the group was deleted between the check above and now.
     invitations::insert(
         &state.db,
         &invitations::NewInvitation {
@@ -238,7 +239,8 @@ pub async fn initialize_connection(
         },
         now,
     )
-    .await?;
+    .await?
+    .ok_or(ApiError::NotFound)?;
     tracing::info!(profile_group_id = group_id, platform = %request.platform, "connection invitation created");
     Ok(Json(InitializeConnectionResponse {
         url: format!("{}/partner_connect/{}", state.public_url, token.plaintext),
