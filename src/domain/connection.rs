@@ -7,7 +7,16 @@ pub const OAUTH_STATE_TTL_MS: i64 = 10 * 60 * 1000;
 
 /// How long an invitation URL stays usable.
 pub const INVITATION_TTL_MS: i64 = 60 * 60 * 1000;
-const MAX_REDIRECT_URL_LEN: usize = 2048;
+pub const MAX_REDIRECT_URL_LEN: usize = 2048;
+
+/// What a `redirect_url` must look like: an absolute http(s) URL with a plain host name (no user
+/// info), no white space or control characters. Published as the OpenAPI pattern too, so the
+/// document and the server agree on every input.
+pub const REDIRECT_URL_PATTERN: &str =
+    r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,4})?([/?#][^\s\x00-\x1f\x7f-\x9f]*)?$";
+
+static REDIRECT_URL_RE: std::sync::LazyLock<regex::Regex> =
+    std::sync::LazyLock::new(|| regex::Regex::new(REDIRECT_URL_PATTERN).expect("valid pattern"));
 
 /// A validated `initialize_connection` request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,14 +33,14 @@ pub fn validate(
     redirect_url: Option<&str>,
     refresh_connection: bool,
 ) -> Result<ConnectionRequest, &'static str> {
-    let redirect_url = match redirect_url.map(str::trim) {
+    let redirect_url = match redirect_url {
         None | Some("") => return Err("Missing redirect_url"),
         Some(u) => u,
     };
     if !is_absolute_http_url(redirect_url) {
         return Err("Invalid redirect_url");
     }
-    let platform = match platform.map(str::trim) {
+    let platform = match platform {
         None | Some("") => return Err("Missing platform"),
         Some(p) => Platform::parse(p).ok_or("Unsupported platform")?,
     };
@@ -86,18 +95,7 @@ pub fn with_query(base: &str, params: &[(&str, &str)]) -> String {
 }
 
 fn is_absolute_http_url(s: &str) -> bool {
-    if s.len() > MAX_REDIRECT_URL_LEN || s.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return false;
-    }
-    match url::Url::parse(s) {
-        Ok(u) => {
-            matches!(u.scheme(), "http" | "https")
-                && u.host_str().is_some_and(|h| !h.is_empty())
-                && u.username().is_empty()
-                && u.password().is_none()
-        }
-        Err(_) => false,
-    }
+    s.len() <= MAX_REDIRECT_URL_LEN && REDIRECT_URL_RE.is_match(s) && url::Url::parse(s).is_ok()
 }
 
 #[cfg(test)]
@@ -160,6 +158,10 @@ mod tests {
             "mailto:a@b.c",
             "https://user:pw@a.example/",
             "https://a.example/\nx",
+            " https://a.example/",
+            "HTTPS://a.example/",
+            "https://exa_mple.com/",
+            "https://a.example:99999/",
         ] {
             assert!(!is_absolute_http_url(bad), "{bad}");
         }

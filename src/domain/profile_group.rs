@@ -3,6 +3,11 @@
 /// Longest accepted group name, in characters.
 pub const MAX_NAME_CHARS: usize = 255;
 
+/// The name rules as a regular expression, published in the OpenAPI document: at least one
+/// character that is neither white space nor a control character, and no control characters.
+/// (The length limit is `maxLength`.) `GroupName::parse` applies the same rules.
+pub const NAME_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$";
+
 /// A validated profile-group name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupName(String);
@@ -52,6 +57,17 @@ mod tests {
             &"é".repeat(255),
         ] {
             assert_eq!(GroupName::parse(Some(name)).unwrap().as_str(), name);
+        }
+    }
+
+    #[test]
+    fn the_published_pattern_agrees_with_the_rules() {
+        let re = regex::Regex::new(NAME_PATTERN).unwrap();
+        for s in [
+            "a", " a ", "🚀", "שלום", "\u{a0}x", "", " ", "\t\n", "\u{3000}", "\u{a0}", "a\u{0}", "\u{85}", "x\u{9f}",
+            "\u{1f}",
+        ] {
+            assert_eq!(re.is_match(s), GroupName::parse(Some(s)).is_ok(), "{s:?}");
         }
     }
 

@@ -2,7 +2,7 @@
 //! body without doing the work again; the same key with a different request is a 422; the same
 //! key while the first request still runs is a 409; failed requests are not stored, so the key
 //! stays usable. Keys are scoped to the account and live in the database, so every replica sees
-//! them.
+//! them. Installed as a route layer: unknown routes (404) and methods (405) never reach it.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -39,24 +39,22 @@ async fn run(state: &AppState, req: Request, next: Next) -> Result<Response, Api
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE
     );
-    let Some(raw_key) = req
-        .headers()
-        .get(HEADER)
-        .filter(|_| is_write && req.uri().path().starts_with("/api/"))
-    else {
+    if !is_write || !req.uri().path().starts_with("/api/") || !req.headers().contains_key(HEADER) {
+        return Ok(next.run(req).await);
+    }
+    // Unauthenticated requests go through untouched: the handler answers 401 (before any
+    // complaint about the key itself).
+    let Some(caller) = auth::caller_from_headers(state, req.headers()).await? else {
         return Ok(next.run(req).await);
     };
-    let key = raw_key
-        .to_str()
-        .ok()
+    let key = req
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN)
         .ok_or_else(|| ApiError::BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters".into()))?
         .to_string();
-    // Unauthenticated requests go through untouched: the handler answers 401.
-    let Some(caller) = auth::caller_from_headers(state, req.headers()).await? else {
-        return Ok(next.run(req).await);
-    };
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
         .await

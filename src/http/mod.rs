@@ -71,9 +71,10 @@ pub fn app(state: AppState) -> App {
         // The browser side of the connection flow: HTML and redirects, not JSON API.
         .route("/partner_connect/{token}", get(connect::show).post(connect::start))
         .route("/oauth/callback/{platform}", get(connect::callback))
+        // Only on matched routes and methods: a 404 or 405 never touches an idempotency key.
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .with_state(state)
         .layer(
             // Outermost first.

@@ -15,6 +15,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
     components(schemas(ErrorBody, ValidationErrorBody, BadRequestBody)),
     tags(
         (name = "Profile groups", description = "Containers that group related social profiles"),
+        (name = "Profiles", description = "Connected social accounts"),
         (name = "Health", description = "Probes for load balancers and orchestrators"),
     )
 )]
@@ -44,19 +45,23 @@ pub struct CommonResponses;
 
 impl Modify for CommonResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::header::Header;
         use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
         use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder, schema::ObjectBuilder, schema::Type};
 
-        let response = |description: &str, schema: &str| {
-            ResponseBuilder::new()
-                .description(description)
-                .content(
-                    "application/json",
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name(schema)))
-                        .build(),
-                )
-                .build()
+        let response_builder = |description: &str, schema: &str| {
+            ResponseBuilder::new().description(description).content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(schema)))
+                    .build(),
+            )
+        };
+        let response = |description: &str, schema: &str| response_builder(description, schema).build();
+        let header = |description: &str, ty: Type| {
+            let mut h = Header::new(ObjectBuilder::new().schema_type(ty).build());
+            h.description = Some(description.to_string());
+            h
         };
         for (path, item) in openapi.paths.paths.iter_mut() {
             if !path.starts_with("/api/") || path == "/api/openapi.json" {
@@ -87,9 +92,15 @@ impl Modify for CommonResponses {
                         .parameter_in(ParameterIn::Header)
                         .required(Required::False)
                         .description(Some(
-                            "Makes the request safe to retry: a repeat within 24 h returns the first response (1 to 255 characters).",
+                            "Makes the request safe to retry: a repeat within 24 h returns the first response \
+                             (1 to 255 characters).",
                         ))
-                        .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255))))
+                        .schema(Some(
+                            ObjectBuilder::new()
+                                .schema_type(Type::String)
+                                .min_length(Some(1))
+                                .max_length(Some(255)),
+                        ))
                         .build()
                         .into(),
                 );
@@ -102,13 +113,21 @@ impl Modify for CommonResponses {
                 &mut item.delete,
             ];
             for op in all.into_iter().flatten() {
-                op.responses.responses.entry("429".into()).or_insert_with(|| {
-                    response(
-                        "Rate limit for this API key exceeded; see the Retry-After header",
-                        "ErrorBody",
-                    )
-                    .into()
-                });
+                let r = &mut op.responses.responses;
+                r.insert(
+                    "429".into(),
+                    response_builder("Rate limit for this API key exceeded", "ErrorBody")
+                        .header("Retry-After", header("Seconds to wait before retrying", Type::Integer))
+                        .build()
+                        .into(),
+                );
+                r.insert(
+                    "401".into(),
+                    response_builder("Invalid API key (missing, unknown or revoked)", "ErrorBody")
+                        .header("WWW-Authenticate", header("Always `Bearer`", Type::String))
+                        .build()
+                        .into(),
+                );
             }
         }
     }

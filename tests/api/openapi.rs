@@ -74,3 +74,48 @@ backend_test!(openapi_documents_every_endpoint, |t: TestApp| async move {
         }
     }
 });
+
+backend_test!(
+    openapi_document_is_well_formed_and_matches_the_rules,
+    |t: TestApp| async move {
+        let doc = t.call(Method::GET, "/api/openapi.json", None, None).await.body;
+        let mut ids = std::collections::HashSet::new();
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                let id = op["operationId"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{method} {path}: no operationId"));
+                assert!(ids.insert(id.to_string()), "duplicate operationId {id}");
+                for (status, resp) in op["responses"].as_object().unwrap() {
+                    assert!(
+                        resp["description"].as_str().is_some_and(|d| !d.is_empty()),
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+        // The published patterns are exactly the ones the server enforces.
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["ProfileGroupFields"]["properties"]["name"]["pattern"],
+            postproxy::domain::profile_group::NAME_PATTERN
+        );
+        assert_eq!(
+            schemas["InitializeConnectionBody"]["properties"]["redirect_url"]["pattern"],
+            postproxy::domain::connection::REDIRECT_URL_PATTERN
+        );
+        let required = schemas["InitializeConnectionBody"]["required"].as_array().unwrap();
+        assert!(
+            required.contains(&serde_json::json!("platform")) && required.contains(&serde_json::json!("redirect_url"))
+        );
+        let tags: Vec<&str> = doc["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert!(tags.contains(&"Profiles"));
+        let rate = &doc["paths"]["/api/profiles"]["get"]["responses"]["429"];
+        assert!(rate["headers"]["Retry-After"].is_object(), "{rate}");
+    }
+);

@@ -168,6 +168,14 @@ backend_test!(create_validates_name, |t: TestApp| async move {
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad:?}");
         assert_eq!(r.body["errors"], json!(["Name can't contain control characters"]));
     }
+    for bad in [
+        json!({"name": "A", "profile_group": "B"}),
+        json!({"profile_group": [null, null]}),
+    ] {
+        let r = t.post("/api/profile_groups", &key, bad.clone()).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        assert_eq!(r.body["errors"], json!(["profile_group must be an object"]));
+    }
     let r = t.post("/api/profile_groups", &key, json!({"name": 42})).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(r.body["errors"], json!(["Name must be a string"]));

@@ -368,3 +368,32 @@ backend_test!(
         assert_eq!(n, 1);
     }
 );
+
+backend_test!(idempotency_keys_never_change_404_405_or_401, |t: TestApp| async move {
+    let key = t.account.key.clone();
+    let body = json!({"name": "First"});
+    assert_eq!(
+        t.raw(post_with_key("/api/profile_groups", &key, "k-shared", &body))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    // Another method or an unknown route with the same key answers as without it.
+    let put = Request::builder()
+        .method("PUT")
+        .uri("/api/profile_groups")
+        .header("authorization", format!("Bearer {key}"))
+        .header("idempotency-key", "k-shared")
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(t.raw(put).await.status, StatusCode::METHOD_NOT_ALLOWED);
+    let r = t
+        .raw(post_with_key("/api/does-not-exist", &key, "k-shared", &body))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    // Bad credentials are a 401 even with an invalid key.
+    let r = t
+        .raw(post_with_key("/api/profile_groups", "pp_nope", &"k".repeat(300), &body))
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+});

@@ -15,16 +15,16 @@ pub struct HealthStatus {
 }
 
 /// The process is up and serving HTTP.
-#[utoipa::path(get, path = "/healthz", tag = "Health", security(()),
-    responses((status = 200, body = HealthStatus)))]
+#[utoipa::path(get, path = "/healthz", tag = "Health", operation_id = "healthz", security(()),
+    responses((status = 200, body = HealthStatus, description = "The process is up")))]
 pub async fn healthz() -> Json<HealthStatus> {
     Json(HealthStatus { status: "ok" })
 }
 
 /// The process can reach its database.
-#[utoipa::path(get, path = "/readyz", tag = "Health", security(()),
+#[utoipa::path(get, path = "/readyz", tag = "Health", operation_id = "readyz", security(()),
     responses(
-        (status = 200, body = HealthStatus),
+        (status = 200, body = HealthStatus, description = "The database answers"),
         (status = 503, body = HealthStatus, description = "The database is unreachable"),
     ))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<HealthStatus>) {

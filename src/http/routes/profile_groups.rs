@@ -35,34 +35,67 @@ pub struct ProfileGroupList {
     pub data: Vec<ProfileGroup>,
 }
 
-/// The documented body is `{"profile_group": {"name": …}}`; the Go, Ruby and PHP SDKs send
-/// `{"name": …}` at the top level, and form encoding sends `profile_group[name]=…`.
-#[derive(Debug, Deserialize, ToSchema)]
+/// The create body as parsed: each field kept raw, so wrong types get precise messages.
+#[derive(Debug, Deserialize)]
 pub struct CreateProfileGroupRequest {
-    #[schema(value_type = Option<ProfileGroupFields>)]
     pub profile_group: Option<Value>,
-    /// Alternative to `profile_group.name`.
-    #[schema(value_type = Option<String>)]
     pub name: Option<Value>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// The documented body is `{"profile_group": {"name": …}}`; the Go, Ruby and PHP SDKs send
+/// `{"name": …}` at the top level (form encoding, `profile_group[name]=…`, is accepted too).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // documentation only; `NAME_PATTERN` is checked against it by a test
+pub enum CreateProfileGroupBody {
+    Documented {
+        profile_group: ProfileGroupFields,
+    },
+    TopLevel {
+        /// 1 to 255 characters, not blank, no control characters.
+        #[schema(
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )]
+        name: String,
+    },
+}
+
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
 pub struct ProfileGroupFields {
     /// 1 to 255 characters, not blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+    )]
     pub name: String,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// The initialize_connection body as parsed (raw fields; see `InitializeConnectionBody`).
+#[derive(Debug, Deserialize)]
 pub struct InitializeConnectionRequest {
-    /// One of facebook, instagram, tiktok, linkedin, youtube, twitter, threads.
-    #[schema(value_type = Option<crate::domain::platform::Platform>)]
     pub platform: Option<Value>,
-    /// Absolute http(s) URL the user returns to when the connection completes.
-    #[schema(value_type = Option<String>, example = "https://myapp.com/oauth/callback")]
     pub redirect_url: Option<Value>,
-    /// Reconnect a platform that is already connected in this group.
-    #[schema(value_type = Option<bool>)]
     pub refresh_connection: Option<Value>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // documentation only; `REDIRECT_URL_PATTERN` is checked against it by a test
+pub struct InitializeConnectionBody {
+    pub platform: crate::domain::platform::Platform,
+    /// Absolute http(s) URL the user returns to when the connection completes.
+    #[schema(
+        max_length = 2048,
+        example = "https://myapp.com/oauth/callback",
+        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,4})?([/?#][^\s\x00-\x1f\x7f-\x9f]*)?$"
+    )]
+    pub redirect_url: String,
+    /// Reconnect a platform that is already connected in this group (updates that profile).
+    #[schema(default = false)]
+    pub refresh_connection: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -86,9 +119,9 @@ fn to_api(state: &AppState, row: profile_groups::GroupRow) -> ProfileGroup {
 }
 
 /// List the profile groups this API key can see.
-#[utoipa::path(get, path = "/api/profile_groups", tag = "Profile groups",
+#[utoipa::path(get, path = "/api/profile_groups", tag = "Profile groups", operation_id = "list_profile_groups",
     responses(
-        (status = 200, body = ProfileGroupList),
+        (status = 200, body = ProfileGroupList, description = "The groups the key can see, oldest first"),
         (status = 401, body = ErrorBody, description = "Invalid API key"),
     ))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<ProfileGroupList>> {
@@ -98,10 +131,10 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 }
 
 /// Get one profile group.
-#[utoipa::path(get, path = "/api/profile_groups/{id}", tag = "Profile groups",
+#[utoipa::path(get, path = "/api/profile_groups/{id}", tag = "Profile groups", operation_id = "get_profile_group",
     params(("id" = String, Path, description = "Profile group id")),
     responses(
-        (status = 200, body = ProfileGroup),
+        (status = 200, body = ProfileGroup, description = "The group"),
         (status = 401, body = ErrorBody, description = "Invalid API key"),
         (status = 404, body = ErrorBody, description = "Not found"),
     ))]
@@ -114,10 +147,10 @@ pub async fn get(State(state): State<AppState>, caller: Caller, PathId(id): Path
 }
 
 /// Create a profile group (full-access keys only).
-#[utoipa::path(post, path = "/api/profile_groups", tag = "Profile groups",
-    request_body(content = CreateProfileGroupRequest, content_type = "application/json"),
+#[utoipa::path(post, path = "/api/profile_groups", tag = "Profile groups", operation_id = "create_profile_group",
+    request_body(content = CreateProfileGroupBody, content_type = "application/json"),
     responses(
-        (status = 201, body = ProfileGroup),
+        (status = 201, body = ProfileGroup, description = "Created"),
         (status = 400, body = BadRequestBody, description = "Malformed body"),
         (status = 401, body = ErrorBody, description = "Invalid API key"),
         (status = 413, body = ErrorBody, description = "Body over 1 MiB"),
@@ -134,7 +167,8 @@ pub async fn create(
     }
     let raw = match &body.profile_group {
         Some(Value::Object(fields)) => fields.get("name"),
-        _ => body.name.as_ref(),
+        None | Some(Value::Null) => body.name.as_ref(),
+        Some(_) => return Err(ApiError::Validation(vec!["profile_group must be an object".into()])),
     };
     let name = match raw {
         None | Some(Value::Null) => GroupName::parse(None),
@@ -153,10 +187,10 @@ pub async fn create(
 }
 
 /// Delete a profile group with all its profiles (full-access keys only).
-#[utoipa::path(delete, path = "/api/profile_groups/{id}", tag = "Profile groups",
+#[utoipa::path(delete, path = "/api/profile_groups/{id}", tag = "Profile groups", operation_id = "delete_profile_group",
     params(("id" = String, Path, description = "Profile group id")),
     responses(
-        (status = 200, body = DeletedResponse),
+        (status = 200, body = DeletedResponse, description = "Deleted, with its profiles"),
         (status = 401, body = ErrorBody, description = "Invalid API key"),
         (status = 404, body = ErrorBody, description = "Not found"),
         (status = 422, body = ErrorBody, description = "A group-scoped key"),
@@ -178,11 +212,11 @@ pub async fn delete(
 }
 
 /// Start connecting a social account: returns the URL to send the user to.
-#[utoipa::path(post, path = "/api/profile_groups/{id}/initialize_connection", tag = "Profile groups",
+#[utoipa::path(post, path = "/api/profile_groups/{id}/initialize_connection", tag = "Profile groups", operation_id = "initialize_connection",
     params(("id" = String, Path, description = "Profile group id")),
-    request_body(content = InitializeConnectionRequest, content_type = "application/json"),
+    request_body(content = InitializeConnectionBody, content_type = "application/json"),
     responses(
-        (status = 200, body = InitializeConnectionResponse),
+        (status = 200, body = InitializeConnectionResponse, description = "The connection link"),
         (status = 400, body = BadRequestBody, description = "Malformed body"),
         (status = 401, body = ErrorBody, description = "Invalid API key"),
         (status = 404, body = ErrorBody, description = "Not found"),

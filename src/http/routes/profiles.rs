@@ -107,9 +107,9 @@ async fn find(state: &AppState, caller: &Caller, public_id: &str) -> ApiResult<p
 }
 
 /// List connected profiles.
-#[utoipa::path(get, path = "/api/profiles", tag = "Profiles", params(ListParams),
+#[utoipa::path(get, path = "/api/profiles", tag = "Profiles", operation_id = "list_profiles", params(ListParams),
     responses(
-        (status = 200, body = ProfileList),
+        (status = 200, body = ProfileList, description = "The profiles, oldest first"),
         (status = 401, body = ErrorBody, description = "Invalid API key"),
         (status = 404, body = ErrorBody, description = "Unknown profile_group_id"),
     ))]
@@ -126,10 +126,10 @@ pub async fn list(
 }
 
 /// Get one profile.
-#[utoipa::path(get, path = "/api/profiles/{id}", tag = "Profiles",
+#[utoipa::path(get, path = "/api/profiles/{id}", tag = "Profiles", operation_id = "get_profile",
     params(("id" = String, Path, description = "Profile id")),
     responses(
-        (status = 200, body = Profile),
+        (status = 200, body = Profile, description = "The profile"),
         (status = 401, body = ErrorBody, description = "Invalid API key"),
         (status = 404, body = ErrorBody, description = "Not found"),
     ))]
@@ -139,10 +139,10 @@ pub async fn get(State(state): State<AppState>, caller: Caller, PathId(id): Path
 }
 
 /// Disconnect a profile: revokes access at the platform where it offers that, then deletes it.
-#[utoipa::path(delete, path = "/api/profiles/{id}", tag = "Profiles",
+#[utoipa::path(delete, path = "/api/profiles/{id}", tag = "Profiles", operation_id = "delete_profile",
     params(("id" = String, Path, description = "Profile id")),
     responses(
-        (status = 200, body = SuccessResponse),
+        (status = 200, body = SuccessResponse, description = "Disconnected and deleted"),
         (status = 401, body = ErrorBody, description = "Invalid API key"),
         (status = 404, body = ErrorBody, description = "Not found"),
     ))]
@@ -185,10 +185,10 @@ async fn revoke_best_effort(state: &AppState, profile_id: i64) {
 }
 
 /// List the placements (Facebook Pages, LinkedIn organisations) of a profile.
-#[utoipa::path(get, path = "/api/profiles/{id}/placements", tag = "Profiles",
+#[utoipa::path(get, path = "/api/profiles/{id}/placements", tag = "Profiles", operation_id = "list_placements",
     params(("id" = String, Path, description = "Profile id")),
     responses(
-        (status = 200, body = PlacementList),
+        (status = 200, body = PlacementList, description = "Pages or organisations; empty for other platforms"),
         (status = 401, body = ErrorBody, description = "Invalid API key"),
         (status = 404, body = ErrorBody, description = "Not found"),
     ))]
