@@ -94,8 +94,31 @@ pub struct InitializeConnectionBody {
     )]
     pub redirect_url: String,
     /// Reconnect a platform that is already connected in this group (updates that profile).
-    #[schema(default = false)]
+    /// Form-encoded bodies may send `"true"`/`"false"`/`"1"`/`"0"`.
+    #[schema(default = false, value_type = Option<RefreshFlag>)]
     pub refresh_connection: Option<bool>,
+}
+
+/// A boolean, or its text form as form encoding sends it.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum RefreshFlag {
+    Bool(bool),
+    Text(FlagText),
+}
+
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)]
+pub enum FlagText {
+    #[serde(rename = "true")]
+    True,
+    #[serde(rename = "false")]
+    False,
+    #[serde(rename = "1")]
+    One,
+    #[serde(rename = "0")]
+    Zero,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -223,7 +246,7 @@ pub async fn delete(
         (status = 413, body = ErrorBody, description = "Body over 1 MiB"),
         (status = 415, body = ErrorBody, description = "Unsupported content type"),
         (status = 422, body = ErrorBody,
-         description = "Missing redirect_url, Invalid redirect_url, Missing platform, Unsupported platform, Platform not configured or Platform already connected"),
+         description = "Missing redirect_url, Invalid redirect_url, Missing platform, Unsupported platform, Platform not configured, Platform already connected, or refresh_connection not a boolean"),
     ))]
 pub async fn initialize_connection(
     State(state): State<AppState>,
@@ -245,12 +268,21 @@ pub async fn initialize_connection(
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => Some("\u{0}".to_string()),
     };
-    let request = connection::validate(
-        platform.as_deref(),
-        redirect_url.as_deref(),
-        as_flag(body.refresh_connection.as_ref()),
-    )
-    .map_err(|msg| ApiError::Unprocessable(msg.to_string()))?;
+    // JSON sends a boolean; form encoding can only send text.
+    let refresh = match &body.refresh_connection {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) if matches!(s.as_str(), "true" | "false" | "1" | "0") => {
+            as_flag(Some(&Value::String(s.clone())))
+        }
+        Some(_) => {
+            return Err(ApiError::Unprocessable(
+                "refresh_connection must be true or false".into(),
+            ));
+        }
+    };
+    let request = connection::validate(platform.as_deref(), redirect_url.as_deref(), refresh)
+        .map_err(|msg| ApiError::Unprocessable(msg.to_string()))?;
     if state.providers.get(request.platform).is_none() {
         return Err(ApiError::Unprocessable("Platform not configured".into()));
     }
