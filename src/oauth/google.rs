@@ -1,46 +1,7 @@
 //! YouTube through Google OAuth: offline access for a refresh token, PKCE, and the channel as the
 //! identity.
 
-use super::{Identity, OAuthError, ProviderConfig, TokenSet, send_json, str_field, token_set};
-
-pub async fn exchange_code(
-    http: &reqwest::Client,
-    cfg: &ProviderConfig,
-    code: &str,
-    redirect_uri: &str,
-    pkce_verifier: Option<&str>,
-) -> Result<TokenSet, OAuthError> {
-    let mut form = vec![
-        ("code", code),
-        ("client_id", cfg.client_id.as_str()),
-        ("client_secret", cfg.client_secret.as_str()),
-        ("redirect_uri", redirect_uri),
-        ("grant_type", "authorization_code"),
-    ];
-    if let Some(v) = pkce_verifier {
-        form.push(("code_verifier", v));
-    }
-    token_set(&send_json(http.post(&cfg.token_url).form(&form)).await?)
-}
-
-pub async fn refresh(
-    http: &reqwest::Client,
-    cfg: &ProviderConfig,
-    refresh_token: &str,
-) -> Result<TokenSet, OAuthError> {
-    let mut t = token_set(
-        &send_json(http.post(&cfg.token_url).form(&[
-            ("client_id", cfg.client_id.as_str()),
-            ("client_secret", cfg.client_secret.as_str()),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ]))
-        .await?,
-    )?;
-    // Google keeps the refresh token; it only sends a new one on consent.
-    t.refresh_token = t.refresh_token.or_else(|| Some(refresh_token.to_string()));
-    Ok(t)
-}
+use super::{Identity, OAuthError, ProviderConfig, TokenSet, send_json, str_field};
 
 pub async fn fetch_identity(
     http: &reqwest::Client,

@@ -1,45 +1,9 @@
 //! LinkedIn: OpenID Connect userinfo for the member; administered organisations (when the
 //! Community Management scopes are granted) become placements.
 
-use super::{Identity, OAuthError, PlacementInfo, ProviderConfig, TokenSet, send_json, str_field, token_set};
+use super::{Identity, OAuthError, PlacementInfo, ProviderConfig, TokenSet, send_json, str_field};
 
 const LINKEDIN_VERSION: &str = "202411";
-
-pub async fn exchange_code(
-    http: &reqwest::Client,
-    cfg: &ProviderConfig,
-    code: &str,
-    redirect_uri: &str,
-) -> Result<TokenSet, OAuthError> {
-    token_set(
-        &send_json(http.post(&cfg.token_url).form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", redirect_uri),
-            ("client_id", cfg.client_id.as_str()),
-            ("client_secret", cfg.client_secret.as_str()),
-        ]))
-        .await?,
-    )
-}
-
-pub async fn refresh(
-    http: &reqwest::Client,
-    cfg: &ProviderConfig,
-    refresh_token: &str,
-) -> Result<TokenSet, OAuthError> {
-    let mut t = token_set(
-        &send_json(http.post(&cfg.token_url).form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-            ("client_id", cfg.client_id.as_str()),
-            ("client_secret", cfg.client_secret.as_str()),
-        ]))
-        .await?,
-    )?;
-    t.refresh_token = t.refresh_token.or_else(|| Some(refresh_token.to_string()));
-    Ok(t)
-}
 
 pub async fn fetch_identity(
     http: &reqwest::Client,

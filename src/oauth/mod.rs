@@ -307,8 +307,8 @@ pub async fn exchange_code(
             meta::exchange_code(http, cfg, code, redirect_uri).await
         }
         Platform::Tiktok => tiktok::exchange_code(http, cfg, code, redirect_uri).await,
-        Platform::Linkedin => linkedin::exchange_code(http, cfg, code, redirect_uri).await,
-        Platform::Youtube => google::exchange_code(http, cfg, code, redirect_uri, pkce_verifier).await,
+        Platform::Linkedin => standard_exchange(http, cfg, code, redirect_uri, None).await,
+        Platform::Youtube => standard_exchange(http, cfg, code, redirect_uri, pkce_verifier).await,
         Platform::Twitter => x::exchange_code(http, cfg, code, redirect_uri, pkce_verifier).await,
     }
 }
@@ -360,8 +360,8 @@ pub async fn refresh(
     match cfg.platform {
         Platform::Facebook | Platform::Instagram | Platform::Threads => meta::refresh(http, cfg, access_token).await,
         Platform::Tiktok => tiktok::refresh(http, cfg, refresh_token.ok_or_else(need)?).await,
-        Platform::Linkedin => linkedin::refresh(http, cfg, refresh_token.ok_or_else(need)?).await,
-        Platform::Youtube => google::refresh(http, cfg, refresh_token.ok_or_else(need)?).await,
+        // Google keeps its refresh token (it answers without one); the refresh job keeps ours.
+        Platform::Linkedin | Platform::Youtube => standard_refresh(http, cfg, refresh_token.ok_or_else(need)?).await,
         Platform::Twitter => x::refresh(http, cfg, refresh_token.ok_or_else(need)?).await,
     }
 }
@@ -377,6 +377,45 @@ pub async fn revoke(http: &reqwest::Client, cfg: &ProviderConfig, access_token: 
         // Instagram and Threads have no revocation endpoint.
         Platform::Instagram | Platform::Threads => Ok(()),
     }
+}
+
+/// RFC 6749 §4.1.3 with the client's credentials in the form body (LinkedIn, Google), plus the
+/// PKCE verifier where one was used.
+async fn standard_exchange(
+    http: &reqwest::Client,
+    cfg: &ProviderConfig,
+    code: &str,
+    redirect_uri: &str,
+    pkce_verifier: Option<&str>,
+) -> Result<TokenSet, OAuthError> {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("client_id", cfg.client_id.as_str()),
+        ("client_secret", cfg.client_secret.as_str()),
+    ];
+    if let Some(v) = pkce_verifier {
+        form.push(("code_verifier", v));
+    }
+    token_set(&send_json(http.post(&cfg.token_url).form(&form)).await?)
+}
+
+/// RFC 6749 §6 with the client's credentials in the form body (LinkedIn, Google).
+async fn standard_refresh(
+    http: &reqwest::Client,
+    cfg: &ProviderConfig,
+    refresh_token: &str,
+) -> Result<TokenSet, OAuthError> {
+    token_set(
+        &send_json(http.post(&cfg.token_url).form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", cfg.client_id.as_str()),
+            ("client_secret", cfg.client_secret.as_str()),
+        ]))
+        .await?,
+    )
 }
 
 // ---- shared HTTP plumbing ------------------------------------------------------------------
