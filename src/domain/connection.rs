@@ -12,8 +12,7 @@ pub const MAX_REDIRECT_URL_LEN: usize = 2048;
 /// What a `redirect_url` must look like: an absolute http(s) URL with a plain host name (no user
 /// info), no white space or control characters. Published as the OpenAPI pattern too, so the
 /// document and the server agree on every input.
-pub const REDIRECT_URL_PATTERN: &str =
-    r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,4})?([/?#][^\s\x00-\x1f\x7f-\x9f]*)?$";
+pub const REDIRECT_URL_PATTERN: &str = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#][^\s\x00-\x1f\x7f-\x9f]*)?$";
 
 static REDIRECT_URL_RE: std::sync::LazyLock<regex::Regex> =
     std::sync::LazyLock::new(|| regex::Regex::new(REDIRECT_URL_PATTERN).expect("valid pattern"));
@@ -162,10 +161,16 @@ mod tests {
             "HTTPS://a.example/",
             "https://exa_mple.com/",
             "https://a.example:99999/",
+            "https://a.example:65536/",
         ] {
             assert!(!is_absolute_http_url(bad), "{bad}");
         }
-        for good in ["http://localhost:3000/cb", "https://myapp.com/oauth/callback?x=1#f"] {
+        for good in [
+            "http://localhost:3000/cb",
+            "https://myapp.com/oauth/callback?x=1#f",
+            "http://127.0.0.1:45123/done?ref=42",
+            "https://a.example:65535/",
+        ] {
             assert!(is_absolute_http_url(good), "{good}");
         }
     }

@@ -90,7 +90,7 @@ pub struct InitializeConnectionBody {
     #[schema(
         max_length = 2048,
         example = "https://myapp.com/oauth/callback",
-        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,4})?([/?#][^\s\x00-\x1f\x7f-\x9f]*)?$"
+        pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#][^\s\x00-\x1f\x7f-\x9f]*)?$"
     )]
     pub redirect_url: String,
     /// Reconnect a platform that is already connected in this group (updates that profile).
