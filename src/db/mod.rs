@@ -64,7 +64,11 @@ pub struct PoolConfig {
 impl Default for PoolConfig {
     fn default() -> Self {
         PoolConfig {
-            max_connections: 8,
+            max_connections: std::env::var("POSTPROXY_DB_MAX_CONNECTIONS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(8),
             acquire_timeout: Duration::from_secs(10),
         }
     }
