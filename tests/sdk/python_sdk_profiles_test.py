@@ -38,22 +38,13 @@ Prints `N passed, M failed` last and exits non-zero when anything failed.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
-import traceback
 import typing
 from datetime import datetime
 
 import postproxy
-from postproxy import NotFoundError, PostProxy, PostProxyError
-
-
-def env(name: str) -> str:
-    value = os.environ.get(name)
-    if not value:
-        print(f"missing environment variable {name}", file=sys.stderr)
-        sys.exit(2)
-    return value
+from sdkcheck import Checks, env, expect_error
+from postproxy import NotFoundError, PostProxy
 
 
 BASE_URL = env("POSTPROXY_BASE_URL").rstrip("/")
@@ -67,45 +58,6 @@ TIKTOK_ID = env("POSTPROXY_TIKTOK_PROFILE_ID")
 # Every value the SDK's `Platform` / `ProfileStatus` literals accept.
 SDK_PLATFORMS = set(typing.get_args(postproxy.Platform))
 SDK_STATUSES = set(typing.get_args(postproxy.ProfileStatus))
-
-
-class Prerequisite(Exception):
-    """A check could not run because an earlier one failed."""
-
-
-def expect_error(exc_type: type[PostProxyError], status: int, message: str | None = None):
-    """Async context manager asserting the SDK raised `exc_type` with `status`."""
-
-    class _Expect:
-        async def __aenter__(self):
-            return self
-
-        async def __aexit__(self, et, ev, tb):
-            if ev is None:
-                raise AssertionError(
-                    f"expected {exc_type.__name__} (HTTP {status}), but the call succeeded"
-                )
-            if not isinstance(ev, exc_type):
-                if isinstance(ev, PostProxyError):
-                    raise AssertionError(
-                        f"expected {exc_type.__name__} (HTTP {status}), got "
-                        f"{type(ev).__name__} HTTP {ev.status_code}: {ev} body={ev.response!r}"
-                    ) from ev
-                return False  # not an SDK error: propagate as-is
-            assert ev.status_code == status, (
-                f"{exc_type.__name__}.status_code: expected {status}, got {ev.status_code}"
-            )
-            if message is not None:
-                assert str(ev) == message, (
-                    f"error message: expected {message!r}, got {str(ev)!r} (body {ev.response!r})"
-                )
-                assert isinstance(ev.response, dict) and ev.response.get("error") == message, (
-                    f"error body: expected {{'error': {message!r}, ...}}, got {ev.response!r}"
-                )
-            self.error = ev
-            return True  # swallow the expected error
-
-    return _Expect()
 
 
 def check_profile(p, *, id: str, platform: str, group: str, expires: str) -> None:
@@ -145,34 +97,8 @@ def check_profile(p, *, id: str, platform: str, group: str, expires: str) -> Non
 
 
 async def main() -> int:
-    passed: list[str] = []
-    failed: list[str] = []
-    state: dict[str, object] = {}
-
-    async def check(name: str, fn) -> None:
-        try:
-            await fn()
-        except Prerequisite as e:
-            failed.append(name)
-            print(f"FAIL {name}: not run, needs {e}")
-        except AssertionError as e:
-            failed.append(name)
-            print(f"FAIL {name}: {e}")
-        except Exception as e:  # unexpected SDK/HTTP/pydantic error
-            failed.append(name)
-            extra = ""
-            if isinstance(e, PostProxyError):
-                extra = f" (HTTP {e.status_code}, body {e.response!r})"
-            print(f"FAIL {name}: unexpected {type(e).__name__}: {e}{extra}")
-            traceback.print_exc(limit=3)
-        else:
-            passed.append(name)
-            print(f"ok   {name}")
-
-    def need(key: str):
-        if key not in state:
-            raise Prerequisite(f"'{key}' from an earlier check")
-        return state[key]
+    checks = Checks()
+    check, need, state = checks.check, checks.need, checks.state
 
     print(f"postproxy-sdk {postproxy.VERSION} against {BASE_URL}")
     expected = {
@@ -318,12 +244,7 @@ async def main() -> int:
         ]:
             await check(name, fn)
 
-    if failed:
-        print("failed checks:")
-        for name in failed:
-            print(f"  - {name}")
-    print(f"{len(passed)} passed, {len(failed)} failed")
-    return 1 if failed else 0
+    return checks.summary()
 
 
 if __name__ == "__main__":
