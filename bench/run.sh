@@ -21,7 +21,7 @@
 #   (exit 1) and prints the wrk output and the server log tail.
 #
 # Usage
-#   bash bench/run.sh                      # both backends, 10 s per endpoint
+#   bash bench/run.sh                      # both backends, 3 x 10 s per endpoint
 #   bash bench/run.sh --markdown           # also print a markdown table
 #   DURATION=30s BACKENDS=sqlite bash bench/run.sh
 #
@@ -30,6 +30,8 @@
 #   WARMUP=3s             wrk warm-up per endpoint, results discarded
 #   CONNECTIONS=64        wrk connections
 #   THREADS=2             wrk threads
+#   RUNS=3                measured runs per endpoint (alternating healthz and
+#                         list); the run with the median req/s is reported
 #   BACKENDS="sqlite postgres"
 #   GROUP_COUNT=10        profile groups created before the load
 #   SKIP_BUILD=1          do not run `cargo build --release`
@@ -55,6 +57,7 @@ DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-3s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
+RUNS=${RUNS:-3}
 BACKENDS=${BACKENDS:-sqlite postgres}
 GROUP_COUNT=${GROUP_COUNT:-10}
 SKIP_BUILD=${SKIP_BUILD:-0}
@@ -252,6 +255,11 @@ parse_wrk() {
     }' "$1"
 }
 
+# The line (of run_wrk output) with the median req/s (the lower one of two middles).
+median() {
+  printf '%s\n' "$@" | sort -g -k1,1 | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'
+}
+
 server_log_tail() {
   [[ -n "${SERVER_LOG:-}" && -f "$SERVER_LOG" ]] || return 0
   echo "----- last 40 lines of $SERVER_LOG -----" >&2
@@ -350,11 +358,17 @@ bench_backend() {
   run_wrk "$backend-warmup-healthz" "$base/healthz" "$WARMUP" >/dev/null
   run_wrk "$backend-warmup-list" "$base/api/profile_groups" "$WARMUP" -H "$auth" >/dev/null
 
-  local h l
-  log "$backend: GET /healthz for $DURATION"
-  h=$(run_wrk "$backend-healthz" "$base/healthz" "$DURATION")
-  log "$backend: GET /api/profile_groups for $DURATION"
-  l=$(run_wrk "$backend-list" "$base/api/profile_groups" "$DURATION" -H "$auth")
+  # Alternate the endpoints, so that drift on the machine hits both alike; keep
+  # for each endpoint the run with the median req/s.
+  local h l r hs=() ls=()
+  for r in $(seq "$RUNS"); do
+    log "$backend: run $r/$RUNS: GET /healthz, then GET /api/profile_groups, $DURATION each"
+    hs+=("$(run_wrk "$backend-healthz-$r" "$base/healthz" "$DURATION")")
+    ls+=("$(run_wrk "$backend-list-$r" "$base/api/profile_groups" "$DURATION" -H "$auth")")
+  done
+  h=$(median "${hs[@]}"); l=$(median "${ls[@]}")
+  log "$backend: req/s per run: healthz $(printf '%s\n' "${hs[@]}" | awk '{printf "%.0f ", $1}')" \
+      "| list $(printf '%s\n' "${ls[@]}" | awk '{printf "%.0f ", $1}')"
   RESULTS+=("$backend /healthz $h" "$backend /api/profile_groups $l")
 
   local verdict ratio
@@ -373,7 +387,7 @@ for b in $BACKENDS; do bench_backend "$b"; done
 # ----------------------------------------------------------------- report ---
 CPU_MODEL=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 echo
-echo "postproxy benchmark: $(nproc) CPUs ($CPU_MODEL); wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
+echo "postproxy benchmark: $(nproc) CPUs ($CPU_MODEL); wrk -t$THREADS -c$CONNECTIONS -d$DURATION, median of $RUNS runs"
 printf '%-9s %-24s %10s %9s %9s %10s %8s %8s %8s %8s\n' \
   backend endpoint 'req/s' 'p50 ms' 'p99 ms' requests 'wrk cpu' 'srv cpu' 'pg cpu' 'other'
 NOISY=0

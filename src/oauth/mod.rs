@@ -244,12 +244,6 @@ pub enum OAuthError {
     Protocol(String),
 }
 
-impl OAuthError {
-    pub fn is_transient(&self) -> bool {
-        matches!(self, OAuthError::Transient(_))
-    }
-}
-
 /// What the browser is sent to, plus the PKCE verifier to keep (if the platform uses PKCE).
 pub struct AuthorizeRequest {
     pub url: String,
