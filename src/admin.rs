@@ -39,7 +39,6 @@ pub async fn run(state: &AppState, cmd: AdminCommand) -> anyhow::Result<Value> {
                     let id = state
                         .ids
                         .decode(Kind::ProfileGroup, g)
-                        .filter(|_| true)
                         .context(format!("no profile group {g:?} in account {account}"))?;
                     if !profile_groups::exists(db, account_id, id).await? {
                         bail!("no profile group {g:?} in account {account}");

@@ -85,13 +85,18 @@ pub fn as_text(v: Option<&Value>) -> Option<String> {
     }
 }
 
-/// A boolean flag: `true`, `"true"`, `"1"` or `1`.
-pub fn as_flag(v: Option<&Value>) -> bool {
+/// A boolean flag: JSON `true`/`false`, or the text form encoding sends (`"true"`, `"false"`,
+/// `"1"`, `"0"`); absent or null is `false`. Anything else is `None`: not a flag.
+pub fn as_flag(v: Option<&Value>) -> Option<bool> {
     match v {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => matches!(s.as_str(), "true" | "1"),
-        Some(Value::Number(n)) => n.as_i64() == Some(1),
-        _ => false,
+        None | Some(Value::Null) => Some(false),
+        Some(Value::Bool(b)) => Some(*b),
+        Some(Value::String(s)) => match s.as_str() {
+            "true" | "1" => Some(true),
+            "false" | "0" => Some(false),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

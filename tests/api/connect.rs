@@ -8,7 +8,7 @@ use postproxy::domain::platform::Platform;
 use serde_json::{Value, json};
 
 use crate::fake_provider::FakeProvider;
-use crate::helpers::{Backend, PUBLIC_URL, TestApp, TestResponse, backends};
+use crate::helpers::{PUBLIC_URL, TestApp, TestResponse, backends};
 
 pub const REDIRECT_URL: &str = "https://customer.example/done?ref=42";
 
@@ -655,10 +655,6 @@ flow_test!(
         assert_eq!(h["cache-control"], "no-store");
     }
 );
-
-/// Unused backends would make `Backend` look dead in some feature sets.
-#[allow(dead_code)]
-fn _uses(_: Backend) {}
 
 flow_test!(
     refresh_runs_once_across_replicas,

@@ -268,19 +268,8 @@ pub async fn initialize_connection(
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => Some("\u{0}".to_string()),
     };
-    // JSON sends a boolean; form encoding can only send text.
-    let refresh = match &body.refresh_connection {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) if matches!(s.as_str(), "true" | "false" | "1" | "0") => {
-            as_flag(Some(&Value::String(s.clone())))
-        }
-        Some(_) => {
-            return Err(ApiError::Unprocessable(
-                "refresh_connection must be true or false".into(),
-            ));
-        }
-    };
+    let refresh = as_flag(body.refresh_connection.as_ref())
+        .ok_or_else(|| ApiError::Unprocessable("refresh_connection must be true or false".into()))?;
     let request = connection::validate(platform.as_deref(), redirect_url.as_deref(), refresh)
         .map_err(|msg| ApiError::Unprocessable(msg.to_string()))?;
     if state.providers.get(request.platform).is_none() {
