@@ -18,10 +18,21 @@ pub enum Kind {
     ProfileGroup,
     Profile,
     ApiKey,
+    Post,
+    PostProfile,
+    Media,
 }
 
 impl Kind {
-    const ALL: [Kind; 4] = [Kind::Account, Kind::ProfileGroup, Kind::Profile, Kind::ApiKey];
+    const ALL: [Kind; 7] = [
+        Kind::Account,
+        Kind::ProfileGroup,
+        Kind::Profile,
+        Kind::ApiKey,
+        Kind::Post,
+        Kind::PostProfile,
+        Kind::Media,
+    ];
 
     fn label(self) -> &'static str {
         match self {
@@ -29,6 +40,9 @@ impl Kind {
             Kind::ProfileGroup => "profile_group",
             Kind::Profile => "profile",
             Kind::ApiKey => "api_key",
+            Kind::Post => "post",
+            Kind::PostProfile => "post_profile",
+            Kind::Media => "media",
         }
     }
 }

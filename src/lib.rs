@@ -14,6 +14,7 @@ pub mod http;
 pub mod ids;
 pub mod jobs;
 pub mod oauth;
+pub mod posts;
 pub mod sealing;
 pub mod startup;
 pub mod state;

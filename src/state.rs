@@ -23,6 +23,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Requests per minute per API key, in this process (`None`: unlimited).
     pub limiter: Option<Arc<KeyLimiter>>,
+    /// Wakes this process's job workers when work is enqueued.
+    pub job_wakeup: Arc<tokio::sync::Notify>,
 }
 
 /// A token bucket per API key id.
@@ -38,6 +40,7 @@ impl AppState {
             sealer: Arc::new(sealer),
             http: http_client(),
             limiter: None,
+            job_wakeup: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -46,6 +49,11 @@ impl AppState {
         self.limiter = std::num::NonZeroU32::new(per_minute)
             .map(|n| Arc::new(governor::RateLimiter::keyed(governor::Quota::per_minute(n))));
         self
+    }
+
+    /// Tells local workers that jobs were enqueued, so they need not wait for a poll tick.
+    pub fn jobs_enqueued(&self) {
+        self.job_wakeup.notify_waiters();
     }
 
     /// Decodes a public id of the given type; anything undecodable is simply not found.

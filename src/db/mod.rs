@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod invitations;
 pub mod jobs;
 pub mod oauth_states;
+pub mod posts;
 pub mod profile_groups;
 pub mod profiles;
 pub mod settings;

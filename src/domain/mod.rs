@@ -2,5 +2,7 @@
 
 pub mod access;
 pub mod connection;
+pub mod field;
 pub mod platform;
+pub mod post;
 pub mod profile_group;

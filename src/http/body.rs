@@ -11,7 +11,7 @@ use crate::error::ApiError;
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// A request body parsed into `T` from JSON or form encoding. An empty body counts as `{}`,
+/// A request body parsed into `T` from JSON or form encoding. An empty body or `null` counts as `{}`,
 /// because several SDKs send bodiless POSTs with a JSON content type.
 pub struct Payload<T>(pub T);
 
@@ -57,6 +57,10 @@ fn parse_body(content_type: Option<&str>, bytes: &[u8]) -> Result<Value, ApiErro
         }
         Some(_) => return Err(ApiError::UnsupportedMediaType),
     };
+    // `null` is the JSON spelling of "no body" (some clients serialise an absent body so).
+    if value.is_null() {
+        return Ok(Value::Object(Default::default()));
+    }
     if !value.is_object() {
         return Err(ApiError::BadRequest("The request body must be a JSON object".into()));
     }

@@ -32,7 +32,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use routes::{connect, health, profile_groups, profiles};
+use routes::{connect, health, posts, profile_groups, profiles};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -49,6 +49,10 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(profiles::list))
         .routes(routes!(profiles::get, profiles::delete))
         .routes(routes!(profiles::placements))
+        .routes(routes!(posts::list, posts::create))
+        .routes(routes!(posts::get, posts::update, posts::delete))
+        .routes(routes!(posts::publish))
+        .routes(routes!(posts::delete_on_platform))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .split_for_parts();

@@ -16,6 +16,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
     tags(
         (name = "Profile groups", description = "Containers that group related social profiles"),
         (name = "Profiles", description = "Connected social accounts"),
+        (name = "Posts", description = "Publish, schedule and manage posts"),
         (name = "Health", description = "Probes for load balancers and orchestrators"),
     )
 )]
@@ -148,6 +149,15 @@ pub struct ValidationErrorBody {
     #[schema(example = "Name can't be blank")]
     pub error: String,
     pub errors: Option<Vec<String>>,
+}
+
+/// An identical post was created moments ago.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DuplicateBody {
+    #[schema(example = "Duplicate post")]
+    pub error: String,
+    pub duplicate_post_id: String,
 }
 
 /// Malformed requests.

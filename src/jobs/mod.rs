@@ -2,6 +2,7 @@
 //! and workers that claim and run jobs. Every replica runs both; the queue's dedupe keys and
 //! leases make sure each job runs once at a time across all of them.
 
+pub mod publish;
 pub mod refresh;
 
 use std::time::Duration;
@@ -95,6 +96,8 @@ pub async fn run_next(state: &AppState, worker: &str) -> sqlx::Result<bool> {
             Ok(id) => refresh::refresh_profile(state, id).await,
             Err(_) => Err(JobError::Permanent(format!("bad payload {:?}", job.payload))),
         },
+        crate::db::posts::PUBLISH_JOB => publish::run(state, &job.payload).await,
+        crate::db::posts::FETCH_MEDIA_JOB => publish::fetch_media(state, &job.payload).await,
         other => Err(JobError::Permanent(format!("unknown job kind {other}"))),
     };
     let now = now_ms();
@@ -136,22 +139,30 @@ pub fn spawn(state: AppState, shutdown: CancellationToken) -> tokio::task::JoinH
                         tracing::warn!(error = %e, "scheduler tick failed");
                     }
                 }
+                _ = state.job_wakeup.notified() => {
+                    drain_until_idle(&state, &worker, &shutdown).await;
+                }
                 _ = poll.tick() => {
-                    loop {
-                        match run_next(&state, &worker).await {
-                            Ok(true) if !shutdown.is_cancelled() => continue,
-                            Ok(_) => break,
-                            Err(e) => {
-                                tracing::warn!(error = %e, "job worker could not reach the database");
-                                break;
-                            }
-                        }
-                    }
+                    drain_until_idle(&state, &worker, &shutdown).await;
                 }
             }
         }
         tracing::info!("job worker stopped");
     })
+}
+
+/// Runs jobs until none is runnable or shutdown is requested.
+async fn drain_until_idle(state: &AppState, worker: &str, shutdown: &CancellationToken) {
+    loop {
+        match run_next(state, worker).await {
+            Ok(true) if !shutdown.is_cancelled() => continue,
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(error = %e, "job worker could not reach the database");
+                break;
+            }
+        }
+    }
 }
 
 fn hostname() -> String {

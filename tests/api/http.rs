@@ -8,7 +8,7 @@ use crate::helpers::TestApp;
 
 backend_test!(unknown_routes_and_methods_are_json, |t: TestApp| async move {
     let key = t.account.key.clone();
-    for path in ["/nope", "/api", "/api/profile_groups/x/y/z", "/api/posts"] {
+    for path in ["/nope", "/api", "/api/profile_groups/x/y/z", "/api/queues"] {
         let r = t.get(path, &key).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(r.body, json!({"error": "Not found"}));

@@ -12,6 +12,7 @@ mod fake_provider;
 mod http;
 mod logs;
 mod openapi;
+mod posts;
 mod profile_groups;
 mod reliability;
 mod sdk;

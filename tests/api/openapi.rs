@@ -23,6 +23,13 @@ backend_test!(openapi_documents_every_endpoint, |t: TestApp| async move {
         ("/api/profiles/{id}", "get"),
         ("/api/profiles/{id}", "delete"),
         ("/api/profiles/{id}/placements", "get"),
+        ("/api/posts", "get"),
+        ("/api/posts", "post"),
+        ("/api/posts/{id}", "get"),
+        ("/api/posts/{id}", "patch"),
+        ("/api/posts/{id}", "delete"),
+        ("/api/posts/{id}/publish", "post"),
+        ("/api/posts/{id}/delete_on_platform", "post"),
         ("/healthz", "get"),
         ("/readyz", "get"),
     ];
@@ -45,9 +52,19 @@ backend_test!(openapi_documents_every_endpoint, |t: TestApp| async move {
         )
         .await;
     let profile_id = t.state.encode(postproxy::ids::Kind::Profile, profile);
+    let post = t
+        .post(
+            "/api/posts",
+            &t.account.key,
+            serde_json::json!({"post": {"body": "x", "draft": true}, "profiles": ["twitter"]}),
+        )
+        .await;
+    let post_id = post.body["id"].as_str().unwrap().to_string();
     for (path, method) in &want {
         let id = if path.starts_with("/api/profiles") {
             profile_id.as_str()
+        } else if path.starts_with("/api/posts") {
+            post_id.as_str()
         } else {
             t.account.group_public_id.as_str()
         };

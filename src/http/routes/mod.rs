@@ -2,5 +2,6 @@
 
 pub mod connect;
 pub mod health;
+pub mod posts;
 pub mod profile_groups;
 pub mod profiles;

@@ -1,0 +1,467 @@
+//! Posts, their per-profile results and media. Every read and write is scoped to the account;
+//! creating, editing and deleting a post moves its publish jobs in the same transaction.
+
+use super::Db;
+use crate::with_pool;
+
+/// Job kind of a (post, profile) publish.
+pub const PUBLISH_JOB: &str = "publish_post";
+/// Job kind that downloads a post's URL media.
+pub const FETCH_MEDIA_JOB: &str = "fetch_media";
+pub const PUBLISH_MAX_ATTEMPTS: i64 = 8;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PostRow {
+    pub id: i64,
+    pub profile_group_id: i64,
+    pub parent_id: Option<i64>,
+    pub position: i64,
+    pub body: String,
+    pub status: String,
+    pub scheduled_at_ms: Option<i64>,
+    pub platforms_json: String,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ResultRow {
+    pub id: i64,
+    pub post_id: i64,
+    pub root_post_id: i64,
+    pub profile_id: Option<i64>,
+    pub platform: String,
+    pub profile_name: Option<String>,
+    pub status: String,
+    pub placement_id: Option<String>,
+    pub platform_post_id: Option<String>,
+    pub permalink: Option<String>,
+    pub error: Option<String>,
+    pub error_code: Option<String>,
+    pub error_subcode: Option<String>,
+    pub error_message: Option<String>,
+    pub error_note: Option<String>,
+    pub attempted_at_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MediaRow {
+    pub id: i64,
+    pub post_id: i64,
+    pub position: i64,
+    pub status: String,
+    pub error_message: Option<String>,
+    pub source_url: Option<String>,
+    pub content_type: Option<String>,
+    pub kind: Option<String>,
+    pub size_bytes: Option<i64>,
+    pub sha256: Option<String>,
+    pub storage_key: Option<String>,
+}
+
+/// One media item of a new post: a URL to fetch, or a file already stored.
+#[derive(Debug, Clone)]
+pub enum NewMedia {
+    Url(String),
+    Stored {
+        content_type: String,
+        kind: String,
+        size: i64,
+        sha256: String,
+        storage_key: String,
+        source_url: Option<String>,
+    },
+}
+
+/// A profile a post goes to.
+#[derive(Debug, Clone)]
+pub struct NewTarget {
+    pub profile_id: i64,
+    pub platform: String,
+    pub profile_name: String,
+    pub placement_id: Option<String>,
+}
+
+/// Everything a create or a full rewrite writes.
+#[derive(Debug, Clone)]
+pub struct NewPost {
+    pub account_id: i64,
+    pub profile_group_id: i64,
+    pub body: String,
+    pub status: String,
+    pub scheduled_at_ms: Option<i64>,
+    pub platforms_json: String,
+    pub fingerprint: Option<Vec<u8>>,
+    pub media: Vec<NewMedia>,
+    pub thread: Vec<(String, Vec<NewMedia>)>,
+    pub targets: Vec<NewTarget>,
+    /// Enqueue publish jobs (not for drafts).
+    pub enqueue: bool,
+}
+
+/// The dedupe key of the publish job of (post, profile): at most one pending job each.
+pub fn publish_key(post_id: i64, profile_id: i64) -> String {
+    format!("publish:{post_id}:{profile_id}")
+}
+
+macro_rules! tx_body {
+    ($tx:ident, $np:expr, $root:expr, $now:expr) => {{
+        let np = $np;
+        let root: i64 = $root;
+        let now: i64 = $now;
+        let mut pending_media = false;
+        pending_media |= insert_media!($tx, np.account_id, root, &np.media, now);
+        for t in &np.targets {
+            sqlx::query(
+                "INSERT INTO post_profiles (account_id, post_id, root_post_id, profile_id, platform, profile_name, placement_id, \
+                                            status, created_at_ms, updated_at_ms) \
+                 VALUES ($1, $2, $2, $3, $4, $5, $6, 'pending', $7, $7)")
+                .bind(np.account_id).bind(root).bind(t.profile_id).bind(&t.platform).bind(&t.profile_name)
+                .bind(&t.placement_id).bind(now).execute(&mut *$tx).await?;
+        }
+        for (i, (body, media)) in np.thread.iter().enumerate() {
+            let child: i64 = sqlx::query_scalar(
+                "INSERT INTO posts (account_id, profile_group_id, parent_id, position, body, status, scheduled_at_ms, \
+                                    platforms_json, created_at_ms, updated_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, '{}', $8, $8) RETURNING id")
+                .bind(np.account_id).bind(np.profile_group_id).bind(root).bind(i as i64 + 1).bind(body)
+                .bind(&np.status).bind(np.scheduled_at_ms).bind(now).fetch_one(&mut *$tx).await?;
+            pending_media |= insert_media!($tx, np.account_id, child, media, now);
+            for t in &np.targets {
+                sqlx::query(
+                    "INSERT INTO post_profiles (account_id, post_id, root_post_id, profile_id, platform, profile_name, placement_id, \
+                                                status, created_at_ms, updated_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)")
+                    .bind(np.account_id).bind(child).bind(root).bind(t.profile_id).bind(&t.platform).bind(&t.profile_name)
+                    .bind(&t.placement_id).bind(now).execute(&mut *$tx).await?;
+            }
+        }
+        if pending_media {
+            sqlx::query(
+                "INSERT INTO jobs (kind, payload, state, run_at_ms, max_attempts, dedupe_key, created_at_ms, queue) \
+                 VALUES ($1, $2, 'queued', $3, 5, $4, $3, 'media') ON CONFLICT (dedupe_key) DO NOTHING")
+                .bind(FETCH_MEDIA_JOB).bind(root.to_string()).bind(now).bind(format!("media:{root}"))
+                .execute(&mut *$tx).await?;
+        }
+        if np.enqueue {
+            let run_at = np.scheduled_at_ms.unwrap_or(now).max(now);
+            for t in &np.targets {
+                sqlx::query(
+                    "INSERT INTO jobs (kind, payload, state, run_at_ms, max_attempts, dedupe_key, created_at_ms, queue) \
+                     VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING")
+                    .bind(PUBLISH_JOB).bind(format!("{root}:{}", t.profile_id)).bind(run_at).bind(PUBLISH_MAX_ATTEMPTS)
+                    .bind(publish_key(root, t.profile_id)).bind(now).bind(&t.platform)
+                    .execute(&mut *$tx).await?;
+            }
+        }
+        pending_media
+    }};
+}
+
+macro_rules! insert_media {
+    ($tx:ident, $account:expr, $post:expr, $media:expr, $now:expr) => {{
+        let mut pending = false;
+        for (i, m) in $media.iter().enumerate() {
+            match m {
+                NewMedia::Url(url) => {
+                    pending = true;
+                    sqlx::query(
+                        "INSERT INTO media (account_id, post_id, position, status, source_url, created_at_ms) \
+                         VALUES ($1, $2, $3, 'pending', $4, $5)")
+                        .bind($account).bind($post).bind(i as i64).bind(url).bind($now).execute(&mut *$tx).await?;
+                }
+                NewMedia::Stored { content_type, kind, size, sha256, storage_key, source_url } => {
+                    sqlx::query(
+                        "INSERT INTO media (account_id, post_id, position, status, content_type, kind, size_bytes, sha256, \
+                                            storage_key, source_url, created_at_ms) \
+                         VALUES ($1, $2, $3, 'processed', $4, $5, $6, $7, $8, $9, $10)")
+                        .bind($account).bind($post).bind(i as i64).bind(content_type).bind(kind).bind(*size).bind(sha256)
+                        .bind(storage_key).bind(source_url).bind($now).execute(&mut *$tx).await?;
+                }
+            }
+        }
+        pending
+    }};
+}
+
+macro_rules! cancel_jobs {
+    ($tx:ident, $post:expr) => {
+        sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', dedupe_key = NULL, finished_at_ms = created_at_ms \
+             WHERE state = 'queued' AND (dedupe_key LIKE $1 OR dedupe_key = $2)",
+        )
+        .bind(format!("publish:{}:%", $post))
+        .bind(format!("media:{}", $post))
+        .execute(&mut *$tx)
+        .await?;
+    };
+}
+
+/// Writes the post, its thread, media, results and jobs in one transaction. Returns the id.
+pub async fn create(db: &Db, np: &NewPost, now_ms: i64) -> sqlx::Result<i64> {
+    with_pool!(db, p => {
+        let mut tx = p.begin().await?;
+        let root: i64 = sqlx::query_scalar(
+            "INSERT INTO posts (account_id, profile_group_id, parent_id, position, body, status, scheduled_at_ms, platforms_json, \
+                                fingerprint, created_at_ms, updated_at_ms) \
+             VALUES ($1, $2, NULL, 0, $3, $4, $5, $6, $7, $8, $8) RETURNING id")
+            .bind(np.account_id).bind(np.profile_group_id).bind(&np.body).bind(&np.status).bind(np.scheduled_at_ms)
+            .bind(&np.platforms_json).bind(&np.fingerprint).bind(now_ms).fetch_one(&mut *tx).await?;
+        tx_body!(tx, np, root, now_ms);
+        tx.commit().await?;
+        Ok(root)
+    })
+}
+
+/// Replaces a draft's or scheduled post's content, thread, media, targets and jobs in one
+/// transaction, as long as it is still in `expected_status`. Media no longer used is queued for
+/// removal. False when the post changed meanwhile.
+pub async fn rewrite(db: &Db, post_id: i64, expected_status: &str, np: &NewPost, now_ms: i64) -> sqlx::Result<bool> {
+    with_pool!(db, p => {
+        let mut tx = p.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE posts SET body = $3, status = $4, scheduled_at_ms = $5, platforms_json = $6, fingerprint = $7, updated_at_ms = $8 \
+             WHERE id = $1 AND account_id = $2 AND status = $9 AND parent_id IS NULL")
+            .bind(post_id).bind(np.account_id).bind(&np.body).bind(&np.status).bind(np.scheduled_at_ms)
+            .bind(&np.platforms_json).bind(&np.fingerprint).bind(now_ms).bind(expected_status)
+            .execute(&mut *tx).await?.rows_affected() == 1;
+        if !updated {
+            return Ok(false);
+        }
+        let old: Vec<String> = sqlx::query_scalar(
+            "SELECT storage_key FROM media WHERE storage_key IS NOT NULL \
+               AND (post_id = $1 OR post_id IN (SELECT id FROM posts WHERE parent_id = $1))")
+            .bind(post_id).fetch_all(&mut *tx).await?;
+        let kept: Vec<&str> = np.media.iter().chain(np.thread.iter().flat_map(|(_, m)| m.iter()))
+            .filter_map(|m| match m { NewMedia::Stored { storage_key, .. } => Some(storage_key.as_str()), _ => None })
+            .collect();
+        for key in old.iter().filter(|k| !kept.contains(&k.as_str())) {
+            sqlx::query("INSERT INTO media_garbage (storage_key, created_at_ms) VALUES ($1, $2)")
+                .bind(key).bind(now_ms).execute(&mut *tx).await?;
+        }
+        cancel_jobs!(tx, post_id);
+        sqlx::query("DELETE FROM media WHERE post_id = $1 OR post_id IN (SELECT id FROM posts WHERE parent_id = $1)")
+            .bind(post_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM post_profiles WHERE root_post_id = $1").bind(post_id).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM posts WHERE parent_id = $1").bind(post_id).execute(&mut *tx).await?;
+        tx_body!(tx, np, post_id, now_ms);
+        tx.commit().await?;
+        Ok(true)
+    })
+}
+
+/// Deletes a post with its thread, results and media rows, cancelling its jobs; the media's
+/// storage keys are queued for removal in the same transaction. False when there was none.
+pub async fn delete(db: &Db, account_id: i64, post_id: i64, now_ms: i64) -> sqlx::Result<bool> {
+    with_pool!(db, p => {
+        let mut tx = p.begin().await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM posts WHERE id = $1 AND account_id = $2 AND parent_id IS NULL")
+            .bind(post_id).bind(account_id).fetch_optional(&mut *tx).await?;
+        if exists.is_none() {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO media_garbage (storage_key, created_at_ms) SELECT storage_key, $2 FROM media \
+             WHERE storage_key IS NOT NULL AND (post_id = $1 OR post_id IN (SELECT id FROM posts WHERE parent_id = $1))")
+            .bind(post_id).bind(now_ms).execute(&mut *tx).await?;
+        cancel_jobs!(tx, post_id);
+        sqlx::query("DELETE FROM posts WHERE id = $1 AND account_id = $2").bind(post_id).bind(account_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    })
+}
+
+/// Turns a draft into a post to publish now (or at its schedule): status and jobs, atomically.
+/// False when it is no longer a draft.
+pub async fn publish_draft(db: &Db, account_id: i64, post_id: i64, status: &str, now_ms: i64) -> sqlx::Result<bool> {
+    with_pool!(db, p => {
+        let mut tx = p.begin().await?;
+        let row: Option<(Option<i64>,)> = sqlx::query_as(
+            "UPDATE posts SET status = $3, updated_at_ms = $4 WHERE id = $1 AND account_id = $2 AND status = 'draft' \
+             AND parent_id IS NULL RETURNING scheduled_at_ms")
+            .bind(post_id).bind(account_id).bind(status).bind(now_ms).fetch_optional(&mut *tx).await?;
+        let Some((scheduled,)) = row else { return Ok(false) };
+        sqlx::query("UPDATE posts SET status = $2, updated_at_ms = $3 WHERE parent_id = $1")
+            .bind(post_id).bind(status).bind(now_ms).execute(&mut *tx).await?;
+        let targets: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT profile_id, platform FROM post_profiles WHERE post_id = $1 AND profile_id IS NOT NULL ORDER BY id")
+            .bind(post_id).fetch_all(&mut *tx).await?;
+        let run_at = scheduled.unwrap_or(now_ms).max(now_ms);
+        for (profile_id, platform) in targets {
+            sqlx::query(
+                "INSERT INTO jobs (kind, payload, state, run_at_ms, max_attempts, dedupe_key, created_at_ms, queue) \
+                 VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING")
+                .bind(PUBLISH_JOB).bind(format!("{post_id}:{profile_id}")).bind(run_at).bind(PUBLISH_MAX_ATTEMPTS)
+                .bind(publish_key(post_id, profile_id)).bind(now_ms).bind(&platform)
+                .execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    })
+}
+
+const SELECT_POST: &str = "SELECT id, profile_group_id, parent_id, position, body, status, scheduled_at_ms, platforms_json, created_at_ms FROM posts";
+
+/// A root post of the account, within `group` when given.
+pub async fn get(db: &Db, account_id: i64, group: Option<i64>, id: i64) -> sqlx::Result<Option<PostRow>> {
+    with_pool!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_POST} WHERE id = $1 AND account_id = $2 AND ($3 IS NULL OR profile_group_id = $3) AND parent_id IS NULL")))
+        .bind(id).bind(account_id).bind(group).fetch_optional(p).await)
+}
+
+/// Filters of the posts list.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub group: Option<i64>,
+    /// A post status, or `published` / `failed` (posts with a result in that state).
+    pub status: Option<String>,
+    /// Comma-separated platform names.
+    pub platforms: Option<String>,
+    pub scheduled_after_ms: Option<i64>,
+}
+
+const LIST_WHERE: &str = "WHERE account_id = $1 AND parent_id IS NULL AND ($2 IS NULL OR profile_group_id = $2) \
+    AND ($3 IS NULL OR status = $3 \
+         OR ($3 IN ('published', 'failed') AND EXISTS (SELECT 1 FROM post_profiles r WHERE r.post_id = posts.id AND r.status = $3))) \
+    AND ($4 IS NULL OR EXISTS (SELECT 1 FROM post_profiles r WHERE r.post_id = posts.id \
+                               AND (',' || $4 || ',') LIKE ('%,' || r.platform || ',%'))) \
+    AND ($5 IS NULL OR scheduled_at_ms > $5)";
+
+/// One page of root posts, newest first, and the total.
+pub async fn list(
+    db: &Db,
+    account_id: i64,
+    f: &ListFilter,
+    offset: i64,
+    limit: i64,
+) -> sqlx::Result<(i64, Vec<PostRow>)> {
+    with_pool!(db, p => {
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM posts {LIST_WHERE}")))
+            .bind(account_id).bind(f.group).bind(&f.status).bind(&f.platforms).bind(f.scheduled_after_ms)
+            .fetch_one(p).await?;
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_POST} {LIST_WHERE} ORDER BY id DESC LIMIT $6 OFFSET $7")))
+            .bind(account_id).bind(f.group).bind(&f.status).bind(&f.platforms).bind(f.scheduled_after_ms)
+            .bind(limit).bind(offset).fetch_all(p).await?;
+        Ok((total, rows))
+    })
+}
+
+/// The thread children of root posts, in order.
+pub async fn children(db: &Db, roots: &[i64]) -> sqlx::Result<Vec<PostRow>> {
+    if roots.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = id_list(roots);
+    with_pool!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{SELECT_POST} WHERE parent_id IN ({ids}) ORDER BY parent_id, position"))).fetch_all(p).await)
+}
+
+/// The results of posts (roots and children), in creation order.
+pub async fn results(db: &Db, posts: &[i64]) -> sqlx::Result<Vec<ResultRow>> {
+    if posts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = id_list(posts);
+    with_pool!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id, post_id, root_post_id, profile_id, platform, profile_name, status, placement_id, platform_post_id, permalink, \
+                error, error_code, error_subcode, error_message, error_note, attempted_at_ms \
+         FROM post_profiles WHERE post_id IN ({ids}) ORDER BY id"))).fetch_all(p).await)
+}
+
+/// The media of posts, in order.
+pub async fn media(db: &Db, posts: &[i64]) -> sqlx::Result<Vec<MediaRow>> {
+    if posts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = id_list(posts);
+    with_pool!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id, post_id, position, status, error_message, source_url, content_type, kind, size_bytes, sha256, storage_key \
+         FROM media WHERE post_id IN ({ids}) ORDER BY post_id, position"))).fetch_all(p).await)
+}
+
+/// Integers only, so building the IN list cannot inject anything.
+fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+}
+
+/// The newest post of the account with this fingerprint created at or after `since_ms`.
+pub async fn find_duplicate(db: &Db, account_id: i64, fingerprint: &[u8], since_ms: i64) -> sqlx::Result<Option<i64>> {
+    with_pool!(db, p => sqlx::query_scalar(
+        "SELECT id FROM posts WHERE account_id = $1 AND fingerprint = $2 AND created_at_ms >= $3 AND parent_id IS NULL \
+         ORDER BY id DESC LIMIT 1")
+        .bind(account_id).bind(fingerprint).bind(since_ms).fetch_optional(p).await)
+}
+
+/// Marks results of a post as being deleted on their platform and enqueues the deletions.
+/// Returns the (result id, platform) pairs selected.
+pub async fn published_results(db: &Db, account_id: i64, post_id: i64) -> sqlx::Result<Vec<ResultRow>> {
+    with_pool!(db, p => sqlx::query_as(
+        "SELECT id, post_id, root_post_id, profile_id, platform, profile_name, status, placement_id, platform_post_id, permalink, \
+                error, error_code, error_subcode, error_message, error_note, attempted_at_ms \
+         FROM post_profiles WHERE root_post_id = $1 AND account_id = $2 AND post_id = $1 AND status = 'published' ORDER BY id")
+        .bind(post_id).bind(account_id).fetch_all(p).await)
+}
+
+/// Published posts per profile, for `post_count`.
+pub async fn published_counts(db: &Db, account_id: i64) -> sqlx::Result<Vec<(i64, i64)>> {
+    with_pool!(db, p => sqlx::query_as(
+        "SELECT profile_id, COUNT(*) FROM post_profiles WHERE account_id = $1 AND profile_id IS NOT NULL \
+           AND status = 'published' AND post_id = root_post_id GROUP BY profile_id")
+        .bind(account_id).fetch_all(p).await)
+}
+
+/// Records a failure that needs no platform call (e.g. the platform is not publishable yet).
+#[allow(clippy::too_many_arguments)]
+pub async fn fail_result(
+    db: &Db,
+    root_post_id: i64,
+    profile_id: i64,
+    error: &str,
+    note: &str,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    with_pool!(db, p => sqlx::query(
+        "UPDATE post_profiles SET status = 'failed', error = $3, error_message = $3, error_note = $4, attempted_at_ms = $5, \
+                updated_at_ms = $5 WHERE root_post_id = $1 AND profile_id = $2 AND status IN ('pending', 'processing', 'retrying')")
+        .bind(root_post_id).bind(profile_id).bind(error).bind(note).bind(now_ms).execute(p).await.map(|_| ()))
+}
+
+/// Sets a root post's (and its children's) status.
+pub async fn set_status(db: &Db, post_id: i64, from: &[&str], to: &str, now_ms: i64) -> sqlx::Result<bool> {
+    let from = from.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
+    with_pool!(db, p => sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE posts SET status = $2, updated_at_ms = $3 WHERE (id = $1 OR parent_id = $1) AND status IN ({from})")))
+        .bind(post_id).bind(to).bind(now_ms).execute(p).await.map(|r| r.rows_affected() > 0))
+}
+
+/// Storage keys waiting for removal, oldest first.
+pub async fn media_garbage(db: &Db, limit: i64) -> sqlx::Result<Vec<(i64, String)>> {
+    with_pool!(db, p => sqlx::query_as("SELECT id, storage_key FROM media_garbage ORDER BY id LIMIT $1")
+        .bind(limit).fetch_all(p).await)
+}
+
+pub async fn forget_garbage(db: &Db, id: i64) -> sqlx::Result<()> {
+    with_pool!(db, p => sqlx::query("DELETE FROM media_garbage WHERE id = $1").bind(id).execute(p).await.map(|_| ()))
+}
+
+/// Fails a post's pending media and the post with it (`media_processing_failed`), and its
+/// results, so nothing waits for media that will not come.
+pub async fn fail_pending_media(db: &Db, post_id: i64, message: &str, now_ms: i64) -> sqlx::Result<()> {
+    with_pool!(db, p => {
+        let mut tx = p.begin().await?;
+        sqlx::query(
+            "UPDATE media SET status = 'failed', error_message = $2 WHERE status = 'pending' \
+               AND (post_id = $1 OR post_id IN (SELECT id FROM posts WHERE parent_id = $1))")
+            .bind(post_id).bind(message).execute(&mut *tx).await?;
+        sqlx::query("UPDATE posts SET status = 'media_processing_failed', updated_at_ms = $2 WHERE (id = $1 OR parent_id = $1) AND status <> 'draft'")
+            .bind(post_id).bind(now_ms).execute(&mut *tx).await?;
+        sqlx::query(
+            "UPDATE post_profiles SET status = 'failed', error = $2, error_note = $2, updated_at_ms = $3 \
+             WHERE root_post_id = $1 AND status IN ('pending', 'processing')")
+            .bind(post_id).bind(format!("Media could not be processed: {message}")).bind(now_ms).execute(&mut *tx).await?;
+        sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', dedupe_key = NULL, finished_at_ms = $2 WHERE state = 'queued' AND dedupe_key LIKE $1")
+            .bind(format!("publish:{post_id}:%")).bind(now_ms).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,632 @@
+//! Posts: the typed request (one type for JSON and form bodies, and for the OpenAPI schema),
+//! statuses, and every rule checked before anything is stored.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use super::field::{Field, Flag, List, Text};
+use super::platform::Platform;
+
+/// Post lifecycle (the SDKs' `PostStatus` enum; nothing else is ever emitted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PostStatus {
+    Draft,
+    Pending,
+    Scheduled,
+    Processing,
+    Processed,
+    MediaProcessingFailed,
+}
+
+impl PostStatus {
+    pub const ALL: [PostStatus; 6] = [
+        PostStatus::Draft,
+        PostStatus::Pending,
+        PostStatus::Scheduled,
+        PostStatus::Processing,
+        PostStatus::Processed,
+        PostStatus::MediaProcessingFailed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PostStatus::Draft => "draft",
+            PostStatus::Pending => "pending",
+            PostStatus::Scheduled => "scheduled",
+            PostStatus::Processing => "processing",
+            PostStatus::Processed => "processed",
+            PostStatus::MediaProcessingFailed => "media_processing_failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PostStatus> {
+        PostStatus::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// Per-profile outcome (the SDKs' `PlatformPostStatus`). `retrying` is stored but shown as
+/// `processing`: the strict SDKs reject any other value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultStatus {
+    Pending,
+    Processing,
+    Published,
+    Failed,
+    Deleted,
+}
+
+impl ResultStatus {
+    /// The wire value of a stored status.
+    pub fn from_stored(s: &str) -> ResultStatus {
+        match s {
+            "published" => ResultStatus::Published,
+            "failed" => ResultStatus::Failed,
+            "deleted" => ResultStatus::Deleted,
+            "processing" | "retrying" => ResultStatus::Processing,
+            _ => ResultStatus::Pending,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The request
+// ---------------------------------------------------------------------------------------------
+
+/// Body of `POST /api/posts` and `PATCH /api/posts/{id}` (JSON, or the same names Rails-style in
+/// form/multipart encoding: `post[body]`, `profiles[]`, `media[]`, `platforms[x][key]`,
+/// `thread[0][body]`).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostRequest {
+    #[serde(default)]
+    #[schema(required = false, value_type = PostFields)]
+    pub post: Field<PostFields>,
+    /// Profile ids, or platform names (the group's first connected profile of that platform).
+    #[serde(default)]
+    #[schema(required = false, value_type = Option<Vec<String>>, example = json!(["twitter", "prof123abc"]))]
+    pub profiles: Field<List<Text>>,
+    /// Image or video URLs the server downloads (`"https://…"` or `{"url": "https://…"}`).
+    #[serde(default)]
+    #[schema(required = false, value_type = Vec<MediaInput>)]
+    pub media: Field<List<MediaInput>>,
+    #[serde(default)]
+    #[schema(required = false, value_type = PlatformParams)]
+    pub platforms: Field<PlatformParams>,
+    /// Follow-up posts (X and Threads only), published as a reply chain after the post.
+    #[serde(default)]
+    #[schema(required = false, value_type = Vec<ThreadChild>)]
+    pub thread: Field<List<ThreadChild>>,
+    /// The profile group the post belongs to (also accepted as a query parameter).
+    #[serde(default)]
+    #[schema(required = false, value_type = Option<String>)]
+    pub profile_group_id: Field<Text>,
+    /// Queues are not supported by this server; sending one is a 422.
+    #[serde(default)]
+    #[schema(required = false, value_type = Option<String>)]
+    pub queue_id: Field<Value>,
+    #[serde(default)]
+    #[schema(required = false, value_type = Option<String>)]
+    pub queue_priority: Field<Value>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostFields {
+    #[serde(default)]
+    #[schema(required = false, value_type = String)]
+    pub body: Field<Text>,
+    /// ISO 8601, in the future. `null` (on update) unschedules.
+    #[serde(default)]
+    #[schema(required = false, value_type = Option<String>, example = "2026-12-24T09:00:00Z")]
+    pub scheduled_at: Field<Text>,
+    /// Save without publishing; publish later with `POST /api/posts/{id}/publish`.
+    #[serde(default)]
+    #[schema(required = false, value_type = Option<bool>)]
+    pub draft: Field<Flag>,
+}
+
+/// A media URL, as a string or `{"url": …}`.
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum MediaInput {
+    Url(String),
+    Object { url: String },
+}
+
+impl MediaInput {
+    pub fn url(&self) -> &str {
+        match self {
+            MediaInput::Url(u) | MediaInput::Object { url: u } => u,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadChild {
+    pub body: Text,
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<MediaInput>>)]
+    pub media: Option<List<MediaInput>>,
+}
+
+/// Per-platform parameters. Every key is checked: an unknown key or value is a 422 naming it.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facebook: Option<FacebookParams>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instagram: Option<InstagramParams>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiktok: Option<TiktokParams>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linkedin: Option<LinkedinParams>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub youtube: Option<YoutubeParams>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twitter: Option<TwitterParams>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<ThreadsParams>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum PostFormat {
+    Post,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FacebookParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<PostFormat>,
+    /// The Page to publish to (one of the profile's placements); needed when it has several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_id: Option<String>,
+    /// A link to attach to a text post.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstagramParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<PostFormat>,
+    /// Posted as the first comment once the post is live (up to 2,196 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TiktokFormat {
+    Image,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TiktokPrivacy {
+    PublicToEveryone,
+    MutualFollowFriends,
+    FollowerOfCreator,
+    SelfOnly,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TiktokParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<TiktokFormat>,
+    /// Photo post title (up to 90 characters); the body becomes the description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Must be one the creator allows (TikTok's creator_info); default `SELF_ONLY` is always allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy_status: Option<TiktokPrivacy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<u32>)]
+    pub photo_cover_index: Option<super::field::Int>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<bool>)]
+    pub auto_add_music: Option<Flag>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<bool>)]
+    pub disable_comment: Option<Flag>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkedinParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<PostFormat>,
+    /// Publish as this organisation (one of the profile's placements) instead of the member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct YoutubeParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<PostFormat>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TwitterParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<PostFormat>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadsParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<PostFormat>,
+}
+
+impl PlatformParams {
+    /// Merges `other` over `self` per platform (PATCH semantics: `platforms` is merged).
+    pub fn merged(&self, other: &PlatformParams) -> PlatformParams {
+        let (a, b) = (
+            serde_json::to_value(self).unwrap_or_default(),
+            serde_json::to_value(other).unwrap_or_default(),
+        );
+        let mut out: Map<String, Value> = a.as_object().cloned().unwrap_or_default();
+        for (k, v) in b.as_object().cloned().unwrap_or_default() {
+            match (out.get_mut(&k), v) {
+                (Some(Value::Object(existing)), Value::Object(new)) => existing.extend(new),
+                (_, v) => {
+                    out.insert(k, v);
+                }
+            }
+        }
+        serde_json::from_value(Value::Object(out)).unwrap_or_default()
+    }
+
+    pub fn page_id(&self) -> Option<&str> {
+        self.facebook.as_ref().and_then(|f| f.page_id.as_deref())
+    }
+
+    pub fn organization_id(&self) -> Option<&str> {
+        self.linkedin.as_ref().and_then(|l| l.organization_id.as_deref())
+    }
+
+    /// The parameters given for one platform, as stored on its result (`params` on the wire).
+    pub fn for_platform(&self, p: Platform) -> Option<Value> {
+        let v = serde_json::to_value(self).ok()?;
+        v.get(p.as_str()).cloned()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rules
+// ---------------------------------------------------------------------------------------------
+
+/// What validation knows about one target profile.
+#[derive(Debug, Clone)]
+pub struct TargetFacts {
+    pub platform: Platform,
+    pub name: String,
+    /// External ids of its Pages / organisations.
+    pub placements: Vec<String>,
+}
+
+/// What validation knows about one media item (kind unknown until a URL is downloaded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaFacts {
+    Url,
+    Image,
+    Video,
+}
+
+/// A post to validate: the root and its thread children.
+pub struct Draft<'a> {
+    pub body: &'a str,
+    pub media: &'a [MediaFacts],
+    pub thread: &'a [(&'a str, Vec<MediaFacts>)],
+    pub params: &'a PlatformParams,
+}
+
+/// Body length limit and how the platform counts.
+pub fn text_limit(p: Platform) -> usize {
+    match p {
+        Platform::Facebook => 63_206,
+        Platform::Instagram => 2_200,
+        Platform::Tiktok => 4_000,
+        Platform::Linkedin => 3_000,
+        Platform::Youtube => 5_000,
+        Platform::Twitter => 280,
+        Platform::Threads => 500,
+    }
+}
+
+/// Length as the platform counts it.
+pub fn text_length(p: Platform, text: &str) -> usize {
+    match p {
+        Platform::Twitter => x_weighted_length(text),
+        // Threads counts emoji by their UTF-8 bytes.
+        Platform::Threads => text.chars().map(|c| if is_emoji(c) { c.len_utf8() } else { 1 }).sum(),
+        _ => text.chars().count(),
+    }
+}
+
+/// Most image count per post.
+fn max_images(p: Platform) -> usize {
+    match p {
+        Platform::Twitter => 4,
+        Platform::Instagram => 10,
+        Platform::Facebook => 10,
+        Platform::Threads => 20,
+        Platform::Linkedin => 20,
+        Platform::Tiktok => 35,
+        Platform::Youtube => 1,
+    }
+}
+
+fn is_emoji(c: char) -> bool {
+    let u = c as u32;
+    (0x1F000..=0x1FAFF).contains(&u) || (0x2600..=0x27BF).contains(&u) || u == 0xFE0F || u == 0x200D
+}
+
+/// X's weighted count (twitter-text v3): most characters weigh 2, Latin and common punctuation
+/// 1, any URL 23, an emoji 2; the limit is 280 in those units.
+pub fn x_weighted_length(text: &str) -> usize {
+    let mut total = 0usize;
+    for word in split_keep_ws(text) {
+        if looks_like_url(word) {
+            total += 23;
+            continue;
+        }
+        let mut prev_zwj = false;
+        for c in word.chars() {
+            let u = c as u32;
+            if u == 0x200D || u == 0xFE0F || (0x1F3FB..=0x1F3FF).contains(&u) {
+                prev_zwj = u == 0x200D;
+                continue; // joined into the emoji before it
+            }
+            if prev_zwj {
+                prev_zwj = false;
+                continue;
+            }
+            let light = u <= 0x10FF
+                || (0x2000..=0x200D).contains(&u)
+                || (0x2010..=0x201F).contains(&u)
+                || (0x2032..=0x2037).contains(&u);
+            total += if light { 1 } else { 2 };
+        }
+    }
+    total
+}
+
+fn split_keep_ws(text: &str) -> impl Iterator<Item = &str> {
+    text.split_inclusive(char::is_whitespace)
+        .flat_map(|w| {
+            let trimmed = w.trim_end_matches(char::is_whitespace);
+            [trimmed, &w[trimmed.len()..]]
+        })
+        .filter(|s| !s.is_empty())
+}
+
+fn looks_like_url(word: &str) -> bool {
+    let w = word.trim_end_matches(['.', ',', '!', '?', ')', ';', ':']);
+    w.starts_with("http://") || w.starts_with("https://")
+}
+
+/// Every problem with sending `draft` to `targets`, as user-facing messages.
+pub fn check(draft: &Draft<'_>, targets: &[TargetFacts]) -> Vec<String> {
+    let mut errors = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for t in targets {
+        let p = t.platform;
+        let first = seen.insert(p);
+        let name = platform_label(p);
+        if p == Platform::Youtube {
+            if first {
+                errors.push(
+                    "YouTube posts need a video, and video publishing is not available in this server version yet"
+                        .to_string(),
+                );
+            }
+            continue;
+        }
+        if first {
+            check_text(p, name, "Body", draft.body, &mut errors);
+            check_media(p, name, "", draft.media, &mut errors);
+            if !draft.thread.is_empty() && !matches!(p, Platform::Twitter | Platform::Threads) {
+                errors.push(format!(
+                    "Threads of posts are supported on X and Threads only, not on {name}"
+                ));
+            }
+            if matches!(p, Platform::Twitter | Platform::Threads) {
+                for (i, (body, media)) in draft.thread.iter().enumerate() {
+                    check_text(p, name, &format!("thread[{i}] body"), body, &mut errors);
+                    check_media(p, name, &format!("thread[{i}] "), media, &mut errors);
+                }
+            }
+        }
+        match p {
+            Platform::Facebook => {
+                if let Some(page) = draft.params.page_id() {
+                    if !t.placements.iter().any(|x| x == page) {
+                        errors.push(format!("platforms.facebook.page_id {page} is not a Page of {}", t.name));
+                    }
+                } else if t.placements.len() > 1 {
+                    errors.push(format!(
+                        "platforms.facebook.page_id is required: {} manages several Pages",
+                        t.name
+                    ));
+                } else if t.placements.is_empty() {
+                    errors.push(format!("{} has no Facebook Page to publish to", t.name));
+                }
+            }
+            Platform::Linkedin => {
+                if let Some(org) = draft.params.organization_id()
+                    && !t.placements.iter().any(|x| x == org)
+                {
+                    errors.push(format!(
+                        "platforms.linkedin.organization_id {org} is not an organisation {} administers",
+                        t.name
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(tt) = &draft.params.tiktok
+        && let Some(title) = &tt.title
+        && title.chars().count() > 90
+    {
+        errors.push("platforms.tiktok.title is too long for TikTok (maximum is 90 characters)".into());
+    }
+    if let Some(ig) = &draft.params.instagram
+        && let Some(c) = &ig.first_comment
+        && c.chars().count() > 2196
+    {
+        errors.push("platforms.instagram.first_comment is too long (maximum is 2196 characters)".into());
+    }
+    errors
+}
+
+fn check_text(p: Platform, name: &str, what: &str, text: &str, errors: &mut Vec<String>) {
+    let len = text_length(p, text);
+    let limit = text_limit(p);
+    if len > limit {
+        errors.push(format!(
+            "{what} is too long for {name} ({len} characters as {name} counts them; maximum is {limit})"
+        ));
+    }
+}
+
+fn check_media(p: Platform, name: &str, prefix: &str, media: &[MediaFacts], errors: &mut Vec<String>) {
+    let n = media.len();
+    if n == 0 && matches!(p, Platform::Instagram | Platform::Tiktok) && prefix.is_empty() {
+        errors.push(format!("{name} posts need at least one image"));
+    }
+    if n > max_images(p) {
+        errors.push(format!(
+            "{prefix}media has {n} items; {name} takes at most {}",
+            max_images(p)
+        ));
+    }
+    let videos = media.iter().filter(|m| **m == MediaFacts::Video).count();
+    if videos > 0 && n > 1 {
+        errors.push(format!(
+            "{prefix}media mixes a video with other media, which {name} does not allow"
+        ));
+    }
+}
+
+pub fn platform_label(p: Platform) -> &'static str {
+    match p {
+        Platform::Facebook => "Facebook",
+        Platform::Instagram => "Instagram",
+        Platform::Tiktok => "TikTok",
+        Platform::Linkedin => "LinkedIn",
+        Platform::Youtube => "YouTube",
+        Platform::Twitter => "X",
+        Platform::Threads => "Threads",
+    }
+}
+
+/// Parses an ISO 8601 instant (`Z` or an offset, 0–9 fractional digits) into epoch ms. A
+/// missing zone means UTC (Python's `isoformat()` of a naive datetime).
+pub fn parse_instant(s: &str) -> Option<i64> {
+    use time::format_description::well_known::Iso8601;
+    let s = s.trim();
+    if let Ok(t) = time::OffsetDateTime::parse(s, &Iso8601::DEFAULT) {
+        return Some((t.unix_timestamp_nanos() / 1_000_000) as i64);
+    }
+    time::PrimitiveDateTime::parse(s, &Iso8601::DEFAULT)
+        .ok()
+        .map(|t| (t.assume_utc().unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_x_weighted() {
+        assert_eq!(x_weighted_length("hello"), 5);
+        assert_eq!(
+            x_weighted_length("see https://example.com/a/very/long/path/indeed ok"),
+            4 + 23 + 3
+        );
+        assert_eq!(x_weighted_length("日本"), 4);
+        assert_eq!(x_weighted_length("👍"), 2);
+        assert_eq!(x_weighted_length("👨‍👩‍👧"), 2);
+        assert!(x_weighted_length(&"a".repeat(280)) <= 280);
+        assert!(x_weighted_length(&"日".repeat(141)) > 280);
+    }
+
+    #[test]
+    fn counts_threads_emoji_as_bytes() {
+        assert_eq!(text_length(Platform::Threads, "ab👍"), 2 + 4);
+        assert_eq!(text_length(Platform::Linkedin, "ab👍"), 3);
+    }
+
+    #[test]
+    fn parses_instants() {
+        assert_eq!(parse_instant("2024-01-15T10:30:00Z"), Some(1_705_314_600_000));
+        assert_eq!(parse_instant("2024-01-15T10:30:00.123Z"), Some(1_705_314_600_123));
+        assert_eq!(parse_instant("2024-01-15T11:30:00+01:00"), Some(1_705_314_600_000));
+        assert_eq!(
+            parse_instant("2024-01-15T10:30:00.0000000+00:00"),
+            Some(1_705_314_600_000)
+        );
+        assert_eq!(parse_instant("2024-01-15T10:30:00"), Some(1_705_314_600_000));
+        assert_eq!(parse_instant("tomorrow"), None);
+    }
+
+    #[test]
+    fn checks_every_rule_at_once() {
+        let params = PlatformParams::default();
+        let body = "x".repeat(300);
+        let thread = vec![("ok", vec![])];
+        let d = Draft {
+            body: &body,
+            media: &[MediaFacts::Url; 5],
+            thread: &thread,
+            params: &params,
+        };
+        let targets = [
+            TargetFacts {
+                platform: Platform::Twitter,
+                name: "@a".into(),
+                placements: vec![],
+            },
+            TargetFacts {
+                platform: Platform::Linkedin,
+                name: "A".into(),
+                placements: vec![],
+            },
+        ];
+        let errors = check(&d, &targets);
+        assert!(
+            errors.iter().any(|e| e.starts_with("Body is too long for X")),
+            "{errors:?}"
+        );
+        assert!(errors.iter().any(|e| e.contains("X takes at most 4")), "{errors:?}");
+        assert!(errors.iter().any(|e| e.contains("not on LinkedIn")), "{errors:?}");
+    }
+
+    #[test]
+    fn merges_platform_params() {
+        let a: PlatformParams =
+            serde_json::from_value(serde_json::json!({"facebook": {"page_id": "p1", "link": "https://a"}})).unwrap();
+        let b: PlatformParams =
+            serde_json::from_value(serde_json::json!({"facebook": {"page_id": "p2"}, "twitter": {}})).unwrap();
+        let m = a.merged(&b);
+        assert_eq!(m.page_id(), Some("p2"));
+        assert_eq!(m.facebook.unwrap().link.as_deref(), Some("https://a"));
+        assert!(m.twitter.is_some());
+    }
+}

@@ -1,0 +1,585 @@
+//! The Posts application service: turns a typed request into a stored post (resolving profiles,
+//! validating everything, writing post + results + jobs at once), and stored rows into the wire
+//! objects the SDKs parse. HTTP handlers stay thin; SQL stays in `db::posts`.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use crate::clock::{iso8601, now_ms};
+use crate::db::posts::{self as store, MediaRow, NewMedia, NewPost, NewTarget, PostRow, ResultRow};
+use crate::db::{profile_groups, profiles};
+use crate::domain::access::Caller;
+use crate::domain::field::Field;
+use crate::domain::platform::Platform;
+use crate::domain::post::{self, MediaFacts, PlatformParams, PostRequest, PostStatus, ResultStatus, TargetFacts};
+use crate::error::{ApiError, ApiResult};
+use crate::ids::Kind;
+use crate::state::AppState;
+
+/// Identical posts within this window are refused (unless the client skips the check).
+pub const DUPLICATE_WINDOW_MS: i64 = 5 * 60 * 1000;
+
+// ---------------------------------------------------------------------------------------------
+// Wire objects
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Post {
+    #[schema(example = "abc123xyz")]
+    pub id: String,
+    pub body: String,
+    pub status: PostStatus,
+    pub draft: bool,
+    pub scheduled_at: Option<String>,
+    pub created_at: String,
+    /// Always `postproxy` (posts made through this API).
+    #[schema(example = "postproxy")]
+    pub source: String,
+    pub queue_id: Option<String>,
+    pub queue_priority: Option<String>,
+    pub profile_group_id: String,
+    pub media: Vec<Media>,
+    pub platforms: Vec<PlatformResult>,
+    pub thread: Vec<ThreadPost>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ThreadPost {
+    pub id: String,
+    pub body: String,
+    pub media: Vec<Media>,
+    pub platforms: Vec<PlatformResult>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Media {
+    pub id: String,
+    /// `pending` | `processed` | `failed`
+    #[schema(example = "processed")]
+    pub status: String,
+    pub error_message: Option<String>,
+    /// Empty until the file is fetched and typed.
+    pub content_type: String,
+    pub source_url: Option<String>,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlatformResult {
+    /// The `post_profile_id` that `delete_on_platform` takes.
+    pub id: String,
+    pub platform: Platform,
+    pub profile_id: Option<String>,
+    pub profile_name: Option<String>,
+    pub status: ResultStatus,
+    pub permalink: Option<String>,
+    /// The platform's id of the published post.
+    pub platform_post_id: Option<String>,
+    pub params: Option<Value>,
+    pub error: Option<String>,
+    pub error_details: Option<ErrorDetails>,
+    pub attempted_at: Option<String>,
+    pub insights: Option<Value>,
+    pub attachments: Vec<Value>,
+}
+
+/// What the platform said, and what to do about it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetails {
+    pub platform_error_code: Option<String>,
+    pub platform_error_subcode: Option<String>,
+    pub platform_error_message: Option<String>,
+    pub postproxy_note: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PostList {
+    pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+    pub data: Vec<Post>,
+}
+
+/// Builds wire posts from root rows, loading their threads, results and media in three queries.
+pub async fn render(state: &AppState, roots: Vec<PostRow>) -> ApiResult<Vec<Post>> {
+    let root_ids: Vec<i64> = roots.iter().map(|r| r.id).collect();
+    let children = store::children(&state.db, &root_ids).await?;
+    let all_ids: Vec<i64> = root_ids.iter().copied().chain(children.iter().map(|c| c.id)).collect();
+    let mut results: HashMap<i64, Vec<ResultRow>> = HashMap::new();
+    for r in store::results(&state.db, &all_ids).await? {
+        results.entry(r.post_id).or_default().push(r);
+    }
+    let mut media: HashMap<i64, Vec<MediaRow>> = HashMap::new();
+    for m in store::media(&state.db, &all_ids).await? {
+        media.entry(m.post_id).or_default().push(m);
+    }
+    let mut kids: HashMap<i64, Vec<PostRow>> = HashMap::new();
+    for c in children {
+        kids.entry(c.parent_id.unwrap_or_default()).or_default().push(c);
+    }
+    Ok(roots
+        .into_iter()
+        .map(|r| {
+            let params: PlatformParams = serde_json::from_str(&r.platforms_json).unwrap_or_default();
+            let thread = kids
+                .remove(&r.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| ThreadPost {
+                    id: state.encode(Kind::Post, c.id),
+                    body: c.body,
+                    media: render_media(state, media.remove(&c.id).unwrap_or_default()),
+                    platforms: render_results(state, results.remove(&c.id).unwrap_or_default(), &params),
+                })
+                .collect();
+            let status = PostStatus::parse(&r.status).unwrap_or(PostStatus::Processing);
+            Post {
+                id: state.encode(Kind::Post, r.id),
+                body: r.body,
+                status,
+                draft: status == PostStatus::Draft,
+                scheduled_at: r.scheduled_at_ms.map(iso8601),
+                created_at: iso8601(r.created_at_ms),
+                source: "postproxy".into(),
+                queue_id: None,
+                queue_priority: None,
+                profile_group_id: state.encode(Kind::ProfileGroup, r.profile_group_id),
+                media: render_media(state, media.remove(&r.id).unwrap_or_default()),
+                platforms: render_results(state, results.remove(&r.id).unwrap_or_default(), &params),
+                thread,
+            }
+        })
+        .collect())
+}
+
+fn render_media(state: &AppState, rows: Vec<MediaRow>) -> Vec<Media> {
+    rows.into_iter()
+        .map(|m| Media {
+            id: state.encode(Kind::Media, m.id),
+            status: m.status,
+            error_message: m.error_message,
+            content_type: m.content_type.unwrap_or_default(),
+            source_url: m.source_url,
+            url: None,
+        })
+        .collect()
+}
+
+fn render_results(state: &AppState, rows: Vec<ResultRow>, params: &PlatformParams) -> Vec<PlatformResult> {
+    rows.into_iter()
+        .map(|r| {
+            let platform = Platform::parse(&r.platform).unwrap_or(Platform::Facebook);
+            let has_error = r.error.is_some() || r.error_note.is_some();
+            PlatformResult {
+                id: state.encode(Kind::PostProfile, r.id),
+                platform,
+                profile_id: r.profile_id.map(|id| state.encode(Kind::Profile, id)),
+                profile_name: r.profile_name,
+                status: ResultStatus::from_stored(&r.status),
+                permalink: r.permalink,
+                platform_post_id: r.platform_post_id,
+                params: params.for_platform(platform),
+                error: r.error,
+                error_details: has_error.then_some(ErrorDetails {
+                    platform_error_code: r.error_code,
+                    platform_error_subcode: r.error_subcode,
+                    platform_error_message: r.error_message,
+                    postproxy_note: r.error_note,
+                }),
+                attempted_at: r.attempted_at_ms.map(iso8601),
+                insights: None,
+                attachments: Vec::new(),
+            }
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Create and update
+// ---------------------------------------------------------------------------------------------
+
+/// The group a request works in: `profile_group_id` (query or body, visible to the key), else a
+/// scoped key's group, else none.
+pub async fn group_scope(state: &AppState, caller: &Caller, param: Option<&str>) -> ApiResult<Option<i64>> {
+    match param.filter(|p| !p.is_empty()) {
+        None => Ok(caller.group_filter()),
+        Some(public) => {
+            let id = state.decode(Kind::ProfileGroup, public)?;
+            if caller.group_filter().is_some_and(|g| g != id)
+                || !profile_groups::exists(&state.db, caller.account_id, id).await?
+            {
+                return Err(ApiError::NotFound);
+            }
+            Ok(Some(id))
+        }
+    }
+}
+
+/// A request decoded and checked, ready to store.
+pub struct Checked {
+    pub new_post: NewPost,
+}
+
+/// The existing post a PATCH starts from.
+pub struct Existing {
+    pub row: PostRow,
+    pub targets: Vec<i64>,
+    pub media: Vec<MediaRow>,
+    pub thread: Vec<(String, Vec<MediaRow>)>,
+}
+
+/// Decodes and validates a create (`existing` = None) or an update, reporting every problem.
+pub async fn check(
+    state: &AppState,
+    caller: &Caller,
+    query_group: Option<&str>,
+    req: PostRequest,
+    existing: Option<&Existing>,
+) -> ApiResult<Checked> {
+    let mut errors = Vec::new();
+    let creating = existing.is_none();
+    if creating && req.post.is_missing() && req.profiles.is_missing() {
+        return Err(ApiError::BadRequest(
+            "param is missing or the value is empty: post".into(),
+        ));
+    }
+    let body_group = req.profile_group_id.take("profile_group_id", &mut errors).map(|t| t.0);
+    if !matches!(req.queue_id, Field::Missing | Field::Null)
+        || !matches!(req.queue_priority, Field::Missing | Field::Null)
+    {
+        errors.push("Queues are not supported by this server; set post.scheduled_at instead".into());
+    }
+    let fields = req.post.take("post", &mut errors).unwrap_or_default();
+    let body_field = fields.body;
+    let body = match (body_field, existing) {
+        (Field::Missing, Some(e)) => Some(e.row.body.clone()),
+        (f, _) => f.take("post.body", &mut errors).map(|t| t.0),
+    };
+    if body.is_none() && creating {
+        errors.push("Body can't be blank".into());
+    }
+    let body = body.unwrap_or_default();
+    if body.contains('\u{0}') {
+        errors.push("Body must not contain NUL characters".into());
+    }
+    let draft = match (fields.draft.take("post.draft", &mut errors), existing) {
+        (Some(f), _) => f.0,
+        (None, Some(e)) => e.row.status == "draft",
+        (None, None) => false,
+    };
+    let now = now_ms();
+    let scheduled_at_ms = match (fields.scheduled_at, existing) {
+        (Field::Missing, Some(e)) => e.row.scheduled_at_ms,
+        (f, _) => match f.take("post.scheduled_at", &mut errors) {
+            None => None,
+            Some(text) => match post::parse_instant(&text.0) {
+                None => {
+                    errors.push(format!(
+                        "post.scheduled_at {:?} is not an ISO 8601 date and time",
+                        text.0
+                    ));
+                    None
+                }
+                Some(ms) if ms <= now => {
+                    errors.push("post.scheduled_at must be in the future".into());
+                    None
+                }
+                Some(ms) => Some(ms),
+            },
+        },
+    };
+    let params = match (req.platforms.take("platforms", &mut errors), existing) {
+        (Some(p), Some(e)) => serde_json::from_str::<PlatformParams>(&e.row.platforms_json)
+            .unwrap_or_default()
+            .merged(&p),
+        (Some(p), None) => p,
+        (None, Some(e)) => serde_json::from_str(&e.row.platforms_json).unwrap_or_default(),
+        (None, None) => PlatformParams::default(),
+    };
+
+    // Group: query, then body, else the key's scope; an existing post keeps its group.
+    let group = match existing {
+        Some(e) => e.row.profile_group_id,
+        None => {
+            let scope = group_scope(state, caller, query_group.or(body_group.as_deref())).await?;
+            match scope {
+                Some(g) => g,
+                None => match profile_groups::list(&state.db, caller.account_id, None)
+                    .await?
+                    .as_slice()
+                {
+                    [only] => only.id,
+                    _ => {
+                        // Profiles by id name their group; resolve below from the first id.
+                        0
+                    }
+                },
+            }
+        }
+    };
+
+    // Targets.
+    let profile_entries: Option<Vec<String>> = req
+        .profiles
+        .take("profiles", &mut errors)
+        .map(|l| l.0.into_iter().map(|t| t.0).collect());
+    let all_profiles = profiles::list(&state.db, caller.account_id, caller.group_filter()).await?;
+    let mut targets: Vec<profiles::ProfileRow> = Vec::new();
+    match (&profile_entries, existing) {
+        (None, Some(e)) => {
+            targets = all_profiles
+                .iter()
+                .filter(|p| e.targets.contains(&p.id))
+                .cloned()
+                .collect();
+        }
+        (Some(entries), _) if !entries.is_empty() => {
+            let mut group = group;
+            for entry in entries {
+                let found = if let Some(platform) = Platform::parse(entry) {
+                    // The group's first connected profile of that platform: lowest id, a
+                    // deterministic, documented choice.
+                    all_profiles
+                        .iter()
+                        .filter(|p| p.platform == platform.as_str() && (group == 0 || p.profile_group_id == group))
+                        .min_by_key(|p| p.id)
+                } else {
+                    state
+                        .ids
+                        .decode(Kind::Profile, entry)
+                        .and_then(|id| all_profiles.iter().find(|p| p.id == id))
+                };
+                match found {
+                    None if Platform::parse(entry).is_some() => {
+                        errors.push(format!("No {entry} profile is connected in this profile group"))
+                    }
+                    None => errors.push(format!("Profile {entry} not found")),
+                    Some(p) if group != 0 && p.profile_group_id != group => {
+                        errors.push(format!("Profile {entry} belongs to another profile group"))
+                    }
+                    Some(p) => {
+                        group = p.profile_group_id;
+                        if p.status != "active" {
+                            errors.push(format!(
+                                "Profile {entry} ({}) is {}: reconnect it before posting",
+                                p.name, p.status
+                            ));
+                        }
+                        if !targets.iter().any(|t| t.id == p.id) {
+                            targets.push(p.clone());
+                        }
+                    }
+                }
+            }
+        }
+        _ => errors.push("Profiles can't be blank".into()),
+    }
+    let group = targets.first().map(|t| t.profile_group_id).unwrap_or(group);
+
+    // Media and thread.
+    let media: Vec<NewMedia> = match (req.media.take("media", &mut errors), existing) {
+        (Some(list), _) => list.0.iter().map(|m| NewMedia::Url(m.url().to_string())).collect(),
+        (None, Some(e)) => e.media.iter().map(carry_media).collect(),
+        (None, None) => Vec::new(),
+    };
+    let thread: Vec<(String, Vec<NewMedia>)> = match (req.thread.take("thread", &mut errors), existing) {
+        (Some(list), _) => list
+            .0
+            .into_iter()
+            .map(|c| {
+                let media = c.media.map(|m| m.0).unwrap_or_default();
+                (
+                    c.body.0,
+                    media.iter().map(|m| NewMedia::Url(m.url().to_string())).collect(),
+                )
+            })
+            .collect(),
+        (None, Some(e)) => e
+            .thread
+            .iter()
+            .map(|(b, m)| (b.clone(), m.iter().map(carry_media).collect()))
+            .collect(),
+        (None, None) => Vec::new(),
+    };
+    for (i, m) in media
+        .iter()
+        .chain(thread.iter().flat_map(|(_, m)| m.iter()))
+        .enumerate()
+    {
+        if let NewMedia::Url(u) = m
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            errors.push(format!("media item {i} must be an http(s) URL, not {u:?}"));
+        }
+    }
+
+    // Platform rules, on facts known now.
+    let mut facts_of_targets = Vec::new();
+    for t in &targets {
+        let placements = profiles::placements(&state.db, t.id)
+            .await?
+            .into_iter()
+            .map(|p| p.external_id)
+            .collect();
+        facts_of_targets.push(TargetFacts {
+            platform: Platform::parse(&t.platform).unwrap_or(Platform::Facebook),
+            name: t.name.clone(),
+            placements,
+        });
+    }
+    let media_facts: Vec<MediaFacts> = media.iter().map(facts).collect();
+    let thread_facts: Vec<(&str, Vec<MediaFacts>)> = thread
+        .iter()
+        .map(|(b, m)| (b.as_str(), m.iter().map(facts).collect()))
+        .collect();
+    errors.extend(post::check(
+        &post::Draft {
+            body: &body,
+            media: &media_facts,
+            thread: &thread_facts,
+            params: &params,
+        },
+        &facts_of_targets,
+    ));
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+
+    let status = if draft {
+        PostStatus::Draft
+    } else if media
+        .iter()
+        .chain(thread.iter().flat_map(|(_, m)| m.iter()))
+        .any(|m| matches!(m, NewMedia::Url(_)))
+    {
+        PostStatus::Pending
+    } else if scheduled_at_ms.is_some() {
+        PostStatus::Scheduled
+    } else {
+        PostStatus::Processing
+    };
+    let new_targets: Vec<NewTarget> = targets
+        .iter()
+        .zip(&facts_of_targets)
+        .map(|(t, f)| NewTarget {
+            profile_id: t.id,
+            platform: t.platform.clone(),
+            profile_name: t
+                .username
+                .clone()
+                .map(|u| format!("@{u}"))
+                .unwrap_or_else(|| t.name.clone()),
+            placement_id: match f.platform {
+                Platform::Facebook => params
+                    .page_id()
+                    .map(str::to_string)
+                    .or_else(|| f.placements.first().cloned()),
+                Platform::Linkedin => params.organization_id().map(str::to_string),
+                _ => None,
+            },
+        })
+        .collect();
+    let platforms_json = serde_json::to_string(&params).unwrap_or_else(|_| "{}".into());
+    let fingerprint = fingerprint(&body, &new_targets, &media, &thread, scheduled_at_ms, &platforms_json);
+    Ok(Checked {
+        new_post: NewPost {
+            account_id: caller.account_id,
+            profile_group_id: group,
+            body,
+            status: status.as_str().into(),
+            scheduled_at_ms,
+            platforms_json,
+            fingerprint: Some(fingerprint),
+            media,
+            thread,
+            targets: new_targets,
+            enqueue: !draft,
+        },
+    })
+}
+
+fn carry_media(m: &MediaRow) -> NewMedia {
+    match (&m.storage_key, m.status.as_str()) {
+        (Some(key), "processed") => NewMedia::Stored {
+            content_type: m.content_type.clone().unwrap_or_default(),
+            kind: m.kind.clone().unwrap_or_default(),
+            size: m.size_bytes.unwrap_or_default(),
+            sha256: m.sha256.clone().unwrap_or_default(),
+            storage_key: key.clone(),
+            source_url: m.source_url.clone(),
+        },
+        _ => NewMedia::Url(m.source_url.clone().unwrap_or_default()),
+    }
+}
+
+fn facts(m: &NewMedia) -> MediaFacts {
+    match m {
+        NewMedia::Url(_) => MediaFacts::Url,
+        NewMedia::Stored { kind, .. } if kind == "video" => MediaFacts::Video,
+        NewMedia::Stored { .. } => MediaFacts::Image,
+    }
+}
+
+/// What makes two posts identical: body, targets, media, thread, schedule and parameters.
+fn fingerprint(
+    body: &str,
+    targets: &[NewTarget],
+    media: &[NewMedia],
+    thread: &[(String, Vec<NewMedia>)],
+    scheduled: Option<i64>,
+    params: &str,
+) -> Vec<u8> {
+    let mut h = Sha256::new();
+    let mut part = |s: &str| {
+        h.update((s.len() as u64).to_le_bytes());
+        h.update(s.as_bytes());
+    };
+    part(body);
+    let mut ids: Vec<i64> = targets.iter().map(|t| t.profile_id).collect();
+    ids.sort_unstable();
+    part(&format!("{ids:?}"));
+    let media_id = |m: &NewMedia| match m {
+        NewMedia::Url(u) => u.clone(),
+        NewMedia::Stored { sha256, .. } => sha256.clone(),
+    };
+    for m in media {
+        part(&media_id(m));
+    }
+    for (b, m) in thread {
+        part(b);
+        for x in m {
+            part(&media_id(x));
+        }
+    }
+    part(&format!("{scheduled:?}"));
+    part(params);
+    h.finalize().to_vec()
+}
+
+/// Loads what a PATCH starts from.
+pub async fn existing(state: &AppState, row: PostRow) -> ApiResult<Existing> {
+    let children = store::children(&state.db, &[row.id]).await?;
+    let ids: Vec<i64> = std::iter::once(row.id).chain(children.iter().map(|c| c.id)).collect();
+    let mut media: HashMap<i64, Vec<MediaRow>> = HashMap::new();
+    for m in store::media(&state.db, &ids).await? {
+        media.entry(m.post_id).or_default().push(m);
+    }
+    let targets = store::results(&state.db, &[row.id])
+        .await?
+        .into_iter()
+        .filter_map(|r| r.profile_id)
+        .collect();
+    Ok(Existing {
+        media: media.remove(&row.id).unwrap_or_default(),
+        thread: children
+            .into_iter()
+            .map(|c| (c.body, media.remove(&c.id).unwrap_or_default()))
+            .collect(),
+        targets,
+        row,
+    })
+}
