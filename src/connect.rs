@@ -13,7 +13,7 @@ use crate::db::profiles::{self, ConnectError, Connected, NewPlacement};
 use crate::domain::connection::{OAUTH_STATE_TTL_MS, expiry, with_query};
 use crate::domain::platform::Platform;
 use crate::ids::Kind;
-use crate::oauth::{self, Identity, OAuthError, TokenSet};
+use crate::platforms::{self, Identity, OAuthError, TokenSet};
 use crate::state::AppState;
 
 /// A problem shown to the person in the browser as an HTML page.
@@ -106,7 +106,7 @@ pub async fn begin(state: &AppState, token: &str) -> Result<String, PageError> {
         });
     };
     let oauth_state = crypto::random_token();
-    let req = oauth::authorize(cfg, &callback_url(state, inv.platform), &oauth_state);
+    let req = platforms::authorize(cfg, &callback_url(state, inv.platform), &oauth_state);
     let now = now_ms();
     let verifier = req
         .pkce_verifier
@@ -269,7 +269,7 @@ async fn finish_inner(state: &AppState, platform: &str, params: CallbackParams) 
         None => None,
     };
     let redirect_uri = callback_url(state, platform);
-    let tokens = oauth::exchange_code(&state.http, cfg, code, &redirect_uri, verifier.as_deref())
+    let tokens = platforms::exchange_code(&state.http, cfg, code, &redirect_uri, verifier.as_deref())
         .await
         .map_err(|e| {
             fail(
@@ -277,12 +277,14 @@ async fn finish_inner(state: &AppState, platform: &str, params: CallbackParams) 
                 describe(platform, "exchange the authorization code", &e),
             )
         })?;
-    let identity = oauth::fetch_identity(&state.http, cfg, &tokens).await.map_err(|e| {
-        fail(
-            "identity_fetch_failed",
-            describe(platform, "read the connected account", &e),
-        )
-    })?;
+    let identity = platforms::fetch_identity(&state.http, cfg, &tokens)
+        .await
+        .map_err(|e| {
+            fail(
+                "identity_fetch_failed",
+                describe(platform, "read the connected account", &e),
+            )
+        })?;
 
     let connected = seal_connection(state, &inv, platform, &tokens, identity, now);
     match profiles::complete_connection(&state.db, &connected, now).await? {
@@ -383,7 +385,7 @@ fn seal_connection(
 }
 
 fn describe(platform: Platform, what: &str, e: &OAuthError) -> String {
-    // The error text is secret-free by construction (see oauth::describe); keep it short.
+    // The error text is secret-free by construction (see platforms::describe); keep it short.
     tracing::warn!(%platform, error = %e, "platform call failed during connection");
     format!("Could not {what} with {}.", label(platform))
 }

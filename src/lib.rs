@@ -13,7 +13,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod jobs;
-pub mod oauth;
+pub mod platforms;
 pub mod posts;
 pub mod sealing;
 pub mod startup;

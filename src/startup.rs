@@ -10,7 +10,7 @@ use crate::clock::now_ms;
 use crate::crypto;
 use crate::db::{self, Db, PoolConfig, settings};
 use crate::ids::Ids;
-use crate::oauth::Providers;
+use crate::platforms::Providers;
 use crate::sealing::{self, Sealer};
 use crate::state::AppState;
 use tokio_util::sync::CancellationToken;

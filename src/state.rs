@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::ids::{Ids, Kind};
-use crate::oauth::Providers;
+use crate::platforms::Providers;
 use crate::sealing::Sealer;
 
 #[derive(Clone)]

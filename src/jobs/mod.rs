@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::now_ms;
 use crate::db::{jobs, profiles};
 use crate::domain::platform::Platform;
-use crate::oauth;
+use crate::platforms;
 use crate::state::AppState;
 
 /// Job kinds.
@@ -59,7 +59,7 @@ pub async fn schedule_tick(state: &AppState) -> sqlx::Result<usize> {
     }
     let mut enqueued = 0;
     for platform in Platform::ALL {
-        let lead = oauth::refresh_lead(platform).as_millis() as i64;
+        let lead = platforms::refresh_lead(platform).as_millis() as i64;
         for id in profiles::due_for_refresh(&state.db, platform, now + lead).await? {
             let key = format!("refresh:{id}");
             if jobs::enqueue(

@@ -6,7 +6,7 @@ use crate::connect::token_aad;
 use crate::db::profiles;
 use crate::domain::connection::expiry;
 use crate::domain::platform::Platform;
-use crate::oauth::{self, OAuthError};
+use crate::platforms::{self, OAuthError};
 use crate::state::AppState;
 
 pub async fn refresh_profile(state: &AppState, profile_id: i64) -> Result<(), JobError> {
@@ -34,11 +34,11 @@ pub async fn refresh_profile(state: &AppState, profile_id: i64) -> Result<(), Jo
         open(&row.access_token_enc, "access_token")?.ok_or_else(|| JobError::Permanent("no access token".into()))?;
     let refresh = open(&row.refresh_token_enc, "refresh_token")?;
     let now = now_ms();
-    if !oauth::can_refresh(platform, refresh.is_some()) {
+    if !platforms::can_refresh(platform, refresh.is_some()) {
         // Nothing to renew with: the scheduler marks it expired when its time comes.
         return Ok(());
     }
-    match oauth::refresh(&state.http, cfg, &access, refresh.as_deref()).await {
+    match platforms::refresh(&state.http, cfg, &access, refresh.as_deref()).await {
         Ok(tokens) => {
             // Platforms that do not rotate refresh tokens answer without one: keep ours.
             let new_refresh = tokens.refresh_token.clone().or(refresh);

@@ -8,7 +8,7 @@ use postproxy::db::{self, Db, PoolConfig};
 use postproxy::domain::platform::Platform;
 use postproxy::http::App;
 use postproxy::ids::Kind;
-use postproxy::oauth::Providers;
+use postproxy::platforms::Providers;
 
 use crate::fake_provider::FakeProvider;
 use postproxy::sealing::Sealer;
@@ -281,11 +281,15 @@ pub fn fake_providers(fake: &FakeProvider) -> Providers {
     let mut providers = Providers::default();
     for p in Platform::ALL {
         let name = p.as_str();
-        let mut scopes: Vec<String> = postproxy::oauth::defaults(p).3.iter().map(|s| s.to_string()).collect();
+        let mut scopes: Vec<String> = postproxy::platforms::defaults(p)
+            .3
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         if p == Platform::Linkedin {
             scopes.extend(["r_organization_admin".to_string(), "w_organization_social".to_string()]);
         }
-        providers.insert(postproxy::oauth::ProviderConfig {
+        providers.insert(postproxy::platforms::ProviderConfig {
             platform: p,
             client_id: FakeProvider::client_id(name),
             client_secret: FakeProvider::client_secret(name),

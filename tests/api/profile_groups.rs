@@ -441,7 +441,7 @@ backend_test!(
     initialize_connection_needs_a_configured_platform,
     |t: TestApp| async move {
         // A server with only X configured.
-        let only_x = postproxy::oauth::Providers::from_lookup(|k| match k {
+        let only_x = postproxy::platforms::Providers::from_lookup(|k| match k {
             "POSTPROXY_TWITTER_CLIENT_ID" | "POSTPROXY_TWITTER_CLIENT_SECRET" => Some("x".into()),
             _ => None,
         });

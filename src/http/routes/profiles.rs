@@ -14,7 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::body::PathId;
 use crate::http::openapi::ErrorBody;
 use crate::ids::Kind;
-use crate::oauth;
+use crate::platforms;
 use crate::state::AppState;
 
 /// A connected social account.
@@ -179,7 +179,7 @@ async fn revoke_best_effort(state: &AppState, profile_id: i64) {
         tracing::warn!(profile_id, "cannot decrypt token to revoke it");
         return;
     };
-    if let Err(e) = oauth::revoke(&state.http, cfg, &token).await {
+    if let Err(e) = platforms::revoke(&state.http, cfg, &token).await {
         tracing::warn!(profile_id, %platform, error = %e, "revocation at the platform failed");
     }
 }

@@ -1,5 +1,5 @@
-//! OAuth 2 clients for the seven platforms: configuration, authorize URLs, code exchange, identity,
-//! refresh and revocation. Hand-written on reqwest (see docs/platforms.md for each platform's
+//! The seven platforms: OAuth 2 clients (configuration, authorize URLs, code exchange, identity,
+//! refresh, revocation) and their publishers, one module per platform family. Hand-written on reqwest (see docs/platforms.md for each platform's
 //! contract): the platforms differ in exactly the places a generic client would hide.
 
 mod google;
