@@ -25,6 +25,8 @@ pub struct AppState {
     pub limiter: Option<Arc<KeyLimiter>>,
     /// Wakes this process's job workers when work is enqueued.
     pub job_wakeup: Arc<tokio::sync::Notify>,
+    /// First pause between polls of a platform's asynchronous processing.
+    pub publish_poll: Duration,
 }
 
 /// A token bucket per API key id.
@@ -41,6 +43,7 @@ impl AppState {
             http: http_client(),
             limiter: None,
             job_wakeup: Arc::new(tokio::sync::Notify::new()),
+            publish_poll: Duration::from_secs(2),
         }
     }
 

@@ -15,6 +15,7 @@ pub struct JobRow {
     pub payload: String,
     pub attempts: i64,
     pub max_attempts: i64,
+    pub queue: String,
 }
 
 /// Enqueues a job unless one with the same `dedupe_key` is still pending. Returns whether a job
@@ -35,16 +36,31 @@ pub async fn enqueue(
         .execute(p).await.map(|r| r.rows_affected() == 1))
 }
 
-/// Claims the next runnable job for `lease_ms`, counting the attempt.
-pub async fn claim(db: &Db, worker: &str, now_ms: i64, lease_ms: i64) -> sqlx::Result<Option<JobRow>> {
-    const PICK: &str = "SELECT id FROM jobs WHERE state = 'queued' AND run_at_ms <= $1 \
-                          AND (locked_until_ms IS NULL OR locked_until_ms < $1) ORDER BY run_at_ms, id LIMIT 1";
+/// Claims the next runnable job for `lease_ms`, counting the attempt, from any queue but the
+/// `busy` ones (queues at their concurrency limit in this process).
+pub async fn claim(db: &Db, worker: &str, now_ms: i64, lease_ms: i64, busy: &[&str]) -> sqlx::Result<Option<JobRow>> {
+    // Queue names are ours (platform names, `media`, `default`); anything else is dropped
+    // rather than quoted into SQL.
+    let busy: Vec<String> = busy
+        .iter()
+        .filter(|q| !q.is_empty() && q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .map(|q| format!("'{q}'"))
+        .collect();
+    let skip = if busy.is_empty() {
+        String::new()
+    } else {
+        format!("AND queue NOT IN ({}) ", busy.join(", "))
+    };
+    let pick = format!(
+        "SELECT id FROM jobs WHERE state = 'queued' AND run_at_ms <= $1 {skip}\
+         AND (locked_until_ms IS NULL OR locked_until_ms < $1) ORDER BY run_at_ms, id LIMIT 1"
+    );
     match db {
         Db::Postgres(p) => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "UPDATE jobs SET locked_until_ms = $2, locked_by = $3, attempts = attempts + 1 \
-                 WHERE id = ({PICK} FOR UPDATE SKIP LOCKED) \
-                 RETURNING id, kind, payload, attempts, max_attempts"
+                 WHERE id = ({pick} FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, kind, payload, attempts, max_attempts, queue"
             )))
             .bind(now_ms)
             .bind(now_ms + lease_ms)
@@ -55,8 +71,8 @@ pub async fn claim(db: &Db, worker: &str, now_ms: i64, lease_ms: i64) -> sqlx::R
         Db::Sqlite(p) => {
             sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "UPDATE jobs SET locked_until_ms = $2, locked_by = $3, attempts = attempts + 1 \
-                 WHERE id = ({PICK}) \
-                 RETURNING id, kind, payload, attempts, max_attempts"
+                 WHERE id = ({pick}) \
+                 RETURNING id, kind, payload, attempts, max_attempts, queue"
             )))
             .bind(now_ms)
             .bind(now_ms + lease_ms)
@@ -79,6 +95,13 @@ pub async fn retry(db: &Db, id: i64, run_at_ms: i64, error: &str) -> sqlx::Resul
     with_pool!(db, p => sqlx::query(
         "UPDATE jobs SET run_at_ms = $2, locked_until_ms = NULL, locked_by = NULL, last_error = $3 WHERE id = $1")
         .bind(id).bind(run_at_ms).bind(error).execute(p).await.map(|_| ()))
+}
+
+/// Puts a job back until `run_at_ms` without counting the attempt it did not make.
+pub async fn defer(db: &Db, id: i64, run_at_ms: i64) -> sqlx::Result<()> {
+    with_pool!(db, p => sqlx::query(
+        "UPDATE jobs SET run_at_ms = $2, locked_until_ms = NULL, locked_by = NULL, attempts = attempts - 1 WHERE id = $1")
+        .bind(id).bind(run_at_ms).execute(p).await.map(|_| ()))
 }
 
 /// Gives up on a job (out of attempts, or a permanent failure).

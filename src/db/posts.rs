@@ -401,30 +401,6 @@ pub async fn published_results(db: &Db, account_id: i64, post_id: i64) -> sqlx::
         .bind(post_id).bind(account_id).fetch_all(p).await)
 }
 
-/// Published posts per profile, for `post_count`.
-pub async fn published_counts(db: &Db, account_id: i64) -> sqlx::Result<Vec<(i64, i64)>> {
-    with_pool!(db, p => sqlx::query_as(
-        "SELECT profile_id, COUNT(*) FROM post_profiles WHERE account_id = $1 AND profile_id IS NOT NULL \
-           AND status = 'published' AND post_id = root_post_id GROUP BY profile_id")
-        .bind(account_id).fetch_all(p).await)
-}
-
-/// Records a failure that needs no platform call (e.g. the platform is not publishable yet).
-#[allow(clippy::too_many_arguments)]
-pub async fn fail_result(
-    db: &Db,
-    root_post_id: i64,
-    profile_id: i64,
-    error: &str,
-    note: &str,
-    now_ms: i64,
-) -> sqlx::Result<()> {
-    with_pool!(db, p => sqlx::query(
-        "UPDATE post_profiles SET status = 'failed', error = $3, error_message = $3, error_note = $4, attempted_at_ms = $5, \
-                updated_at_ms = $5 WHERE root_post_id = $1 AND profile_id = $2 AND status IN ('pending', 'processing', 'retrying')")
-        .bind(root_post_id).bind(profile_id).bind(error).bind(note).bind(now_ms).execute(p).await.map(|_| ()))
-}
-
 /// Sets a root post's (and its children's) status.
 pub async fn set_status(db: &Db, post_id: i64, from: &[&str], to: &str, now_ms: i64) -> sqlx::Result<bool> {
     let from = from.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
@@ -464,4 +440,108 @@ pub async fn fail_pending_media(db: &Db, post_id: i64, message: &str, now_ms: i6
         tx.commit().await?;
         Ok(())
     })
+}
+
+// ---- the publishing pipeline ------------------------------------------------------------------
+
+/// One item of a (post, profile) publish: the root (position 0) or a thread part.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ChainItem {
+    pub result_id: i64,
+    pub post_id: i64,
+    pub position: i64,
+    pub body: String,
+    pub status: String,
+    pub platform: String,
+    pub placement_id: Option<String>,
+    pub platform_post_id: Option<String>,
+    pub sending_since_ms: Option<i64>,
+}
+
+/// The chain of one (post, profile) in publishing order, with the root post's status and
+/// platform parameters.
+pub async fn chain(db: &Db, root: i64, profile_id: i64) -> sqlx::Result<Option<(String, String, Vec<ChainItem>)>> {
+    with_pool!(db, p => {
+        let head: Option<(String, String)> = sqlx::query_as(
+            "SELECT status, platforms_json FROM posts WHERE id = $1 AND parent_id IS NULL")
+            .bind(root).fetch_optional(p).await?;
+        let Some((status, params)) = head else { return Ok(None) };
+        let items = sqlx::query_as(
+            "SELECT r.id AS result_id, r.post_id, p.position, p.body, r.status, r.platform, r.placement_id, \
+                    r.platform_post_id, r.sending_since_ms \
+             FROM post_profiles r JOIN posts p ON p.id = r.post_id \
+             WHERE r.root_post_id = $1 AND r.profile_id = $2 ORDER BY p.position")
+            .bind(root).bind(profile_id).fetch_all(p).await?;
+        Ok(Some((status, params, items)))
+    })
+}
+
+/// The job started on this result: `processing`, first attempt time kept.
+pub async fn start_result(db: &Db, result_id: i64, now_ms: i64) -> sqlx::Result<()> {
+    with_pool!(db, p => sqlx::query(
+        "UPDATE post_profiles SET status = 'processing', attempted_at_ms = COALESCE(attempted_at_ms, $2), updated_at_ms = $2 \
+         WHERE id = $1 AND status IN ('pending', 'retrying')")
+        .bind(result_id).bind(now_ms).execute(p).await.map(|_| ()))
+}
+
+/// Marks that the content-creating request is about to leave. Only one holder ever succeeds,
+/// and never for a result that already has a platform id or an armed attempt.
+pub async fn arm(db: &Db, result_id: i64, now_ms: i64) -> sqlx::Result<bool> {
+    with_pool!(db, p => sqlx::query(
+        "UPDATE post_profiles SET sending_since_ms = $2, status = 'processing', updated_at_ms = $2 \
+         WHERE id = $1 AND sending_since_ms IS NULL AND platform_post_id IS NULL \
+           AND status IN ('pending', 'processing', 'retrying')")
+        .bind(result_id).bind(now_ms).execute(p).await.map(|r| r.rows_affected() == 1))
+}
+
+/// The armed request was refused (so it created nothing): it may be sent again.
+pub async fn disarm(db: &Db, result_id: i64) -> sqlx::Result<()> {
+    with_pool!(db, p => sqlx::query("UPDATE post_profiles SET sending_since_ms = NULL WHERE id = $1 AND platform_post_id IS NULL")
+        .bind(result_id).execute(p).await.map(|_| ()))
+}
+
+/// The platform took it: its id and permalink, recorded before the job is acknowledged.
+pub async fn record_published(
+    db: &Db,
+    result_id: i64,
+    platform_post_id: &str,
+    permalink: Option<&str>,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    with_pool!(db, p => sqlx::query(
+        "UPDATE post_profiles SET status = 'published', platform_post_id = $2, permalink = $3, sending_since_ms = NULL, \
+                error = NULL, error_code = NULL, error_subcode = NULL, error_message = NULL, error_note = NULL, \
+                published_at_ms = $4, updated_at_ms = $4 \
+         WHERE id = $1 AND status <> 'deleted'")
+        .bind(result_id).bind(platform_post_id).bind(permalink).bind(now_ms).execute(p).await.map(|_| ()))
+}
+
+/// What a failed attempt leaves behind. `final_` fails the result; otherwise it is retried
+/// (and shown as `processing`).
+pub struct Failed<'a> {
+    pub error: &'a str,
+    pub code: Option<&'a str>,
+    pub subcode: Option<&'a str>,
+    pub message: &'a str,
+    pub note: Option<&'a str>,
+    pub final_: bool,
+}
+
+pub async fn record_failure(db: &Db, result_id: i64, f: &Failed<'_>, now_ms: i64) -> sqlx::Result<()> {
+    let status = if f.final_ { "failed" } else { "retrying" };
+    with_pool!(db, p => sqlx::query(
+        "UPDATE post_profiles SET status = $2, error = $3, error_code = $4, error_subcode = $5, error_message = $6, \
+                error_note = $7, sending_since_ms = NULL, attempted_at_ms = COALESCE(attempted_at_ms, $8), updated_at_ms = $8 \
+         WHERE id = $1 AND status IN ('pending', 'processing', 'retrying')")
+        .bind(result_id).bind(status).bind(f.error).bind(f.code).bind(f.subcode).bind(f.message).bind(f.note).bind(now_ms)
+        .execute(p).await.map(|_| ()))
+}
+
+/// A root post whose every result has settled becomes `processed`.
+pub async fn finish_if_settled(db: &Db, root: i64, now_ms: i64) -> sqlx::Result<bool> {
+    with_pool!(db, p => sqlx::query(
+        "UPDATE posts SET status = 'processed', updated_at_ms = $2 \
+         WHERE (id = $1 OR parent_id = $1) AND status IN ('scheduled', 'processing') \
+           AND NOT EXISTS (SELECT 1 FROM post_profiles WHERE root_post_id = $1 AND status IN ('pending', 'processing', 'retrying'))")
+        .bind(root).bind(now_ms).execute(p).await.map(|r| r.rows_affected() > 0))
 }

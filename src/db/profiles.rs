@@ -51,11 +51,15 @@ pub struct ProfileRow {
     pub external_id: String,
     pub status: String,
     pub expires_at_ms: Option<i64>,
+    /// Posts published through this profile (thread parts not counted).
+    pub post_count: i64,
 }
 
 macro_rules! select_profiles {
     () => {
-        "SELECT id, profile_group_id, platform, name, username, avatar_url, external_id, status, expires_at_ms \
+        "SELECT id, profile_group_id, platform, name, username, avatar_url, external_id, status, expires_at_ms, \
+                (SELECT COUNT(*) FROM post_profiles r WHERE r.profile_id = profiles.id AND r.status = 'published' \
+                   AND r.post_id = r.root_post_id) AS post_count \
          FROM profiles WHERE account_id = $1 AND ($2 IS NULL OR profile_group_id = $2)"
     };
 }
@@ -73,9 +77,36 @@ pub async fn get(db: &Db, account_id: i64, group: Option<i64>, id: i64) -> sqlx:
 }
 
 /// Deletes a profile (its placements go with it). False when there was none.
+/// Deletes a profile; what it had still to publish fails with a reason (in the same
+/// transaction), so no result waits for a profile that is gone.
 pub async fn delete(db: &Db, account_id: i64, id: i64) -> sqlx::Result<bool> {
-    with_pool!(db, p => sqlx::query("DELETE FROM profiles WHERE account_id = $1 AND id = $2")
-        .bind(account_id).bind(id).execute(p).await.map(|r| r.rows_affected() == 1))
+    let now = crate::clock::now_ms();
+    with_pool!(db, p => {
+        let mut tx = p.begin().await?;
+        sqlx::query(
+            "UPDATE post_profiles SET status = 'failed', error = $3, error_message = $3, error_note = $4, updated_at_ms = $5 \
+             WHERE account_id = $1 AND profile_id = $2 AND status IN ('pending', 'processing', 'retrying')")
+            .bind(account_id).bind(id)
+            .bind("The profile was deleted before this post was published")
+            .bind("Nothing was sent to the platform. Connect the account again and create the post again.")
+            .bind(now).execute(&mut *tx).await?;
+        sqlx::query(
+            "UPDATE jobs SET state = 'cancelled', dedupe_key = NULL, finished_at_ms = $2 \
+             WHERE state = 'queued' AND kind = 'publish_post' AND payload LIKE $1")
+            .bind(format!("%:{id}")).bind(now).execute(&mut *tx).await?;
+        // Posts with nothing else left to publish are done.
+        sqlx::query(
+            "UPDATE posts SET status = 'processed', updated_at_ms = $2 \
+             WHERE status IN ('scheduled', 'processing') \
+               AND COALESCE(parent_id, id) IN (SELECT root_post_id FROM post_profiles WHERE profile_id = $1) \
+               AND NOT EXISTS (SELECT 1 FROM post_profiles r WHERE r.root_post_id = COALESCE(posts.parent_id, posts.id) \
+                                 AND r.status IN ('pending', 'processing', 'retrying'))")
+            .bind(id).bind(now).execute(&mut *tx).await?;
+        let deleted = sqlx::query("DELETE FROM profiles WHERE account_id = $1 AND id = $2")
+            .bind(account_id).bind(id).execute(&mut *tx).await?.rows_affected() == 1;
+        tx.commit().await?;
+        Ok(deleted)
+    })
 }
 
 /// The sealed credentials of a profile, for refresh and revocation.
@@ -89,6 +120,32 @@ pub struct CredentialRow {
     pub access_token_enc: Option<Vec<u8>>,
     pub refresh_token_enc: Option<Vec<u8>>,
     pub access_expires_at_ms: Option<i64>,
+}
+
+/// Takes the profile's refresh lease until `until_ms`, unless another holder has it.
+pub async fn lock_refresh(db: &Db, id: i64, now_ms: i64, until_ms: i64) -> sqlx::Result<bool> {
+    with_pool!(db, p => sqlx::query(
+        "UPDATE profiles SET refresh_lock_until_ms = $3 WHERE id = $1 \
+           AND (refresh_lock_until_ms IS NULL OR refresh_lock_until_ms < $2)")
+        .bind(id).bind(now_ms).bind(until_ms).execute(p).await.map(|r| r.rows_affected() == 1))
+}
+
+pub async fn unlock_refresh(db: &Db, id: i64) -> sqlx::Result<()> {
+    with_pool!(db, p => sqlx::query("UPDATE profiles SET refresh_lock_until_ms = NULL WHERE id = $1")
+        .bind(id).execute(p).await.map(|_| ()))
+}
+
+/// The username shown in permalinks (X, TikTok).
+pub async fn username(db: &Db, id: i64) -> sqlx::Result<Option<String>> {
+    with_pool!(db, p => sqlx::query_scalar::<_, Option<String>>("SELECT username FROM profiles WHERE id = $1")
+        .bind(id).fetch_optional(p).await.map(Option::flatten))
+}
+
+/// The sealed token of one placement (a Facebook Page).
+pub async fn placement_token(db: &Db, profile_id: i64, external_id: &str) -> sqlx::Result<Option<Option<Vec<u8>>>> {
+    with_pool!(db, p => sqlx::query_scalar(
+        "SELECT access_token_enc FROM placements WHERE profile_id = $1 AND external_id = $2")
+        .bind(profile_id).bind(external_id).fetch_optional(p).await)
 }
 
 pub async fn credentials(db: &Db, id: i64) -> sqlx::Result<Option<CredentialRow>> {

@@ -5,6 +5,7 @@
 pub mod publish;
 pub mod refresh;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -32,6 +33,13 @@ pub enum JobError {
     /// Worth another attempt later (network trouble, 5xx, 429).
     #[error("{0}")]
     Retry(String),
+    /// Worth another attempt, not before this instant (a platform's rate-limit reset).
+    #[error("{0}")]
+    RetryAt(String, i64),
+    /// Not ready to run yet (e.g. media still downloading): run again then, without counting
+    /// an attempt.
+    #[error("deferred")]
+    Defer(i64),
     /// Will never succeed; give up now.
     #[error("{0}")]
     Permanent(String),
@@ -88,31 +96,55 @@ pub async fn schedule_tick(state: &AppState) -> sqlx::Result<usize> {
 
 /// Claims and runs one job. Returns false when nothing was runnable.
 pub async fn run_next(state: &AppState, worker: &str) -> sqlx::Result<bool> {
-    let Some(job) = jobs::claim(&state.db, worker, now_ms(), LEASE_MS).await? else {
+    let Some(job) = jobs::claim(&state.db, worker, now_ms(), LEASE_MS, &[]).await? else {
         return Ok(false);
     };
+    execute(state, job).await?;
+    Ok(true)
+}
+
+/// Runs a claimed job and records how it ended.
+async fn execute(state: &AppState, job: jobs::JobRow) -> sqlx::Result<()> {
     let result = match job.kind.as_str() {
         REFRESH_TOKEN => match job.payload.parse::<i64>() {
             Ok(id) => refresh::refresh_profile(state, id).await,
             Err(_) => Err(JobError::Permanent(format!("bad payload {:?}", job.payload))),
         },
-        crate::db::posts::PUBLISH_JOB => publish::run(state, &job.payload).await,
+        crate::db::posts::PUBLISH_JOB => publish::run(state, &job).await,
         crate::db::posts::FETCH_MEDIA_JOB => publish::fetch_media(state, &job.payload).await,
         other => Err(JobError::Permanent(format!("unknown job kind {other}"))),
     };
     let now = now_ms();
     match result {
         Ok(()) => jobs::complete(&state.db, job.id, now).await?,
+        Err(JobError::Defer(at)) => jobs::defer(&state.db, job.id, at).await?,
         Err(JobError::Retry(e)) if job.attempts < job.max_attempts => {
             tracing::warn!(job_id = job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed; will retry");
             jobs::retry(&state.db, job.id, now + backoff_ms(job.attempts), &e).await?
+        }
+        Err(JobError::RetryAt(e, at)) if job.attempts < job.max_attempts => {
+            let at = at.max(now + backoff_ms(job.attempts));
+            tracing::warn!(job_id = job.id, kind = %job.kind, attempt = job.attempts, error = %e, retry_in_ms = at - now, "job failed; will retry");
+            jobs::retry(&state.db, job.id, at, &e).await?
         }
         Err(e) => {
             tracing::error!(job_id = job.id, kind = %job.kind, attempt = job.attempts, error = %e, "job failed for good");
             jobs::bury(&state.db, job.id, &e.to_string(), now).await?
         }
     }
-    Ok(true)
+    Ok(())
+}
+
+/// Jobs one process runs at once, and per queue: a slow or rate-limited platform fills only its
+/// own slots, never another platform's.
+pub const WORKER_SLOTS: usize = 8;
+
+pub fn queue_limit(queue: &str) -> usize {
+    match queue {
+        "media" => 2,
+        "default" => 2,
+        _ => 3, // one queue per platform
+    }
 }
 
 /// Runs jobs until none is runnable; for tests and one-off maintenance.
@@ -124,45 +156,67 @@ pub async fn drain(state: &AppState) -> sqlx::Result<usize> {
     Ok(n)
 }
 
-/// The background loop of one replica: schedule every minute, poll for jobs every second,
-/// stop claiming when `shutdown` fires (a job in hand finishes first).
+/// The background loop of one replica: schedule every minute; claim jobs whenever a slot is
+/// free and work was enqueued (a notify), a job finished, or a second passed; stop claiming
+/// when `shutdown` fires and let the jobs in hand finish.
 pub fn spawn(state: AppState, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
     let worker = format!("{}-{}", hostname(), std::process::id());
     tokio::spawn(async move {
         let mut schedule = tokio::time::interval(SCHEDULE_INTERVAL);
         let mut poll = tokio::time::interval(POLL_INTERVAL);
+        let mut running: tokio::task::JoinSet<String> = tokio::task::JoinSet::new();
+        let mut per_queue: HashMap<String, usize> = HashMap::new();
         loop {
+            while running.len() < WORKER_SLOTS && !shutdown.is_cancelled() {
+                let busy: Vec<&str> = per_queue
+                    .iter()
+                    .filter(|(q, n)| **n >= queue_limit(q))
+                    .map(|(q, _)| q.as_str())
+                    .collect();
+                match jobs::claim(&state.db, &worker, now_ms(), LEASE_MS, &busy).await {
+                    Ok(Some(job)) => {
+                        *per_queue.entry(job.queue.clone()).or_default() += 1;
+                        let state = state.clone();
+                        running.spawn(async move {
+                            let queue = job.queue.clone();
+                            if let Err(e) = execute(&state, job).await {
+                                tracing::warn!(error = %e, "could not record a job's outcome; its lease will expire");
+                            }
+                            queue
+                        });
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "job worker could not reach the database");
+                        break;
+                    }
+                }
+            }
             tokio::select! {
                 _ = shutdown.cancelled() => break,
+                Some(done) = running.join_next(), if !running.is_empty() => {
+                    if let Ok(queue) = done
+                        && let Some(n) = per_queue.get_mut(&queue)
+                    {
+                        *n = n.saturating_sub(1);
+                    }
+                    // A panicked job's slot is lost until restart only in the count; log it.
+                    if running.is_empty() {
+                        per_queue.clear();
+                    }
+                }
                 _ = schedule.tick() => {
                     if let Err(e) = schedule_tick(&state).await {
                         tracing::warn!(error = %e, "scheduler tick failed");
                     }
                 }
-                _ = state.job_wakeup.notified() => {
-                    drain_until_idle(&state, &worker, &shutdown).await;
-                }
-                _ = poll.tick() => {
-                    drain_until_idle(&state, &worker, &shutdown).await;
-                }
+                _ = state.job_wakeup.notified() => {}
+                _ = poll.tick() => {}
             }
         }
+        while running.join_next().await.is_some() {}
         tracing::info!("job worker stopped");
     })
-}
-
-/// Runs jobs until none is runnable or shutdown is requested.
-async fn drain_until_idle(state: &AppState, worker: &str, shutdown: &CancellationToken) {
-    loop {
-        match run_next(state, worker).await {
-            Ok(true) if !shutdown.is_cancelled() => continue,
-            Ok(_) => break,
-            Err(e) => {
-                tracing::warn!(error = %e, "job worker could not reach the database");
-                break;
-            }
-        }
-    }
 }
 
 fn hostname() -> String {

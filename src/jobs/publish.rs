@@ -1,15 +1,30 @@
-//! Publish jobs: one per (post, profile), and the download of a post's URL media.
+//! The publish job: one per (post, profile). It publishes the post and then its thread parts in
+//! order, each part replying to the one before, recording every platform id the moment it
+//! lands, so a retry skips what is already live.
 //!
-//! This server version stores, schedules and validates posts, but its platform publishers are
-//! not in yet. So that no post waits forever, a due job fails its result at once with a note
-//! that says so, and moves the post on to `processed`.
+//! Exactly once: a part is "armed" in the database (`sending_since_ms`) just before the request
+//! that creates it leaves. A part found armed without a platform id had its answer lost (a
+//! crash, a timeout): it is failed with a note rather than sent again.
 
-use super::JobError;
+use std::future::Future;
+use std::pin::Pin;
+
+use super::{JobError, refresh};
 use crate::clock::now_ms;
-use crate::db::posts as store;
+use crate::connect::{placement_aad, token_aad};
+use crate::db::jobs::JobRow;
+use crate::db::posts::{self as store, ChainItem, Failed};
+use crate::db::{Db, profiles};
 use crate::domain::platform::Platform;
 use crate::domain::post::platform_label;
+use crate::platforms::publish::{Account, Failure, FailureKind, Item, Placement, SendGuard};
+use crate::platforms::{self};
 use crate::state::AppState;
+
+/// A token expiring sooner than this is renewed before publishing.
+const REFRESH_AHEAD_MS: i64 = 5 * 60 * 1000;
+/// How soon a post waiting for its media is looked at again.
+const MEDIA_WAIT_MS: i64 = 2_000;
 
 /// Payload `"{post_id}:{profile_id}"`.
 fn parse_payload(payload: &str) -> Result<(i64, i64), JobError> {
@@ -19,33 +34,364 @@ fn parse_payload(payload: &str) -> Result<(i64, i64), JobError> {
         .ok_or_else(|| JobError::Permanent(format!("bad payload {payload:?}")))
 }
 
-pub async fn run(state: &AppState, payload: &str) -> Result<(), JobError> {
-    let (post_id, profile_id) = parse_payload(payload)?;
-    let now = now_ms();
-    let Some(platform) = store::results(&state.db, &[post_id])
-        .await?
-        .into_iter()
-        .find(|r| r.profile_id == Some(profile_id))
-        .map(|r| r.platform)
-    else {
-        return Ok(()); // the post or profile is gone: nothing to publish
+pub async fn run(state: &AppState, job: &JobRow) -> Result<(), JobError> {
+    let (root, profile_id) = parse_payload(&job.payload)?;
+    let Some((status, params_json, chain)) = store::chain(&state.db, root, profile_id).await? else {
+        return Ok(()); // deleted meanwhile
     };
-    let label = Platform::parse(&platform)
-        .map(platform_label)
-        .unwrap_or("this platform");
-    store::set_status(&state.db, post_id, &["scheduled", "processing"], "processed", now).await?;
-    store::fail_result(
-        &state.db,
-        post_id,
-        profile_id,
-        &format!("Publishing to {label} is not available in this server version yet"),
-        "The post was stored and validated, but this server cannot publish it yet. Nothing was sent to the platform; \
-         post it there directly, or upgrade the server and create the post again.",
+    let Some(first) = chain.first() else {
+        return Ok(()); // the profile is no longer a target
+    };
+    match status.as_str() {
+        "pending" => return Err(JobError::Defer(now_ms() + MEDIA_WAIT_MS)),
+        "draft" | "media_processing_failed" => return Ok(()),
+        _ => {}
+    }
+    let platform = Platform::parse(&first.platform)
+        .ok_or_else(|| JobError::Permanent(format!("unknown platform {:?}", first.platform)))?;
+    store::set_status(&state.db, root, &["scheduled"], "processing", now_ms()).await?;
+    let params: serde_json::Value = serde_json::from_str(&params_json).unwrap_or_default();
+    let params = params
+        .get(platform.as_str())
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!({}));
+    let placement = first.placement_id.clone();
+    let last_attempt = job.attempts >= job.max_attempts;
+
+    let outcome = publish_chain(state, profile_id, platform, placement.as_deref(), &params, &chain).await;
+    let now = now_ms();
+    let result = match outcome {
+        Ok(()) => Ok(()),
+        Err((item, failure)) => {
+            let retry = failure.kind == FailureKind::Transient && !last_attempt;
+            let mut error = failure.message.clone();
+            if failure.kind == FailureKind::Transient && last_attempt {
+                error = format!("{error} (gave up after {} attempts)", job.attempts);
+            }
+            record(&state.db, item.result_id, &failure, &error, !retry, now).await?;
+            if retry {
+                let at = failure.retry_after.map(|d| now + d.as_millis() as i64).unwrap_or(0);
+                Err(JobError::RetryAt(failure.message, at))
+            } else {
+                fail_rest(&state.db, &chain, item.position, platform, now).await?;
+                tracing::warn!(post_id = root, profile_id, %platform, kind = ?failure.kind, error = %failure.message, "publish failed");
+                Ok(())
+            }
+        }
+    };
+    store::finish_if_settled(&state.db, root, now_ms()).await?;
+    result
+}
+
+/// Publishes the chain's unpublished parts in order. Stops at the first failure, naming the
+/// part it failed on.
+async fn publish_chain<'c>(
+    state: &AppState,
+    profile_id: i64,
+    platform: Platform,
+    placement: Option<&str>,
+    params: &serde_json::Value,
+    chain: &'c [ChainItem],
+) -> Result<(), (&'c ChainItem, Failure)> {
+    let Some(first) = chain.first() else { return Ok(()) };
+    let mut account = open_account(state, profile_id, platform, placement, true)
+        .await
+        .map_err(|f| (first, f))?;
+    let mut previous: Option<String> = None;
+    for item in chain {
+        if let Some(id) = &item.platform_post_id {
+            previous = Some(id.clone());
+            continue;
+        }
+        if matches!(item.status.as_str(), "failed" | "deleted") {
+            break;
+        }
+        if item.sending_since_ms.is_some() {
+            return Err((item, lost_answer(platform)));
+        }
+        store::start_result(&state.db, item.result_id, now_ms())
+            .await
+            .map_err(|e| (item, db_failure(e)))?;
+        let guard = DbGuard {
+            db: &state.db,
+            result_id: item.result_id,
+        };
+        let mut refreshed = false;
+        let published = loop {
+            let it = Item {
+                text: &item.body,
+                reply_to: previous.as_deref(),
+                params,
+            };
+            match platforms::publish(&state.http, &account, &it, &guard).await {
+                Err(f) if f.kind == FailureKind::TokenRejected && !refreshed => {
+                    // The request was refused, so nothing went out: safe to send again.
+                    store::disarm(&state.db, item.result_id)
+                        .await
+                        .map_err(|e| (item, db_failure(e)))?;
+                    refreshed = true;
+                    account = renew(state, profile_id, platform, placement, &f)
+                        .await
+                        .map_err(|f| (item, f))?;
+                }
+                Err(f) if f.kind == FailureKind::TokenRejected => {
+                    mark_profile(state, profile_id, "expired", "publish_rejected").await;
+                    return Err((item, reconnect(platform, f)));
+                }
+                Err(f) if f.kind == FailureKind::Revoked => {
+                    mark_profile(state, profile_id, "inactive", "access_revoked").await;
+                    return Err((item, reconnect(platform, f)));
+                }
+                other => break other.map_err(|f| (item, f))?,
+            }
+        };
+        store::record_published(
+            &state.db,
+            item.result_id,
+            &published.id,
+            published.permalink.as_deref(),
+            now_ms(),
+        )
+        .await
+        .map_err(|e| (item, db_failure(e)))?;
+        tracing::info!(post_id = item.post_id, profile_id, %platform, platform_post_id = %published.id, "published");
+        previous = Some(published.id);
+    }
+    Ok(())
+}
+
+/// Writes a failed attempt; `final_` ends the result, otherwise it waits for the retry.
+async fn record(db: &Db, result_id: i64, f: &Failure, error: &str, final_: bool, now: i64) -> Result<(), JobError> {
+    store::record_failure(
+        db,
+        result_id,
+        &Failed {
+            error,
+            code: f.code.as_deref(),
+            subcode: f.subcode.as_deref(),
+            message: &f.message,
+            note: f.note.as_deref(),
+            final_,
+        },
         now,
     )
     .await?;
-    tracing::warn!(post_id, profile_id, %platform, "publishing is not implemented; result failed with a note");
     Ok(())
+}
+
+/// Thread parts after a failed one are not published (a chain with a hole makes no sense).
+async fn fail_rest(db: &Db, chain: &[ChainItem], failed_at: i64, platform: Platform, now: i64) -> Result<(), JobError> {
+    let part = failed_at + 1;
+    for item in chain
+        .iter()
+        .filter(|i| i.position > failed_at && i.platform_post_id.is_none())
+    {
+        let f = Failure::new(
+            FailureKind::Refused,
+            format!(
+                "Not published: part {part} of this thread failed on {}",
+                platform_label(platform)
+            ),
+        )
+        .note("The thread stops where a part fails, so that it never has a gap; nothing after it was sent.");
+        record(db, item.result_id, &f, &f.message, true, now).await?;
+    }
+    Ok(())
+}
+
+fn lost_answer(platform: Platform) -> Failure {
+    let label = platform_label(platform);
+    Failure::new(
+        FailureKind::Unknown,
+        format!("An earlier attempt to publish on {label} was interrupted after the request was sent"),
+    )
+    .note(format!(
+        "The post may or may not be on {label}: the server stopped or lost the answer while sending it. \
+         postproxy does not send it again, so that it cannot appear twice. Check the account on {label}, \
+         and create the post again if it is not there."
+    ))
+}
+
+fn reconnect(platform: Platform, f: Failure) -> Failure {
+    let label = platform_label(platform);
+    let note = format!(
+        "{label} no longer accepts this profile's connection. Nothing was published. Reconnect the profile \
+         (POST /api/profile_groups/:id/initialize_connection with refresh_connection) and create the post again."
+    );
+    Failure { note: Some(note), ..f }
+}
+
+fn db_failure(e: sqlx::Error) -> Failure {
+    Failure::new(FailureKind::Transient, format!("database: {e}"))
+}
+
+async fn mark_profile(state: &AppState, profile_id: i64, status: &str, reason: &str) {
+    if let Err(e) = profiles::set_status(&state.db, profile_id, status, reason, now_ms()).await {
+        tracing::warn!(profile_id, error = %e, "could not mark the profile {status}");
+    }
+}
+
+/// Refreshes after the platform refused the token, then reopens the account.
+async fn renew(
+    state: &AppState,
+    profile_id: i64,
+    platform: Platform,
+    placement: Option<&str>,
+    refused: &Failure,
+) -> Result<Account, Failure> {
+    match refresh::refresh_profile(state, profile_id).await {
+        Ok(()) => {}
+        Err(e) => {
+            return Err(Failure::new(
+                FailureKind::Transient,
+                format!("The token was refused and could not be renewed yet: {e}"),
+            ));
+        }
+    }
+    open_account(state, profile_id, platform, placement, false)
+        .await
+        .map_err(|f| match f.kind {
+            // The refresh did not bring back an active profile: the connection is dead.
+            FailureKind::Refused => reconnect(platform, refused.clone()),
+            _ => f,
+        })
+}
+
+/// Loads and opens the profile's credentials; renews a token about to expire first.
+async fn open_account(
+    state: &AppState,
+    profile_id: i64,
+    platform: Platform,
+    placement: Option<&str>,
+    refresh_if_due: bool,
+) -> Result<Account, Failure> {
+    let label = platform_label(platform);
+    let cfg = state.providers.get(platform).cloned().ok_or_else(|| {
+        Failure::new(
+            FailureKind::Transient,
+            format!("{label} is not configured on this server"),
+        )
+        .note(format!(
+            "Set POSTPROXY_{}_CLIENT_ID and _CLIENT_SECRET; postproxy retries meanwhile.",
+            platform.as_str().to_ascii_uppercase()
+        ))
+    })?;
+    let mut row = profiles::credentials(&state.db, profile_id)
+        .await
+        .map_err(db_failure)?
+        .ok_or_else(|| {
+            Failure::new(
+                FailureKind::Refused,
+                "The profile was deleted before this post was published",
+            )
+        })?;
+    if refresh_if_due
+        && row.status == "active"
+        && row
+            .access_expires_at_ms
+            .is_some_and(|at| at < now_ms() + REFRESH_AHEAD_MS)
+    {
+        refresh::refresh_profile(state, profile_id).await.map_err(|e| {
+            Failure::new(
+                FailureKind::Transient,
+                format!("The token could not be renewed yet: {e}"),
+            )
+        })?;
+        row = profiles::credentials(&state.db, profile_id)
+            .await
+            .map_err(db_failure)?
+            .ok_or_else(|| {
+                Failure::new(
+                    FailureKind::Refused,
+                    "The profile was deleted before this post was published",
+                )
+            })?;
+    }
+    if row.status != "active" {
+        return Err(Failure::new(
+            FailureKind::Refused,
+            format!("The {label} profile is {}: its connection no longer works", row.status),
+        )
+        .note("Nothing was published. Reconnect the profile and create the post again."));
+    }
+    let undecryptable = || {
+        Failure::new(FailureKind::Refused, "The stored credentials cannot be decrypted")
+            .note("POSTPROXY_SECRET_KEY differs from the key the profile was connected with; restore it or reconnect.")
+    };
+    let token = row
+        .access_token_enc
+        .as_ref()
+        .map(|enc| {
+            state.sealer.open_str(
+                enc,
+                &token_aad(row.account_id, platform, &row.external_id, "access_token"),
+            )
+        })
+        .transpose()
+        .map_err(|_| undecryptable())?
+        .ok_or_else(|| Failure::new(FailureKind::TokenRejected, "No access token is stored for this profile"))?;
+    let placement = match (platform, placement) {
+        (Platform::Facebook, Some(page)) => {
+            let enc = profiles::placement_token(&state.db, profile_id, page)
+                .await
+                .map_err(db_failure)?
+                .ok_or_else(|| {
+                    Failure::new(
+                        FailureKind::Refused,
+                        format!("Facebook Page {page} is no longer one of the profile's Pages"),
+                    )
+                    .note("Reconnect the profile, or choose another page_id.")
+                })?;
+            let token = enc
+                .map(|e| {
+                    state
+                        .sealer
+                        .open_str(&e, &placement_aad(row.account_id, platform, &row.external_id, page))
+                })
+                .transpose()
+                .map_err(|_| undecryptable())?;
+            Some(Placement {
+                id: page.to_string(),
+                token,
+            })
+        }
+        (_, Some(id)) => Some(Placement {
+            id: id.to_string(),
+            token: None,
+        }),
+        (_, None) => None,
+    };
+    Ok(Account {
+        platform,
+        cfg,
+        token,
+        user_id: row.external_id,
+        username: profiles::username(&state.db, profile_id).await.map_err(db_failure)?,
+        placement,
+        poll: state.publish_poll,
+    })
+}
+
+/// Arms a result in the database (see the module docs).
+struct DbGuard<'a> {
+    db: &'a Db,
+    result_id: i64,
+}
+
+impl SendGuard for DbGuard<'_> {
+    fn arm(&self) -> Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + '_>> {
+        Box::pin(async move {
+            match store::arm(self.db, self.result_id, now_ms()).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(
+                    Failure::new(FailureKind::Unknown, "Another attempt is already sending this post")
+                        .note("postproxy sends each post once; the other attempt's outcome is recorded when it ends."),
+                ),
+                // Not armed means not sent: safe to try again later.
+                Err(e) => Err(db_failure(e)),
+            }
+        })
+    }
 }
 
 /// Payload `"{post_id}"`: downloads its URL media.

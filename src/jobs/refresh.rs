@@ -9,7 +9,34 @@ use crate::domain::platform::Platform;
 use crate::platforms::{self, OAuthError};
 use crate::state::AppState;
 
+/// How long one refresh may hold a profile's refresh lease.
+const REFRESH_LEASE_MS: i64 = 60_000;
+
+/// Renews a profile's tokens, one refresh per profile at a time across every replica: X and
+/// TikTok rotate refresh tokens, so a second concurrent refresh would present a dead one and
+/// wrongly expire the profile. A caller that finds a refresh running waits for it instead.
 pub async fn refresh_profile(state: &AppState, profile_id: i64) -> Result<(), JobError> {
+    let now = now_ms();
+    if !profiles::lock_refresh(&state.db, profile_id, now, now + REFRESH_LEASE_MS).await? {
+        for _ in 0..(REFRESH_LEASE_MS / 250) {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            let now = now_ms();
+            if profiles::lock_refresh(&state.db, profile_id, now, now + REFRESH_LEASE_MS).await? {
+                // The other refresh finished: its tokens are stored; nothing left to do.
+                profiles::unlock_refresh(&state.db, profile_id).await?;
+                return Ok(());
+            }
+        }
+        return Err(JobError::Retry(
+            "another refresh of this profile is still running".into(),
+        ));
+    }
+    let result = refresh_locked(state, profile_id).await;
+    profiles::unlock_refresh(&state.db, profile_id).await?;
+    result
+}
+
+async fn refresh_locked(state: &AppState, profile_id: i64) -> Result<(), JobError> {
     let Some(row) = profiles::credentials(&state.db, profile_id).await? else {
         return Ok(()); // deleted meanwhile
     };

@@ -3,7 +3,9 @@
 
 use super::{Identity, OAuthError, PlacementInfo, ProviderConfig, TokenSet, send_json, str_field};
 
-const LINKEDIN_VERSION: &str = "202411";
+/// LinkedIn retires each monthly version after about a year (then answers 426); 202609 is live
+/// until autumn 2027.
+const LINKEDIN_VERSION: &str = "202609";
 
 pub async fn fetch_identity(
     http: &reqwest::Client,
@@ -71,4 +73,203 @@ pub async fn revoke(http: &reqwest::Client, cfg: &ProviderConfig, access_token: 
     ]))
     .await
     .map(|_| ())
+}
+
+// ---- publishing (Posts API) -----------------------------------------------------------------
+
+use serde_json::json;
+
+use super::publish::{self, Account, Answer, Failure, FailureKind, Item, Published, SendGuard};
+use crate::domain::platform::Platform;
+
+fn rest(http: &reqwest::Client, method: reqwest::Method, url: String, token: &str) -> reqwest::RequestBuilder {
+    http.request(method, url)
+        .bearer_auth(token)
+        .header("LinkedIn-Version", LINKEDIN_VERSION)
+        .header("X-Restli-Protocol-Version", "2.0.0")
+}
+
+/// The post's author: the chosen organisation, else the member.
+pub fn author(account: &Account) -> String {
+    match &account.placement {
+        Some(org) => format!("urn:li:organization:{}", org.id),
+        None => format!("urn:li:person:{}", account.user_id),
+    }
+}
+
+/// `POST /rest/posts`; the new post's URN comes back in `x-restli-id`.
+pub async fn publish(
+    http: &reqwest::Client,
+    account: &Account,
+    item: &Item<'_>,
+    guard: &dyn SendGuard,
+) -> Result<Published, Failure> {
+    let body = json!({
+        "author": author(account),
+        "commentary": escape_commentary(item.text),
+        "visibility": "PUBLIC",
+        "distribution": {"feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": []},
+        "lifecycleState": "PUBLISHED",
+        "isReshareDisabledByAuthor": false,
+    });
+    guard.arm().await?;
+    let answer = publish::send(
+        Platform::Linkedin,
+        rest(
+            http,
+            reqwest::Method::POST,
+            format!("{}/rest/posts", account.cfg.api_url),
+            &account.token,
+        )
+        .json(&body),
+        true,
+    )
+    .await?;
+    if !answer.ok() {
+        return Err(classify(&answer, true));
+    }
+    let urn = answer
+        .header("x-restli-id")
+        .or_else(|| answer.header("location").and_then(|l| l.rsplit('/').next()))
+        .map(|s| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .map(|(_, v)| v.into_owned())
+                .collect::<String>()
+        })
+        .filter(|s| s.starts_with("urn:li:"))
+        .ok_or_else(|| {
+            Failure::protocol(
+                Platform::Linkedin,
+                "no x-restli-id header in the answer to POST /rest/posts",
+            )
+        })?;
+    Ok(Published {
+        permalink: Some(format!("https://www.linkedin.com/feed/update/{urn}")),
+        id: urn,
+    })
+}
+
+/// LinkedIn parses `commentary` as "little" text: an unescaped reserved character makes it
+/// silently cut the post short, so every one of them is escaped.
+pub fn escape_commentary(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if matches!(
+            c,
+            '\\' | '|' | '{' | '}' | '@' | '[' | ']' | '(' | ')' | '<' | '>' | '#' | '*' | '_' | '~'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Rest.li errors: `{"status","serviceErrorCode","code","message"}`.
+pub fn classify(answer: &Answer, creates: bool) -> Failure {
+    let b = &answer.body;
+    let message = publish::excerpt(
+        b["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("HTTP {}", answer.status))
+            .as_str(),
+    );
+    let code = b["code"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| b["serviceErrorCode"].as_i64().map(|c| c.to_string()));
+    let subcode = b["serviceErrorCode"].as_i64().map(|c| c.to_string());
+    let duplicate = b["errorDetails"]["inputErrors"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|e| e["code"] == "DUPLICATE_POST"))
+        || message.contains("duplicate");
+    let failure = |kind| {
+        Failure::new(kind, message.clone())
+            .code(code.clone())
+            .subcode(subcode.clone())
+    };
+    match answer.status {
+        401 if code.as_deref() == Some("REVOKED_ACCESS_TOKEN") || b["serviceErrorCode"] == 65601 => {
+            failure(FailureKind::Revoked)
+        }
+        401 => failure(FailureKind::TokenRejected),
+        429 => failure(FailureKind::Transient)
+            .retry_after(publish::retry_after_header(&answer.headers))
+            .note("LinkedIn's daily limit for this app or member was reached; postproxy retries later."),
+        422 if duplicate => failure(FailureKind::Refused)
+            .note("LinkedIn refuses a post identical to a recent one. Change the text and post again."),
+        403 => failure(FailureKind::Refused).note(
+            "LinkedIn refused: the member lacks the permission or the organisation role this post needs \
+             (posting as an organisation needs an administrator or content admin). Reconnect with the right scopes.",
+        ),
+        426 => failure(FailureKind::Refused)
+            .note("LinkedIn no longer accepts the API version this server uses; upgrade postproxy."),
+        500..=599 if creates => failure(FailureKind::Unknown).note(
+            "LinkedIn answered with a server error after receiving the post, so it may or may not have been published. \
+             postproxy does not send it again, so that it cannot appear twice; check the page on LinkedIn.",
+        ),
+        500..=599 => failure(FailureKind::Transient),
+        _ => failure(FailureKind::Refused).note("LinkedIn refused the request; the message above is LinkedIn's own."),
+    }
+}
+
+/// `DELETE /rest/posts/{urn}` → 204 (idempotent).
+pub async fn delete(http: &reqwest::Client, account: &Account, urn: &str) -> Result<(), Failure> {
+    let encoded: String = url::form_urlencoded::byte_serialize(urn.as_bytes()).collect();
+    let answer = publish::send(
+        Platform::Linkedin,
+        rest(
+            http,
+            reqwest::Method::DELETE,
+            format!("{}/rest/posts/{encoded}", account.cfg.api_url),
+            &account.token,
+        ),
+        false,
+    )
+    .await?;
+    if answer.ok() || answer.status == 404 {
+        return Ok(());
+    }
+    Err(classify(&answer, false))
+}
+
+#[cfg(test)]
+mod publish_tests {
+    use super::*;
+    use serde_json::Value;
+
+    #[test]
+    fn escapes_every_reserved_character() {
+        assert_eq!(escape_commentary("Hi (all) #1 @x_y"), r"Hi \(all\) \#1 \@x\_y");
+        assert_eq!(escape_commentary("plain text, é ✓"), "plain text, é ✓");
+    }
+
+    #[test]
+    fn classifies_linkedin_errors() {
+        let a = |status, body: Value| Answer {
+            status,
+            headers: Default::default(),
+            body,
+        };
+        let dup = json!({"message":"Content is a duplicate of urn:li:share:1","errorDetails":{"inputErrors":[{"code":"DUPLICATE_POST"}]},"status":422});
+        assert_eq!(classify(&a(422, dup), true).kind, FailureKind::Refused);
+        assert_eq!(
+            classify(
+                &a(
+                    401,
+                    json!({"serviceErrorCode":65601,"code":"REVOKED_ACCESS_TOKEN","message":"revoked"})
+                ),
+                true
+            )
+            .kind,
+            FailureKind::Revoked
+        );
+        assert_eq!(
+            classify(&a(401, json!({"serviceErrorCode":65600})), true).kind,
+            FailureKind::TokenRejected
+        );
+        assert_eq!(classify(&a(429, json!({})), true).kind, FailureKind::Transient);
+        assert_eq!(classify(&a(500, json!({})), true).kind, FailureKind::Unknown);
+    }
 }

@@ -183,3 +183,316 @@ pub async fn revoke(http: &reqwest::Client, cfg: &ProviderConfig, access_token: 
     .await
     .map(|_| ())
 }
+
+// ---- publishing (Graph API: Facebook Pages, Threads; Instagram with media) ------------------
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::publish::{self, Account, Answer, Failure, FailureKind, Item, Published, SendGuard};
+use crate::domain::post::platform_label;
+
+/// How long a container may take before we give up (Meta: poll at most five minutes).
+const CONTAINER_DEADLINE: Duration = Duration::from_secs(5 * 60);
+
+/// Facebook Page feed post: `POST /{page-id}/feed` with the Page token; `fields` on the create
+/// returns the permalink in the same round trip.
+pub async fn publish_facebook(
+    http: &reqwest::Client,
+    account: &Account,
+    item: &Item<'_>,
+    guard: &dyn SendGuard,
+) -> Result<Published, Failure> {
+    let page = account.placement.as_ref().ok_or_else(|| {
+        Failure::new(FailureKind::Refused, "No Facebook Page was chosen for this post")
+            .note("Set platforms.facebook.page_id to one of the profile's Pages (GET /api/profiles/:id/placements).")
+    })?;
+    let token = page.token.as_deref().ok_or_else(|| {
+        Failure::new(
+            FailureKind::TokenRejected,
+            "No Page access token is stored for this Page",
+        )
+        .note("Reconnect the Facebook profile so that postproxy receives the Page's token.")
+    })?;
+    let mut body = json!({ "message": item.text, "access_token": token });
+    if let Some(link) = item.params["link"].as_str() {
+        body["link"] = json!(link);
+    }
+    guard.arm().await?;
+    let answer = publish::send(
+        Platform::Facebook,
+        http.post(format!("{}/{}/feed", account.cfg.api_url, page.id))
+            .query(&[("fields", "id,permalink_url")])
+            .json(&body),
+        true,
+    )
+    .await?;
+    if !answer.ok() {
+        return Err(classify(Platform::Facebook, &answer, true));
+    }
+    let id = publish::id_of(&answer.body["id"])
+        .ok_or_else(|| Failure::protocol(Platform::Facebook, "no id in the answer to POST /{page-id}/feed"))?;
+    let permalink = answer.body["permalink_url"]
+        .as_str()
+        .map(absolute_facebook_url)
+        .unwrap_or_else(|| match id.split_once('_') {
+            Some((page_id, post)) => format!("https://www.facebook.com/{page_id}/posts/{post}"),
+            None => format!("https://www.facebook.com/{id}"),
+        });
+    Ok(Published {
+        id,
+        permalink: Some(permalink),
+    })
+}
+
+/// Video nodes answer relative permalinks (`/{page}/videos/{id}/`).
+fn absolute_facebook_url(u: &str) -> String {
+    if u.starts_with('/') {
+        format!("https://www.facebook.com{u}")
+    } else {
+        u.to_string()
+    }
+}
+
+/// Threads text post: container → wait until it is `FINISHED` → `threads_publish` → permalink.
+/// A thread part replies to the previous part's media id.
+pub async fn publish_threads(
+    http: &reqwest::Client,
+    account: &Account,
+    item: &Item<'_>,
+    guard: &dyn SendGuard,
+) -> Result<Published, Failure> {
+    let p = Platform::Threads;
+    let api = &account.cfg.api_url;
+    let mut form = vec![("media_type", "TEXT"), ("text", item.text)];
+    if let Some(parent) = item.reply_to {
+        form.push(("reply_to_id", parent));
+    }
+    form.push(("access_token", account.token.as_str()));
+    let container = publish::send(
+        p,
+        http.post(format!("{api}/{}/threads", account.user_id)).form(&form),
+        false,
+    )
+    .await?;
+    if !container.ok() {
+        return Err(classify(p, &container, false));
+    }
+    let container_id = publish::id_of(&container.body["id"])
+        .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/threads"))?;
+    wait_for_container(http, account, &container_id, "status").await?;
+    guard.arm().await?;
+    let published = publish::send(
+        p,
+        http.post(format!("{api}/{}/threads_publish", account.user_id)).form(&[
+            ("creation_id", container_id.as_str()),
+            ("access_token", account.token.as_str()),
+        ]),
+        true,
+    )
+    .await?;
+    if !published.ok() {
+        return Err(classify(p, &published, true));
+    }
+    let id = publish::id_of(&published.body["id"])
+        .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/threads_publish"))?;
+    // The post is live; a missing permalink is no reason to fail it.
+    let permalink = read_field(http, account, &id, "permalink").await;
+    Ok(Published { id, permalink })
+}
+
+/// Polls a container (`status` on Threads, `status_code` on Instagram) until it is ready, with
+/// a growing pause, for at most [`CONTAINER_DEADLINE`].
+pub async fn wait_for_container(
+    http: &reqwest::Client,
+    account: &Account,
+    container_id: &str,
+    field: &str,
+) -> Result<(), Failure> {
+    let p = account.platform;
+    let started = tokio::time::Instant::now();
+    let mut pause = account.poll;
+    loop {
+        let answer = publish::send(
+            p,
+            http.get(format!("{}/{container_id}", account.cfg.api_url)).query(&[
+                ("fields", format!("{field},error_message").as_str()),
+                ("access_token", account.token.as_str()),
+            ]),
+            false,
+        )
+        .await?;
+        if !answer.ok() {
+            return Err(classify(p, &answer, false));
+        }
+        match answer.body[field].as_str().unwrap_or("") {
+            "FINISHED" => return Ok(()),
+            "ERROR" | "EXPIRED" => {
+                let reason = answer.body["error_message"].as_str().unwrap_or("no reason given");
+                return Err(Failure::new(
+                    FailureKind::Refused,
+                    format!("{} could not process the post: {reason}", platform_label(p)),
+                )
+                .code(Some(reason.to_string()))
+                .note(
+                    "The platform rejected the media or text while processing it; check the files against its limits.",
+                ));
+            }
+            "PUBLISHED" => {
+                return Err(
+                    Failure::new(FailureKind::Unknown, "The container was already published")
+                        .note("An earlier attempt published this post; postproxy does not publish it twice."),
+                );
+            }
+            _ => {}
+        }
+        if started.elapsed() + pause > CONTAINER_DEADLINE {
+            return Err(Failure::new(
+                FailureKind::Transient,
+                format!(
+                    "{} was still processing the post after {} s",
+                    platform_label(p),
+                    CONTAINER_DEADLINE.as_secs()
+                ),
+            ));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(15));
+    }
+}
+
+/// One field of a node (e.g. a permalink), or None when it cannot be read.
+async fn read_field(http: &reqwest::Client, account: &Account, id: &str, field: &str) -> Option<String> {
+    let answer = publish::send(
+        account.platform,
+        http.get(format!("{}/{id}", account.cfg.api_url))
+            .query(&[("fields", field), ("access_token", account.token.as_str())]),
+        false,
+    )
+    .await
+    .ok()?;
+    answer
+        .ok()
+        .then(|| answer.body[field].as_str().map(str::to_string))
+        .flatten()
+}
+
+/// Graph errors: classify by `code` / `error_subcode`, not by HTTP status.
+pub fn classify(p: Platform, answer: &Answer, creates: bool) -> Failure {
+    let e = &answer.body["error"];
+    let label = platform_label(p);
+    let message = publish::excerpt(
+        e["error_user_msg"]
+            .as_str()
+            .or_else(|| e["message"].as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("HTTP {}", answer.status))
+            .as_str(),
+    );
+    let code = e["code"].as_i64();
+    let subcode = e["error_subcode"].as_i64();
+    let failure = |kind| {
+        Failure::new(kind, message.clone())
+            .code(code.map(|c| c.to_string()))
+            .subcode(subcode.map(|c| c.to_string()))
+    };
+    let transient = e["is_transient"].as_bool() == Some(true);
+    match code {
+        Some(190) if subcode == Some(458) || subcode == Some(460) => failure(FailureKind::Revoked),
+        Some(190) | Some(102) => failure(FailureKind::TokenRejected),
+        Some(4 | 17 | 32 | 341 | 613 | 80001 | 80002) => failure(FailureKind::Transient)
+            .retry_after(publish::retry_after_header(&answer.headers).or(Some(Duration::from_secs(300))))
+            .note(format!("{label}'s rate limit was reached; postproxy retries later.")),
+        Some(1 | 2) => failure(FailureKind::Transient),
+        _ if transient => failure(FailureKind::Transient),
+        Some(506) => failure(FailureKind::Refused)
+            .note(format!("{label} refuses a post identical to a recent one. Change the text and post again.")),
+        Some(10 | 200..=299) => failure(FailureKind::Refused).note(format!(
+            "The connection lacks a permission this post needs on {label}. Reconnect the profile and grant every permission asked."
+        )),
+        Some(368) => failure(FailureKind::Refused)
+            .note(format!("{label} has temporarily blocked this account from posting for a policy reason.")),
+        Some(_) => failure(FailureKind::Refused).note(format!("{label} refused the post; the message above is {label}'s own.")),
+        None if answer.status >= 500 && creates => failure(FailureKind::Unknown).note(format!(
+            "{label} answered with a server error after receiving the post, so it may or may not have been published. \
+             postproxy does not send it again, so that it cannot appear twice; check the account on {label}."
+        )),
+        None if answer.status >= 500 || answer.status == 429 => failure(FailureKind::Transient),
+        None => failure(FailureKind::Refused),
+    }
+}
+
+/// `DELETE /{id}` (Facebook with the Page token, Threads with the user token).
+pub async fn delete(http: &reqwest::Client, account: &Account, id: &str) -> Result<(), Failure> {
+    let token = match (&account.platform, &account.placement) {
+        (Platform::Facebook, Some(page)) => page.token.clone().unwrap_or_else(|| account.token.clone()),
+        _ => account.token.clone(),
+    };
+    let answer = publish::send(
+        account.platform,
+        http.delete(format!("{}/{id}", account.cfg.api_url))
+            .query(&[("access_token", token.as_str())]),
+        false,
+    )
+    .await?;
+    if answer.ok() {
+        return Ok(());
+    }
+    Err(classify(account.platform, &answer, false))
+}
+
+#[cfg(test)]
+mod publish_tests {
+    use super::*;
+
+    #[test]
+    fn classifies_graph_errors_by_code() {
+        let a = |status, body: Value| Answer {
+            status,
+            headers: Default::default(),
+            body,
+        };
+        let f = classify(
+            Platform::Facebook,
+            &a(
+                400,
+                json!({"error":{"message":"(#506) Duplicate status message","type":"OAuthException","code":506}}),
+            ),
+            true,
+        );
+        assert_eq!((f.kind, f.code.as_deref()), (FailureKind::Refused, Some("506")));
+        let f = classify(
+            Platform::Threads,
+            &a(
+                400,
+                json!({"error":{"message":"Error validating access token","code":190,"error_subcode":463}}),
+            ),
+            true,
+        );
+        assert_eq!(f.kind, FailureKind::TokenRejected);
+        let f = classify(
+            Platform::Facebook,
+            &a(400, json!({"error":{"message":"x","code":190,"error_subcode":458}})),
+            true,
+        );
+        assert_eq!(f.kind, FailureKind::Revoked);
+        let f = classify(
+            Platform::Facebook,
+            &a(
+                400,
+                json!({"error":{"message":"(#4) limit","code":4,"is_transient":true}}),
+            ),
+            true,
+        );
+        assert_eq!(f.kind, FailureKind::Transient);
+        assert_eq!(
+            classify(Platform::Facebook, &a(502, Value::Null), true).kind,
+            FailureKind::Unknown
+        );
+        assert_eq!(
+            absolute_facebook_url("/1/videos/2/"),
+            "https://www.facebook.com/1/videos/2/"
+        );
+    }
+}

@@ -6,6 +6,7 @@ mod google;
 mod linkedin;
 mod meta;
 pub mod pkce;
+pub mod publish;
 mod tiktok;
 mod x;
 
@@ -373,6 +374,51 @@ pub async fn revoke(http: &reqwest::Client, cfg: &ProviderConfig, access_token: 
     }
 }
 
+/// Publishes one item (the post or a thread part) on the account's platform.
+pub async fn publish(
+    http: &reqwest::Client,
+    account: &publish::Account,
+    item: &publish::Item<'_>,
+    guard: &dyn publish::SendGuard,
+) -> Result<publish::Published, publish::Failure> {
+    match account.platform {
+        Platform::Twitter => x::publish(http, account, item, guard).await,
+        Platform::Linkedin => linkedin::publish(http, account, item, guard).await,
+        Platform::Facebook => meta::publish_facebook(http, account, item, guard).await,
+        Platform::Threads => meta::publish_threads(http, account, item, guard).await,
+        // Validation lets no text-only post through to these; their media paths come with
+        // media support.
+        Platform::Instagram | Platform::Tiktok | Platform::Youtube => Err(publish::Failure::new(
+            publish::FailureKind::Refused,
+            format!(
+                "Publishing to {} is not available in this server version yet",
+                crate::domain::post::platform_label(account.platform)
+            ),
+        )
+        .note("Nothing was sent to the platform; post it there directly for now.")),
+    }
+}
+
+/// Deletes a published item where the platform allows it.
+pub async fn delete_post(
+    http: &reqwest::Client,
+    account: &publish::Account,
+    platform_post_id: &str,
+) -> Result<(), publish::Failure> {
+    match account.platform {
+        Platform::Twitter => x::delete(http, account, platform_post_id).await,
+        Platform::Linkedin => linkedin::delete(http, account, platform_post_id).await,
+        Platform::Facebook | Platform::Threads => meta::delete(http, account, platform_post_id).await,
+        p => Err(publish::Failure::new(
+            publish::FailureKind::Refused,
+            format!(
+                "{} does not let apps delete posts",
+                crate::domain::post::platform_label(p)
+            ),
+        )),
+    }
+}
+
 /// RFC 6749 §4.1.3 with the client's credentials in the form body (LinkedIn, Google), plus the
 /// PKCE verifier where one was used.
 async fn standard_exchange(
@@ -474,7 +520,7 @@ fn describe(body: &Value) -> String {
 }
 
 /// reqwest errors can include the URL, whose query may hold a token (Meta APIs): drop it.
-fn redact_reqwest(e: &reqwest::Error) -> String {
+pub(crate) fn redact_reqwest(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timeout"
     } else if e.is_connect() {

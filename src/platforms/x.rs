@@ -72,3 +72,163 @@ pub async fn revoke(http: &reqwest::Client, cfg: &ProviderConfig, access_token: 
     .await
     .map(|_| ())
 }
+
+// ---- publishing (API v2) --------------------------------------------------------------------
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::publish::{self, Account, Answer, Failure, FailureKind, Item, Published, SendGuard};
+use crate::domain::platform::Platform;
+
+/// `POST /2/tweets`; a thread part replies to the previous part.
+pub async fn publish(
+    http: &reqwest::Client,
+    account: &Account,
+    item: &Item<'_>,
+    guard: &dyn SendGuard,
+) -> Result<Published, Failure> {
+    let mut body = json!({ "text": item.text });
+    if let Some(parent) = item.reply_to {
+        body["reply"] = json!({ "in_reply_to_tweet_id": parent });
+    }
+    guard.arm().await?;
+    let answer = publish::send(
+        Platform::Twitter,
+        http.post(format!("{}/2/tweets", account.cfg.api_url))
+            .bearer_auth(&account.token)
+            .json(&body),
+        true,
+    )
+    .await?;
+    if !answer.ok() {
+        return Err(classify(&answer, true));
+    }
+    let id = publish::id_of(&answer.body["data"]["id"])
+        .ok_or_else(|| Failure::protocol(Platform::Twitter, "no data.id in the answer to POST /2/tweets"))?;
+    Ok(Published {
+        permalink: Some(permalink(account.username.as_deref(), &id)),
+        id,
+    })
+}
+
+/// `https://x.com/<username>/status/<id>`; `i/web` works without a username.
+pub fn permalink(username: Option<&str>, id: &str) -> String {
+    match username {
+        Some(u) if !u.is_empty() => format!("https://x.com/{u}/status/{id}"),
+        _ => format!("https://x.com/i/web/status/{id}"),
+    }
+}
+
+/// Reads both of X's error shapes (RFC 7807 problems and `{"errors":[…]}`). `created` tells
+/// whether the request may have created a post, which makes a 5xx an unknown outcome.
+pub fn classify(answer: &Answer, creates: bool) -> Failure {
+    let b = &answer.body;
+    let text = |v: &Value| v.as_str().map(str::to_string);
+    let message = text(&b["detail"])
+        .or_else(|| text(&b["errors"][0]["message"]))
+        .or_else(|| text(&b["title"]))
+        .unwrap_or_else(|| format!("HTTP {}", answer.status));
+    let title = text(&b["title"]).or_else(|| text(&b["type"]));
+    let code = title
+        .clone()
+        .or_else(|| b["errors"][0]["code"].as_i64().map(|c| c.to_string()));
+    let message = publish::excerpt(&message);
+    let failure = |kind| Failure::new(kind, message.clone()).code(code.clone());
+    match answer.status {
+        401 => failure(FailureKind::TokenRejected),
+        429 => {
+            let capped = title
+                .as_deref()
+                .is_some_and(|t| t.contains("UsageCap") || t.contains("usage-capped"));
+            let reset = answer
+                .header("x-rate-limit-reset")
+                .and_then(|s| s.parse::<i64>().ok())
+                .map(|at| Duration::from_secs((at - crate::clock::now_ms() / 1000).clamp(1, 24 * 3600) as u64));
+            if capped {
+                failure(FailureKind::Refused).note(
+                    "The X app has used up its API plan's posting allowance for this period. \
+                     Raise the plan in the X developer portal, or wait for the period to reset.",
+                )
+            } else {
+                failure(FailureKind::Transient)
+                    .retry_after(reset.or_else(|| publish::retry_after_header(&answer.headers)))
+                    .note("X's rate limit for this account was reached; postproxy retries after the limit resets.")
+            }
+        }
+        403 if message.to_ascii_lowercase().contains("duplicate content") => failure(FailureKind::Refused).note(
+            "X refuses a post whose text matches one of the account's recent posts. Change the text and post again.",
+        ),
+        403 if message.contains("Unsupported Authentication") => failure(FailureKind::TokenRejected),
+        403 => failure(FailureKind::Refused).note(
+            "X refused the post for this account (its app permissions, plan or reply restrictions). \
+             The message above is X's own.",
+        ),
+        500..=599 if creates => failure(FailureKind::Unknown).note(
+            "X answered with a server error after receiving the post, so it may or may not have been published. \
+             postproxy does not send it again, so that it cannot appear twice; check the account on X.",
+        ),
+        500..=599 => failure(FailureKind::Transient),
+        _ => failure(FailureKind::Refused).note("X refused the request; the message above is X's own."),
+    }
+}
+
+/// `DELETE /2/tweets/:id`.
+pub async fn delete(http: &reqwest::Client, account: &Account, id: &str) -> Result<(), Failure> {
+    let answer = publish::send(
+        Platform::Twitter,
+        http.delete(format!("{}/2/tweets/{id}", account.cfg.api_url))
+            .bearer_auth(&account.token),
+        false,
+    )
+    .await?;
+    if answer.ok() || answer.status == 404 {
+        return Ok(());
+    }
+    Err(classify(&answer, false))
+}
+
+#[cfg(test)]
+mod publish_tests {
+    use super::*;
+
+    fn answer(status: u16, body: Value) -> Answer {
+        Answer {
+            status,
+            headers: Default::default(),
+            body,
+        }
+    }
+
+    #[test]
+    fn classifies_x_errors() {
+        let dup = json!({"detail":"You are not allowed to create a Tweet with duplicate content.","type":"about:blank","title":"Forbidden","status":403});
+        let f = classify(&answer(403, dup), true);
+        assert_eq!(f.kind, FailureKind::Refused);
+        assert!(f.message.contains("duplicate content"));
+        assert_eq!(
+            classify(&answer(401, json!({"title":"Unauthorized"})), true).kind,
+            FailureKind::TokenRejected
+        );
+        assert_eq!(
+            classify(&answer(429, json!({"title":"Too Many Requests"})), true).kind,
+            FailureKind::Transient
+        );
+        assert_eq!(
+            classify(
+                &answer(
+                    429,
+                    json!({"title":"UsageCapExceeded","type":"https://api.twitter.com/2/problems/usage-capped"})
+                ),
+                true
+            )
+            .kind,
+            FailureKind::Refused
+        );
+        assert_eq!(classify(&answer(503, Value::Null), true).kind, FailureKind::Unknown);
+        assert_eq!(classify(&answer(503, Value::Null), false).kind, FailureKind::Transient);
+        assert_eq!(permalink(Some("acme"), "1"), "https://x.com/acme/status/1");
+        assert_eq!(permalink(None, "1"), "https://x.com/i/web/status/1");
+    }
+}

@@ -22,6 +22,14 @@
 
 #![allow(dead_code)]
 
+mod facebook;
+mod linkedin;
+mod publishing;
+mod threads;
+mod x;
+
+pub use publishing::{FakePost, Scripted};
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -335,6 +343,23 @@ impl FakeProvider {
         }
     }
 
+    /// Posts the platform holds (deleted ones too, marked), in creation order.
+    pub fn posts(&self, platform: &str) -> Vec<FakePost> {
+        let p = check_platform(platform);
+        self.shared
+            .lock()
+            .posts
+            .iter()
+            .filter(|x| x.platform == p)
+            .cloned()
+            .collect()
+    }
+
+    /// The next content-creating request of the platform behaves as scripted (queued in order).
+    pub fn script(&self, platform: &str, s: Scripted) {
+        self.with(platform, |st| st.publish_script.push_back(s));
+    }
+
     /// Every request received, in order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.lock().requests.clone()
@@ -584,6 +609,8 @@ struct PlatformState {
     registered_redirect_uri: Option<String>,
     /// Users who already consented (Google: refresh token only on first consent or prompt=consent).
     consented: HashSet<String>,
+    /// Behaviour of the next content-creating requests (see `Scripted`).
+    publish_script: std::collections::VecDeque<Scripted>,
 }
 
 impl PlatformState {
@@ -626,6 +653,7 @@ impl PlatformState {
             instagram_wrapped: false,
             registered_redirect_uri: None,
             consented: HashSet::new(),
+            publish_script: Default::default(),
         }
     }
 }
@@ -710,6 +738,12 @@ struct Inner {
     revoked: Vec<String>,
     requests: Vec<RecordedRequest>,
     platforms: HashMap<&'static str, PlatformState>,
+    /// Posts the fake platforms hold.
+    posts: Vec<FakePost>,
+    /// Threads containers by id.
+    containers: HashMap<String, threads::Container>,
+    /// Set by a handler: hold the current answer this long before sending it.
+    stall: Option<std::time::Duration>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1172,9 +1206,16 @@ async fn serve(
     if rec.is_form() {
         rec.form = parse_pairs(&body);
     }
-    let mut inner = shared.lock();
-    inner.requests.push(rec.clone());
-    inner.route(&rec)
+    let (resp, stall) = {
+        let mut inner = shared.lock();
+        inner.requests.push(rec.clone());
+        let resp = inner.route(&rec);
+        (resp, inner.stall.take())
+    };
+    if let Some(d) = stall {
+        tokio::time::sleep(d).await;
+    }
+    resp
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1193,6 +1234,9 @@ impl Inner {
             revoked: Vec::new(),
             requests: Vec::new(),
             platforms: PLATFORMS.iter().map(|p| (*p, PlatformState::new(p))).collect(),
+            posts: Vec::new(),
+            containers: HashMap::new(),
+            stall: None,
         }
     }
 
@@ -1498,6 +1542,9 @@ impl Inner {
     }
 
     fn api(&mut self, p: &'static str, path: &str, r: &RecordedRequest) -> Response {
+        if let Some(resp) = self.publishing(p, path, r) {
+            return resp;
+        }
         let m = r.method.as_str();
         let meta_path = strip_graph_version(path);
         match (p, m) {
@@ -3194,7 +3241,7 @@ mod tests {
         let acl: Value = http
             .get(&acls)
             .bearer_auth(at)
-            .header("LinkedIn-Version", "202411")
+            .header("LinkedIn-Version", "202609")
             .header("X-Restli-Protocol-Version", "2.0.0")
             .send()
             .await
@@ -3207,7 +3254,7 @@ mod tests {
         let org: Value = http
             .get(format!("{}/rest/organizations/{id}", fp.api_url(p)))
             .bearer_auth(at)
-            .header("LinkedIn-Version", "202411")
+            .header("LinkedIn-Version", "202609")
             .header("X-Restli-Protocol-Version", "2.0.0")
             .send()
             .await

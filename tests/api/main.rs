@@ -14,5 +14,6 @@ mod logs;
 mod openapi;
 mod posts;
 mod profile_groups;
+mod publishing;
 mod reliability;
 mod sdk;

@@ -598,12 +598,16 @@ backend_test!(due_jobs_never_leave_a_post_waiting, |t: TestApp| async move {
     assert_eq!(r.body["status"], "processed");
     let entry = &r.body["platforms"][0];
     assert_eq!(entry["status"], "failed");
-    assert!(entry["error"].as_str().unwrap().contains("not available"), "{entry}");
+    // This profile's sealed tokens were not made with the server's key: a clear, final failure.
+    assert!(
+        entry["error"].as_str().unwrap().contains("cannot be decrypted"),
+        "{entry}"
+    );
     assert!(
         entry["error_details"]["postproxy_note"]
             .as_str()
             .unwrap()
-            .contains("Nothing was sent")
+            .contains("POSTPROXY_SECRET_KEY")
     );
     assert!(entry["attempted_at"].is_string());
     let r2 = t

@@ -75,7 +75,7 @@ fn to_api(state: &AppState, row: profiles::ProfileRow) -> Profile {
         platform: Platform::parse(&row.platform).unwrap_or(Platform::Facebook),
         profile_group_id: state.encode(Kind::ProfileGroup, row.profile_group_id),
         expires_at: row.expires_at_ms.map(iso8601),
-        post_count: 0,
+        post_count: row.post_count,
         avatar_url: row.avatar_url,
         username: row.username,
         platform_id: row.external_id,

@@ -1,0 +1,206 @@
+//! What every publisher shares: the input it gets, what it answers, how its failures are
+//! classified, and the HTTP plumbing that tells "never sent" apart from "outcome unknown".
+//!
+//! Exactly once: no platform has an idempotency key for publishing, so a publisher calls
+//! [`SendGuard::arm`] right before the one request that creates content. From then on a lost
+//! answer cannot be retried blindly; before it, everything (uploads, containers) may be redone.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use serde_json::Value;
+
+use super::ProviderConfig;
+use crate::domain::platform::Platform;
+
+/// The account a post goes out on, with its credentials opened.
+pub struct Account {
+    pub platform: Platform,
+    pub cfg: ProviderConfig,
+    /// The user's access token.
+    pub token: String,
+    /// The platform's id of the user (X user id, LinkedIn member id, Threads user id…).
+    pub user_id: String,
+    pub username: Option<String>,
+    /// A Facebook Page (with its Page token) or a LinkedIn organisation.
+    pub placement: Option<Placement>,
+    /// First wait between polls of asynchronous processing (containers); grows from there.
+    pub poll: Duration,
+}
+
+pub struct Placement {
+    pub id: String,
+    pub token: Option<String>,
+}
+
+/// One item to publish: the post itself or one part of its thread.
+pub struct Item<'a> {
+    pub text: &'a str,
+    /// The platform's id of the item this one replies to (thread chains).
+    pub reply_to: Option<&'a str>,
+    /// `platforms.<platform>` of the post, already validated (`{}` when absent).
+    pub params: &'a Value,
+}
+
+/// What the platform answered for a published item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub id: String,
+    pub permalink: Option<String>,
+}
+
+/// How a failure should be handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Nothing was created; worth another attempt later (network before sending, 429, 5xx
+    /// answers to requests that create nothing, platform-declared transient errors).
+    Transient,
+    /// The access token was refused: refresh once and try again.
+    TokenRejected,
+    /// The user withdrew the app's access.
+    Revoked,
+    /// The platform refused the content or the request; retrying will not help.
+    Refused,
+    /// The content-creating request was sent but its answer was lost: it may be live.
+    Unknown,
+}
+
+/// A classified failure with the platform's own words.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub kind: FailureKind,
+    /// The platform's message (or ours, when the platform said nothing usable).
+    pub message: String,
+    pub code: Option<String>,
+    pub subcode: Option<String>,
+    /// When the platform said to come back (`Retry-After`, `x-rate-limit-reset`).
+    pub retry_after: Option<Duration>,
+    /// What happened and what the user can do, in plain words.
+    pub note: Option<String>,
+}
+
+impl Failure {
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Failure {
+        Failure {
+            kind,
+            message: message.into(),
+            code: None,
+            subcode: None,
+            retry_after: None,
+            note: None,
+        }
+    }
+
+    pub fn code(mut self, code: Option<String>) -> Failure {
+        self.code = code;
+        self
+    }
+
+    pub fn subcode(mut self, subcode: Option<String>) -> Failure {
+        self.subcode = subcode;
+        self
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Failure {
+        self.note = Some(note.into());
+        self
+    }
+
+    pub fn retry_after(mut self, after: Option<Duration>) -> Failure {
+        self.retry_after = after;
+        self
+    }
+
+    /// The platform answered something we cannot read: it may have created the post.
+    pub fn protocol(platform: Platform, what: &str) -> Failure {
+        Failure::new(
+            FailureKind::Unknown,
+            format!(
+                "{} answered in an unexpected format: {what}",
+                crate::domain::post::platform_label(platform)
+            ),
+        )
+    }
+}
+
+/// Marks the moment past which a request may have created content (see the module docs).
+pub trait SendGuard: Send + Sync {
+    fn arm(&self) -> Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + '_>>;
+}
+
+/// A platform's answer, read whole (publishing answers are small).
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Sends a request. `creates` says whether it may create content: if so, a timeout or a
+/// dropped connection after sending is `Unknown`; otherwise it is `Transient`.
+pub async fn send(platform: Platform, req: reqwest::RequestBuilder, creates: bool) -> Result<Answer, Failure> {
+    let label = crate::domain::post::platform_label(platform);
+    let lost = |e: &reqwest::Error| {
+        // A refused or failed connection never reached the platform: always safe to retry.
+        if e.is_connect() || !creates {
+            Failure::new(
+                FailureKind::Transient,
+                format!("Could not reach {label}: {}", super::redact_reqwest(e)),
+            )
+        } else {
+            Failure::new(
+                FailureKind::Unknown,
+                format!(
+                    "The request to {label} was sent but no answer came back ({})",
+                    super::redact_reqwest(e)
+                ),
+            )
+            .note(format!(
+                "The post may or may not be on {label}: the answer was lost after the request was sent. \
+                 postproxy does not send it again, so that it cannot appear twice. Check the account on {label}, \
+                 and create the post again if it is not there."
+            ))
+        }
+    };
+    let resp = req.send().await.map_err(|e| lost(&e))?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let text = resp.text().await.map_err(|e| lost(&e))?;
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Ok(Answer { status, headers, body })
+}
+
+/// Seconds in a `Retry-After` header (the delta form; dates are rare on these APIs).
+pub fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// Reads a string or number as a string (ids arrive as either, and some exceed 2^53).
+pub fn id_of(v: &Value) -> Option<String> {
+    super::str_field(v)
+}
+
+/// A short excerpt of a platform message for storage and display.
+pub fn excerpt(s: &str) -> String {
+    let s = s.trim();
+    if s.chars().count() <= 500 {
+        s.to_string()
+    } else {
+        s.chars().take(500).collect::<String>() + "…"
+    }
+}

@@ -1,0 +1,109 @@
+//! Fake Facebook Pages publishing: `POST /{page-id}/feed` with the Page's token (Graph errors
+//! by code: 190 for tokens, 200 for a user token on a Page, 506 for a duplicate), `fields` on
+//! the create, and `DELETE /{post-id}`.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::publishing::{FakePost, Scripted, json_body, scripted_response};
+use super::{
+    Inner, RecordedRequest, TokenKind, auth_error, json_resp, meta_err, requested_fields, strip_graph_version,
+};
+
+impl Inner {
+    pub(super) fn facebook_publishing(&mut self, path: &str, r: &RecordedRequest) -> Option<Response> {
+        let path = strip_graph_version(path);
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        match (r.method.as_str(), segments.as_slice()) {
+            ("POST", [page, "feed"]) => Some(self.facebook_feed(page, r)),
+            ("DELETE", [id]) if id.contains('_') => {
+                let id = id.to_string();
+                let page = id.split('_').next().unwrap_or("").to_string();
+                if let Err(resp) = self.facebook_page_token(&page, r, None) {
+                    return Some(resp);
+                }
+                match self
+                    .posts
+                    .iter_mut()
+                    .find(|x| x.platform == "facebook" && x.id == id && !x.deleted)
+                {
+                    Some(post) => {
+                        post.deleted = true;
+                        Some(json_resp(StatusCode::OK, json!({"success": true})))
+                    }
+                    None => Some(meta_err(
+                        100,
+                        Some(33),
+                        "Unsupported delete request. Object does not exist",
+                    )),
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The Page token from the query, the JSON or form body, or the header.
+    #[allow(clippy::result_large_err)] // a ready response is the natural error here
+    fn facebook_page_token(&self, page: &str, r: &RecordedRequest, body: Option<&Value>) -> Result<usize, Response> {
+        let p = "facebook";
+        let token = r
+            .meta_token()
+            .map(str::to_string)
+            .or_else(|| r.form_param("access_token").map(str::to_string))
+            .or_else(|| body.and_then(|b| b["access_token"].as_str()).map(str::to_string));
+        let i = self.check_access(p, token.as_deref()).map_err(|f| auth_error(p, f))?;
+        let t = &self.tokens[i];
+        if t.kind != TokenKind::Page || t.page_id.as_deref() != Some(page) {
+            return Err(meta_err(
+                200,
+                None,
+                "(#200) If posting to a page, requires both pages_read_engagement and pages_manage_posts as an admin with sufficient administrative permission",
+            ));
+        }
+        Ok(i)
+    }
+
+    fn facebook_feed(&mut self, page: &str, r: &RecordedRequest) -> Response {
+        let p = "facebook";
+        let body = json_body(r).unwrap_or(Value::Null);
+        if let Err(resp) = self.facebook_page_token(page, r, Some(&body)) {
+            return resp;
+        }
+        let field = |k: &str| {
+            body[k]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| r.form_param(k).map(str::to_string))
+        };
+        let message = field("message").unwrap_or_default();
+        let link = field("link");
+        if message.is_empty() && link.is_none() {
+            return meta_err(100, None, "(#100) Missing message or attachment");
+        }
+        if let Some(Scripted::Fail(status, body, headers)) = self.next_script(p) {
+            return scripted_response(status, body, headers);
+        }
+        if self.live_posts(p).any(|x| x.author == page && x.text == message) {
+            return meta_err(506, None, "(#506) Duplicate status message");
+        }
+        let id = format!("{page}_{}", self.numeric_id());
+        self.posts.push(FakePost {
+            platform: p,
+            id: id.clone(),
+            author: page.to_string(),
+            text: message,
+            reply_to: link,
+            deleted: false,
+        });
+        let mut out = json!({ "id": id });
+        if requested_fields(r, "fields", &["id"])
+            .iter()
+            .any(|f| f == "permalink_url")
+        {
+            let post = id.split('_').nth(1).unwrap_or("");
+            out["permalink_url"] = json!(format!("https://www.facebook.com/{page}/posts/{post}"));
+        }
+        json_resp(StatusCode::OK, out)
+    }
+}

@@ -1,0 +1,181 @@
+//! Fake Threads publishing: containers (`POST /{user}/threads`) that report `IN_PROGRESS` on
+//! their first status read and `FINISHED` after, `threads_publish` that refuses a container
+//! that is not finished, replies (`reply_to_id`) that must name a published post, permalinks
+//! and `DELETE /{media-id}`.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::json;
+
+use super::publishing::{FakePost, Scripted, scripted_response};
+use super::{Inner, RecordedRequest, auth_error, json_resp, meta_err, strip_graph_version};
+
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub user: String,
+    pub text: String,
+    pub reply_to: Option<String>,
+    pub status_reads: u32,
+    pub published: Option<String>,
+}
+
+impl Inner {
+    pub(super) fn threads_publishing(&mut self, path: &str, r: &RecordedRequest) -> Option<Response> {
+        let path = strip_graph_version(path);
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let m = r.method.as_str();
+        match (m, segments.as_slice()) {
+            ("POST", [user, "threads"]) => Some(self.threads_container(user, r)),
+            ("POST", [user, "threads_publish"]) => Some(self.threads_publish(user, r)),
+            ("GET", [id]) if self.containers.contains_key(*id) => Some(self.threads_container_status(id, r)),
+            ("GET", [id]) if self.posts.iter().any(|x| x.platform == "threads" && x.id == *id) => {
+                let id = id.to_string();
+                let user = self.threads_user(r).ok()?;
+                let username = self
+                    .grants
+                    .iter()
+                    .find(|g| g.platform == "threads" && g.user.id == user)
+                    .map(|g| g.user.username.clone())
+                    .unwrap_or_default();
+                Some(json_resp(
+                    StatusCode::OK,
+                    json!({"id": id, "permalink": format!("https://www.threads.com/@{username}/post/C{id}"), "shortcode": format!("C{id}")}),
+                ))
+            }
+            ("DELETE", [id]) if self.posts.iter().any(|x| x.platform == "threads" && x.id == *id) => {
+                let id = id.to_string();
+                if let Err(resp) = self.threads_user(r) {
+                    return Some(resp);
+                }
+                if let Some(post) = self.posts.iter_mut().find(|x| x.platform == "threads" && x.id == id) {
+                    post.deleted = true;
+                }
+                Some(json_resp(StatusCode::OK, json!({"success": true, "deleted_id": id})))
+            }
+            _ => None,
+        }
+    }
+
+    /// The token's user, from `access_token` in the query or form, or the header.
+    #[allow(clippy::result_large_err)] // a ready response is the natural error here
+    fn threads_user(&self, r: &RecordedRequest) -> Result<String, Response> {
+        let p = "threads";
+        let token = r.meta_token().or_else(|| r.form_param("access_token"));
+        let i = self.check_access(p, token).map_err(|f| auth_error(p, f))?;
+        Ok(self.grants[self.tokens[i].grant].user.id.clone())
+    }
+
+    fn param<'a>(r: &'a RecordedRequest, k: &str) -> Option<&'a str> {
+        r.form_param(k).or_else(|| r.query_param(k))
+    }
+
+    fn threads_container(&mut self, user_path: &str, r: &RecordedRequest) -> Response {
+        let user = match self.threads_user(r) {
+            Ok(u) => u,
+            Err(resp) => return resp,
+        };
+        if user_path != "me" && user_path != user {
+            return meta_err(
+                100,
+                Some(33),
+                "Unsupported post request. Object does not exist or cannot be loaded due to missing permissions",
+            );
+        }
+        let media_type = Self::param(r, "media_type").unwrap_or("");
+        if media_type != "TEXT" {
+            return meta_err(
+                100,
+                None,
+                &format!(
+                    "(#100) The parameter media_type must be one of TEXT, IMAGE, VIDEO, CAROUSEL; got {media_type:?}"
+                ),
+            );
+        }
+        let text = Self::param(r, "text").unwrap_or("").to_string();
+        if text.is_empty() {
+            return meta_err(100, None, "(#100) The parameter text is required for TEXT posts");
+        }
+        if text.len() > 500 {
+            return meta_err(100, Some(2207052), "text must be at most 500 characters");
+        }
+        let reply_to = Self::param(r, "reply_to_id").map(str::to_string);
+        if let Some(parent) = &reply_to
+            && !self.live_posts("threads").any(|x| &x.id == parent)
+        {
+            return meta_err(100, None, &format!("(#100) reply_to_id {parent} does not exist"));
+        }
+        let id = self.numeric_id();
+        self.containers.insert(
+            id.clone(),
+            Container {
+                user,
+                text,
+                reply_to,
+                status_reads: 0,
+                published: None,
+            },
+        );
+        json_resp(StatusCode::OK, json!({ "id": id }))
+    }
+
+    fn threads_container_status(&mut self, id: &str, r: &RecordedRequest) -> Response {
+        if let Err(resp) = self.threads_user(r) {
+            return resp;
+        }
+        let c = self.containers.get_mut(id).expect("checked");
+        c.status_reads += 1;
+        let status = match (&c.published, c.status_reads) {
+            (Some(_), _) => "PUBLISHED",
+            (None, 1) => "IN_PROGRESS",
+            _ => "FINISHED",
+        };
+        json_resp(StatusCode::OK, json!({ "id": id, "status": status }))
+    }
+
+    fn threads_publish(&mut self, user_path: &str, r: &RecordedRequest) -> Response {
+        let p = "threads";
+        let user = match self.threads_user(r) {
+            Ok(u) => u,
+            Err(resp) => return resp,
+        };
+        let Some(creation) = Self::param(r, "creation_id").map(str::to_string) else {
+            return meta_err(100, None, "(#100) The parameter creation_id is required");
+        };
+        let Some(c) = self
+            .containers
+            .get(&creation)
+            .cloned()
+            .filter(|c| c.user == user && (user_path == "me" || user_path == user))
+        else {
+            return meta_err(100, None, &format!("(#100) Invalid creation_id {creation}"));
+        };
+        if c.published.is_some() {
+            return meta_err(100, None, "(#100) This container was already published");
+        }
+        if c.status_reads < 2 {
+            return meta_err(
+                24,
+                Some(4279009),
+                "(#24) The media is not ready for publishing, please wait for a moment",
+            );
+        }
+        let script = self.next_script(p);
+        if let Some(Scripted::Fail(status, body, headers)) = script {
+            return scripted_response(status, body, headers);
+        }
+        let id = self.numeric_id();
+        self.containers.get_mut(&creation).expect("exists").published = Some(id.clone());
+        self.posts.push(FakePost {
+            platform: p,
+            id: id.clone(),
+            author: user,
+            text: c.text,
+            reply_to: c.reply_to,
+            deleted: false,
+        });
+        if let Some(Scripted::ApplyThenStall(d)) = script {
+            self.stall = Some(d);
+        }
+        json_resp(StatusCode::OK, json!({ "id": id }))
+    }
+}

@@ -1,0 +1,142 @@
+//! Fake X API v2 publishing: `POST /2/tweets` and `DELETE /2/tweets/:id`, with X's problem
+//! JSON, its duplicate-content refusal, reply checks and rate-limit headers.
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::json;
+
+use super::publishing::{FakePost, Scripted, json_body, scripted_response};
+use super::{Inner, RecordedRequest, auth_error, json_resp, x_api_err};
+
+/// Fields `POST /2/tweets` accepts (`additionalProperties: false` in X's schema).
+const TWEET_FIELDS: &[&str] = &[
+    "text",
+    "media",
+    "poll",
+    "reply",
+    "quote_tweet_id",
+    "reply_settings",
+    "card_uri",
+    "community_id",
+    "share_with_followers",
+    "geo",
+    "nullcast",
+    "for_super_followers_only",
+    "direct_message_deep_link",
+    "edit_options",
+];
+
+impl Inner {
+    pub(super) fn x_publishing(&mut self, path: &str, r: &RecordedRequest) -> Option<Response> {
+        let p = "twitter";
+        match (r.method.as_str(), path) {
+            ("POST", "/2/tweets") => Some(self.x_create(r)),
+            ("DELETE", id) if id.starts_with("/2/tweets/") => {
+                let id = id.trim_start_matches("/2/tweets/").to_string();
+                let i = match self.check_access(p, r.bearer()) {
+                    Ok(i) => i,
+                    Err(f) => return Some(auth_error(p, f)),
+                };
+                let user = self.grants[self.tokens[i].grant].user.id.clone();
+                match self
+                    .posts
+                    .iter_mut()
+                    .find(|x| x.platform == p && x.id == id && !x.deleted)
+                {
+                    Some(post) if post.author == user => {
+                        post.deleted = true;
+                        Some(json_resp(StatusCode::OK, json!({"data": {"deleted": true}})))
+                    }
+                    Some(_) => Some(x_api_err(StatusCode::FORBIDDEN, "Forbidden")),
+                    None => Some(json_resp(
+                        StatusCode::NOT_FOUND,
+                        json!({"title": "Not Found Error", "type": "https://api.twitter.com/2/problems/resource-not-found", "status": 404, "detail": format!("Could not find tweet with id: [{id}].")}),
+                    )),
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn x_create(&mut self, r: &RecordedRequest) -> Response {
+        let p = "twitter";
+        let i = match self.check_access(p, r.bearer()) {
+            Ok(i) => i,
+            Err(f) => return auth_error(p, f),
+        };
+        let grant = &self.grants[self.tokens[i].grant];
+        if !grant.has_scope("tweet.write") {
+            return x_api_err(StatusCode::FORBIDDEN, "Forbidden");
+        }
+        let user = grant.user.id.clone();
+        let invalid = |detail: &str| {
+            json_resp(
+                StatusCode::BAD_REQUEST,
+                json!({"errors": [{"message": detail}], "title": "Invalid Request", "detail": "One or more parameters to your request was invalid.", "type": "https://api.twitter.com/2/problems/invalid-request"}),
+            )
+        };
+        if !r
+            .content_type
+            .as_deref()
+            .is_some_and(|c| c.starts_with("application/json"))
+        {
+            return invalid("Content-Type must be application/json");
+        }
+        let Some(body) = json_body(r).filter(|b| b.is_object()) else {
+            return invalid("Request body is not valid JSON");
+        };
+        if let Some(k) = body
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k)
+            .find(|k| !TWEET_FIELDS.contains(&k.as_str()))
+        {
+            return invalid(&format!(
+                "$.{k}: is not defined in the schema and the schema does not allow additional properties"
+            ));
+        }
+        let text = body["text"].as_str().unwrap_or("").to_string();
+        if text.is_empty() && body["media"].is_null() {
+            return invalid("$.text: text or media is required");
+        }
+        let reply_to = body["reply"]["in_reply_to_tweet_id"].as_str().map(str::to_string);
+        if let Some(parent) = &reply_to
+            && !self.live_posts(p).any(|x| &x.id == parent)
+        {
+            return invalid(&format!(
+                "The tweet you are replying to ({parent}) does not exist or was deleted."
+            ));
+        }
+        let script = self.next_script(p);
+        if let Some(Scripted::Fail(status, body, headers)) = script {
+            return scripted_response(status, body, headers);
+        }
+        if self.live_posts(p).any(|x| x.author == user && x.text == text) {
+            return json_resp(
+                StatusCode::FORBIDDEN,
+                json!({"detail": "You are not allowed to create a Tweet with duplicate content.", "type": "about:blank", "title": "Forbidden", "status": 403}),
+            );
+        }
+        let id = self.numeric_id();
+        self.posts.push(FakePost {
+            platform: p,
+            id: id.clone(),
+            author: user,
+            text: text.clone(),
+            reply_to,
+            deleted: false,
+        });
+        if let Some(Scripted::ApplyThenStall(d)) = script {
+            self.stall = Some(d);
+        }
+        let mut resp = json_resp(
+            StatusCode::CREATED,
+            json!({"data": {"id": id, "text": text, "edit_history_tweet_ids": [id]}}),
+        );
+        for (k, v) in [("x-rate-limit-limit", "100"), ("x-rate-limit-remaining", "99")] {
+            resp.headers_mut().insert(k, v.parse().expect("header"));
+        }
+        resp
+    }
+}

@@ -1,0 +1,496 @@
+//! Publishing end to end against the fake platforms: text posts and thread chains on X,
+//! LinkedIn, Facebook and Threads; exactly once across retries, lost answers and crashes;
+//! error classification; token refresh on rejection; concurrent workers.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::connect::connect;
+use crate::fake_provider::{FakeProvider, Scripted};
+use crate::helpers::{Backend, TestApp};
+
+async fn setup(backend: Backend) -> (FakeProvider, TestApp) {
+    let fake = FakeProvider::start().await;
+    let t = TestApp::spawn_with_fake(backend, &fake).await;
+    (fake, t)
+}
+
+macro_rules! fake_test {
+    ($name:ident, $body:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            for backend in $crate::helpers::backends() {
+                let (fake, t) = setup(backend).await;
+                ($body)(fake, t).await;
+            }
+        }
+    };
+}
+
+async fn create(t: &TestApp, body: Value) -> String {
+    let r = t.post("/api/posts", &t.account.key, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    r.body["id"].as_str().unwrap().to_string()
+}
+
+async fn get(t: &TestApp, id: &str) -> Value {
+    let r = t.get(&format!("/api/posts/{id}"), &t.account.key).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body
+}
+
+async fn drain(t: &TestApp) {
+    postproxy::jobs::drain(&t.state).await.expect("drain");
+}
+
+/// Makes every queued job due now (a retry's backoff has passed).
+async fn time_passes(t: &TestApp) {
+    t.exec("UPDATE jobs SET run_at_ms = 0 WHERE state = 'queued'").await;
+}
+
+fake_test!(
+    x_text_post_is_published_once_with_its_permalink,
+    |fake: FakeProvider, t: TestApp| async move {
+        let profile = connect(&t, &fake, "twitter").await;
+        let id = create(
+            &t,
+            json!({"post": {"body": "Hello from postproxy"}, "profiles": [profile]}),
+        )
+        .await;
+        drain(&t).await;
+        let post = get(&t, &id).await;
+        assert_eq!(post["status"], "processed", "{post}");
+        let entry = &post["platforms"][0];
+        assert_eq!(entry["status"], "published", "{entry}");
+        let posts = fake.posts("twitter");
+        assert_eq!(posts.len(), 1);
+        assert_eq!(posts[0].text, "Hello from postproxy");
+        assert_eq!(entry["platform_post_id"], posts[0].id.as_str());
+        assert_eq!(
+            entry["permalink"],
+            format!("https://x.com/fake_twitter/status/{}", posts[0].id)
+        );
+        assert!(entry["error"].is_null() && entry["attempted_at"].is_string(), "{entry}");
+        // Nothing is left to run, and running again sends nothing more.
+        drain(&t).await;
+        assert_eq!(fake.posts("twitter").len(), 1);
+        let r = t.get(&format!("/api/profiles/{profile}"), &t.account.key).await;
+        assert_eq!(r.body["post_count"], 1, "{}", r.text);
+    }
+);
+
+fake_test!(
+    x_thread_is_a_reply_chain_in_order,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "twitter").await;
+        let id = create(
+            &t,
+            json!({"post": {"body": "1/3"}, "profiles": ["twitter"],
+               "thread": [{"body": "2/3"}, {"body": "3/3"}]}),
+        )
+        .await;
+        drain(&t).await;
+        let posts = fake.posts("twitter");
+        assert_eq!(
+            posts.iter().map(|p| p.text.as_str()).collect::<Vec<_>>(),
+            ["1/3", "2/3", "3/3"]
+        );
+        assert_eq!(posts[0].reply_to, None);
+        assert_eq!(posts[1].reply_to.as_deref(), Some(posts[0].id.as_str()));
+        assert_eq!(posts[2].reply_to.as_deref(), Some(posts[1].id.as_str()));
+        let post = get(&t, &id).await;
+        assert_eq!(post["platforms"][0]["platform_post_id"], posts[0].id.as_str());
+        for (i, child) in post["thread"].as_array().unwrap().iter().enumerate() {
+            let entry = &child["platforms"][0];
+            assert_eq!(entry["status"], "published", "{child}");
+            assert_eq!(entry["platform_post_id"], posts[i + 1].id.as_str());
+        }
+    }
+);
+
+fake_test!(
+    a_failure_mid_thread_stops_only_that_chain,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "twitter").await;
+        connect(&t, &fake, "threads").await;
+        // The second X request (part 2) is refused with X's generic 403.
+        let refusal = json!({"detail": "You are not permitted to perform this action.", "type": "about:blank", "title": "Forbidden", "status": 403});
+        let id = create(
+            &t,
+            json!({"post": {"body": "one"}, "profiles": ["twitter", "threads"],
+               "thread": [{"body": "two"}, {"body": "three"}]}),
+        )
+        .await;
+        // Let part 1 through, then refuse: script after the first publish.
+        fake.script("twitter", Scripted::ApplyThenStall(Duration::ZERO));
+        fake.script("twitter", Scripted::Fail(403, refusal, vec![]));
+        drain(&t).await;
+        let post = get(&t, &id).await;
+        assert_eq!(post["status"], "processed", "{post}");
+        let x = |v: &Value| {
+            v["platforms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["platform"] == "twitter")
+                .unwrap()
+                .clone()
+        };
+        let th = |v: &Value| {
+            v["platforms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["platform"] == "threads")
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(x(&post)["status"], "published");
+        let two = x(&post["thread"][0]);
+        assert_eq!(two["status"], "failed", "{two}");
+        assert_eq!(two["error"], "You are not permitted to perform this action.");
+        assert_eq!(two["error_details"]["platform_error_code"], "Forbidden");
+        assert!(
+            two["error_details"]["postproxy_note"]
+                .as_str()
+                .unwrap()
+                .contains("X's own")
+        );
+        let three = x(&post["thread"][1]);
+        assert_eq!(three["status"], "failed");
+        assert!(three["error"].as_str().unwrap().contains("part 2"), "{three}");
+        assert_eq!(fake.posts("twitter").len(), 1);
+        // The Threads chain is untouched by X's failure.
+        for part in [&post, &post["thread"][0], &post["thread"][1]] {
+            assert_eq!(th(part)["status"], "published", "{part}");
+        }
+        let threads = fake.posts("threads");
+        assert_eq!(threads.len(), 3);
+        assert_eq!(threads[1].reply_to.as_deref(), Some(threads[0].id.as_str()));
+        assert_eq!(threads[2].reply_to.as_deref(), Some(threads[1].id.as_str()));
+        let permalink = th(&post)["permalink"].as_str().unwrap().to_string();
+        assert_eq!(
+            permalink,
+            format!("https://www.threads.com/@fake_threads/post/C{}", threads[0].id)
+        );
+    }
+);
+
+fake_test!(
+    rate_limited_posts_retry_after_the_reset_and_land_once,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "twitter").await;
+        let reset = (postproxy::clock::now_ms() / 1000 + 900).to_string();
+        fake.script(
+        "twitter",
+        Scripted::Fail(
+            429,
+            json!({"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429}),
+            vec![("x-rate-limit-reset", reset), ("x-rate-limit-remaining", "0".into())],
+        ),
+    );
+        let id = create(&t, json!({"post": {"body": "Later"}, "profiles": ["twitter"]})).await;
+        drain(&t).await;
+        let post = get(&t, &id).await;
+        assert_eq!(post["status"], "processing");
+        let entry = &post["platforms"][0];
+        // Being retried shows as processing, with the platform's reason.
+        assert_eq!(entry["status"], "processing", "{entry}");
+        assert_eq!(entry["error"], "Too Many Requests");
+        // The retry waits for X's reset (15 minutes away), not a short backoff.
+        let run_at = t.count("SELECT run_at_ms FROM jobs WHERE state = 'queued'").await;
+        assert!(
+            run_at >= postproxy::clock::now_ms() + 800_000,
+            "retry too early: {run_at}"
+        );
+        assert!(fake.posts("twitter").is_empty());
+        time_passes(&t).await;
+        drain(&t).await;
+        let post = get(&t, &id).await;
+        assert_eq!(post["platforms"][0]["status"], "published", "{post}");
+        assert!(post["platforms"][0]["error"].is_null());
+        assert_eq!(post["status"], "processed");
+        assert_eq!(fake.posts("twitter").len(), 1);
+    }
+);
+
+fake_test!(
+    a_lost_answer_is_never_sent_twice,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "twitter").await;
+        let mut state = t.state.clone();
+        state.http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(500))
+            .build()
+            .unwrap();
+        fake.script("twitter", Scripted::ApplyThenStall(Duration::from_secs(3)));
+        let id = create(&t, json!({"post": {"body": "Maybe"}, "profiles": ["twitter"]})).await;
+        postproxy::jobs::drain(&state).await.unwrap();
+        let entry = get(&t, &id).await["platforms"][0].clone();
+        assert_eq!(entry["status"], "failed", "{entry}");
+        assert!(
+            entry["error"].as_str().unwrap().contains("no answer came back"),
+            "{entry}"
+        );
+        assert!(
+            entry["error_details"]["postproxy_note"]
+                .as_str()
+                .unwrap()
+                .contains("may or may not be on X")
+        );
+        time_passes(&t).await;
+        drain(&t).await;
+        assert_eq!(fake.posts("twitter").len(), 1, "applied once, never re-sent");
+    }
+);
+
+fake_test!(
+    a_crash_while_sending_fails_with_a_note_instead_of_resending,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "twitter").await;
+        let id = create(
+            &t,
+            json!({"post": {"body": "Crash", "draft": true}, "profiles": ["twitter"]}),
+        )
+        .await;
+        // A worker armed the send and died before recording the answer.
+        t.exec("UPDATE post_profiles SET sending_since_ms = 1, status = 'processing'")
+            .await;
+        let r = t
+            .post(&format!("/api/posts/{id}/publish"), &t.account.key, json!({}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        let before = fake.requests_for("twitter").len();
+        drain(&t).await;
+        let entry = get(&t, &id).await["platforms"][0].clone();
+        assert_eq!(entry["status"], "failed", "{entry}");
+        assert!(entry["error"].as_str().unwrap().contains("interrupted"), "{entry}");
+        assert_eq!(fake.requests_for("twitter").len(), before, "nothing sent");
+    }
+);
+
+fake_test!(
+    a_rejected_token_is_refreshed_once_then_the_post_lands,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "twitter").await;
+        fake.expire_access_tokens("twitter");
+        let id = create(&t, json!({"post": {"body": "After refresh"}, "profiles": ["twitter"]})).await;
+        drain(&t).await;
+        let post = get(&t, &id).await;
+        assert_eq!(post["platforms"][0]["status"], "published", "{post}");
+        assert_eq!(fake.posts("twitter").len(), 1);
+        let refreshes = fake
+            .requests_for("twitter")
+            .iter()
+            .filter(|r| r.form_param("grant_type") == Some("refresh_token"))
+            .count();
+        assert_eq!(refreshes, 1);
+    }
+);
+
+fake_test!(
+    a_rejected_refresh_expires_the_profile_and_says_reconnect,
+    |fake: FakeProvider, t: TestApp| async move {
+        let profile = connect(&t, &fake, "twitter").await;
+        fake.expire_access_tokens("twitter");
+        fake.reject_refresh("twitter", false);
+        let id = create(&t, json!({"post": {"body": "Dead token"}, "profiles": ["twitter"]})).await;
+        drain(&t).await;
+        let post = get(&t, &id).await;
+        assert_eq!(post["status"], "processed");
+        let entry = &post["platforms"][0];
+        assert_eq!(entry["status"], "failed", "{entry}");
+        assert!(
+            entry["error_details"]["postproxy_note"]
+                .as_str()
+                .unwrap()
+                .contains("Reconnect"),
+            "{entry}"
+        );
+        let r = t.get(&format!("/api/profiles/{profile}"), &t.account.key).await;
+        assert_eq!(r.body["status"], "expired");
+        assert!(fake.posts("twitter").is_empty());
+    }
+);
+
+fake_test!(
+    x_duplicate_content_fails_with_xs_words,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "twitter").await;
+        create(&t, json!({"post": {"body": "Same"}, "profiles": ["twitter"]})).await;
+        drain(&t).await;
+        let r = t
+            .call(
+                axum::http::Method::POST,
+                "/api/posts",
+                Some(&t.account.key.clone()),
+                Some(json!({"post": {"body": "Same"}, "profiles": ["twitter"]})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "our own duplicate check comes first");
+        let req = axum::http::Request::builder()
+            .method("POST")
+            .uri("/api/posts")
+            .header("Authorization", format!("Bearer {}", t.account.key))
+            .header("Content-Type", "application/json")
+            .header("X-Skip-Duplicate-Check", "true")
+            .body(axum::body::Body::from(
+                json!({"post": {"body": "Same"}, "profiles": ["twitter"]}).to_string(),
+            ))
+            .unwrap();
+        let r = t.raw(req).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        drain(&t).await;
+        let entry = get(&t, r.body["id"].as_str().unwrap()).await["platforms"][0].clone();
+        assert_eq!(entry["status"], "failed");
+        assert_eq!(
+            entry["error"],
+            "You are not allowed to create a Tweet with duplicate content."
+        );
+        assert!(
+            entry["error_details"]["postproxy_note"]
+                .as_str()
+                .unwrap()
+                .contains("Change the text")
+        );
+        assert_eq!(fake.posts("twitter").len(), 1);
+    }
+);
+
+fake_test!(
+    linkedin_commentary_is_escaped_so_nothing_is_cut,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "linkedin").await;
+        let text = "Launch (beta) #rust @team [docs] <3 *bold* _x_ ~y~ {z} | a\\b";
+        let id = create(&t, json!({"post": {"body": text}, "profiles": ["linkedin"]})).await;
+        let org = create(
+            &t,
+            json!({"post": {"body": "From the company"}, "profiles": ["linkedin"],
+               "platforms": {"linkedin": {"organization_id": crate::fake_provider::DEFAULT_LINKEDIN_ORG_ID}}}),
+        )
+        .await;
+        drain(&t).await;
+        let posts = fake.posts("linkedin");
+        assert_eq!(posts.len(), 2);
+        assert_eq!(posts[0].text, text, "LinkedIn would have cut an unescaped post short");
+        assert_eq!(posts[0].author, "urn:li:person:linkedin-user-1");
+        assert_eq!(
+            posts[1].author,
+            format!("urn:li:organization:{}", crate::fake_provider::DEFAULT_LINKEDIN_ORG_ID)
+        );
+        let entry = get(&t, &id).await["platforms"][0].clone();
+        assert_eq!(entry["platform_post_id"], posts[0].id.as_str());
+        assert_eq!(
+            entry["permalink"],
+            format!("https://www.linkedin.com/feed/update/{}", posts[0].id)
+        );
+        assert_eq!(get(&t, &org).await["platforms"][0]["status"], "published");
+        // Every call carried LinkedIn's version headers.
+        for r in fake
+            .requests_for("linkedin")
+            .iter()
+            .filter(|r| r.path.ends_with("/rest/posts"))
+        {
+            assert_eq!(r.restli_protocol_version.as_deref(), Some("2.0.0"));
+            assert!(r.linkedin_version.is_some());
+        }
+    }
+);
+
+fake_test!(
+    facebook_posts_to_the_chosen_page_with_its_token,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "facebook").await;
+        let id = create(
+            &t,
+            json!({"post": {"body": "Page news"}, "profiles": ["facebook"],
+               "platforms": {"facebook": {"page_id": "facebook-page-2", "link": "https://example.com/a"}}}),
+        )
+        .await;
+        drain(&t).await;
+        let posts = fake.posts("facebook");
+        assert_eq!(posts.len(), 1);
+        assert_eq!(posts[0].author, "facebook-page-2");
+        assert_eq!(
+            posts[0].reply_to.as_deref(),
+            Some("https://example.com/a"),
+            "the link went along"
+        );
+        let entry = get(&t, &id).await["platforms"][0].clone();
+        assert_eq!(entry["status"], "published", "{entry}");
+        assert_eq!(entry["platform_post_id"], posts[0].id.as_str());
+        let post = posts[0].id.split('_').nth(1).unwrap();
+        assert_eq!(
+            entry["permalink"],
+            format!("https://www.facebook.com/facebook-page-2/posts/{post}")
+        );
+        // A duplicate is Graph error 506, reported with its code.
+        let req = axum::http::Request::builder()
+            .method("POST")
+            .uri("/api/posts")
+            .header("Authorization", format!("Bearer {}", t.account.key))
+            .header("Content-Type", "application/json")
+            .header("X-Skip-Duplicate-Check", "true")
+            .body(axum::body::Body::from(
+                json!({"post": {"body": "Page news"}, "profiles": ["facebook"],
+                   "platforms": {"facebook": {"page_id": "facebook-page-2"}}})
+                .to_string(),
+            ))
+            .unwrap();
+        let again = t.raw(req).await;
+        drain(&t).await;
+        let entry = get(&t, again.body["id"].as_str().unwrap()).await["platforms"][0].clone();
+        assert_eq!(entry["status"], "failed");
+        assert_eq!(entry["error_details"]["platform_error_code"], "506");
+        assert_eq!(entry["error"], "(#506) Duplicate status message");
+    }
+);
+
+fake_test!(
+    two_workers_never_publish_the_same_post_twice,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "twitter").await;
+        connect(&t, &fake, "threads").await;
+        for i in 0..12 {
+            create(
+                &t,
+                json!({"post": {"body": format!("post {i}")}, "profiles": ["twitter", "threads"]}),
+            )
+            .await;
+        }
+        let (a, b) = tokio::join!(postproxy::jobs::drain(&t.state), postproxy::jobs::drain(&t.state));
+        a.unwrap();
+        b.unwrap();
+        assert_eq!(fake.posts("twitter").len(), 12);
+        assert_eq!(fake.posts("threads").len(), 12);
+        let published = t
+            .count("SELECT COUNT(*) FROM post_profiles WHERE status = 'published'")
+            .await;
+        assert_eq!(published, 24);
+    }
+);
+
+fake_test!(
+    deleting_a_profile_fails_what_it_had_left_to_publish,
+    |fake: FakeProvider, t: TestApp| async move {
+        let profile = connect(&t, &fake, "twitter").await;
+        let id = create(
+        &t,
+        json!({"post": {"body": "Later", "scheduled_at": postproxy::clock::iso8601(postproxy::clock::now_ms() + 3_600_000)},
+               "profiles": ["twitter"]}),
+    )
+    .await;
+        let r = t.delete(&format!("/api/profiles/{profile}"), &t.account.key).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        time_passes(&t).await;
+        drain(&t).await;
+        let post = get(&t, &id).await;
+        assert_eq!(post["status"], "processed", "{post}");
+        let entry = &post["platforms"][0];
+        assert_eq!(entry["status"], "failed", "{entry}");
+        assert!(entry["error"].as_str().unwrap().contains("deleted"));
+        assert!(fake.posts("twitter").is_empty());
+    }
+);
