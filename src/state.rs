@@ -27,6 +27,8 @@ pub struct AppState {
     pub job_wakeup: Arc<tokio::sync::Notify>,
     /// First pause between polls of a platform's asynchronous processing.
     pub publish_poll: Duration,
+    /// How often idle workers look for due jobs without being woken.
+    pub job_poll: Duration,
 }
 
 /// A token bucket per API key id.
@@ -44,6 +46,7 @@ impl AppState {
             limiter: None,
             job_wakeup: Arc::new(tokio::sync::Notify::new()),
             publish_poll: Duration::from_secs(2),
+            job_poll: Duration::from_secs(1),
         }
     }
 
@@ -54,9 +57,14 @@ impl AppState {
         self
     }
 
-    /// Tells local workers that jobs were enqueued, so they need not wait for a poll tick.
-    pub fn jobs_enqueued(&self) {
-        self.job_wakeup.notify_waiters();
+    /// Tells the workers that jobs were enqueued, so they need not wait for a poll tick: this
+    /// process's at once, and on PostgreSQL every replica's (`NOTIFY`; a lost notification only
+    /// costs the poll interval).
+    pub async fn jobs_enqueued(&self) {
+        self.job_wakeup.notify_one();
+        if let Err(e) = crate::db::jobs::notify(&self.db).await {
+            tracing::warn!(error = %e, "could not notify other replicas of new jobs");
+        }
     }
 
     /// Decodes a public id of the given type; anything undecodable is simply not found.

@@ -22,7 +22,6 @@ pub const REFRESH_TOKEN: &str = "refresh_token";
 /// How long a claimed job is ours before another worker may take it over.
 const LEASE_MS: i64 = 5 * 60 * 1000;
 const MAX_ATTEMPTS: i64 = 8;
-const POLL_INTERVAL: Duration = Duration::from_secs(1);
 const SCHEDULE_INTERVAL: Duration = Duration::from_secs(60);
 /// Finished jobs are kept this long for inspection.
 const KEEP_FINISHED_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -161,9 +160,12 @@ pub async fn drain(state: &AppState) -> sqlx::Result<usize> {
 /// when `shutdown` fires and let the jobs in hand finish.
 pub fn spawn(state: AppState, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
     let worker = format!("{}-{}", hostname(), std::process::id());
+    if let crate::db::Db::Postgres(pool) = &state.db {
+        spawn_listener(pool.clone(), state.job_wakeup.clone(), shutdown.clone());
+    }
     tokio::spawn(async move {
         let mut schedule = tokio::time::interval(SCHEDULE_INTERVAL);
-        let mut poll = tokio::time::interval(POLL_INTERVAL);
+        let mut poll = tokio::time::interval(state.job_poll);
         let mut running: tokio::task::JoinSet<String> = tokio::task::JoinSet::new();
         let mut per_queue: HashMap<String, usize> = HashMap::new();
         loop {
@@ -217,6 +219,44 @@ pub fn spawn(state: AppState, shutdown: CancellationToken) -> tokio::task::JoinH
         while running.join_next().await.is_some() {}
         tracing::info!("job worker stopped");
     })
+}
+
+/// Turns other replicas' `NOTIFY`s into local wake-ups. `PgListener` reconnects by itself;
+/// should it fail anyway, the poll tick still finds the work.
+fn spawn_listener(pool: sqlx::PgPool, wakeup: std::sync::Arc<tokio::sync::Notify>, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        loop {
+            let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for new jobs; polling only");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                    }
+                }
+            };
+            if let Err(e) = listener.listen(jobs::NOTIFY_CHANNEL).await {
+                tracing::warn!(error = %e, "cannot listen for new jobs; polling only");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                }
+            }
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    n = listener.recv() => match n {
+                        Ok(_) => wakeup.notify_one(),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "job notifications interrupted; reconnecting");
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    });
 }
 
 fn hostname() -> String {

@@ -494,3 +494,33 @@ fake_test!(
         assert!(fake.posts("twitter").is_empty());
     }
 );
+
+fake_test!(
+    workers_wake_when_work_is_enqueued_not_on_a_poll,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "twitter").await;
+        // A worker that would not poll again for an hour. On PostgreSQL it stands for another
+        // replica: its own wake-up, reached only through LISTEN/NOTIFY.
+        let mut worker = t.state.clone();
+        worker.job_poll = Duration::from_secs(3600);
+        if t.backend == Backend::Postgres {
+            worker.job_wakeup = std::sync::Arc::new(tokio::sync::Notify::new());
+        }
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let handle = postproxy::jobs::spawn(worker, shutdown.clone());
+        tokio::time::sleep(Duration::from_millis(500)).await; // past its first poll, listening
+        create(&t, json!({"post": {"body": "Wake up"}, "profiles": ["twitter"]})).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while fake.posts("twitter").is_empty() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        shutdown.cancel();
+        handle.await.unwrap();
+        assert_eq!(
+            fake.posts("twitter").len(),
+            1,
+            "the worker was not woken ({:?})",
+            t.backend
+        );
+    }
+);

@@ -248,7 +248,7 @@ pub async fn create(
             .into_response());
     }
     let id = store::create(&state.db, &checked.new_post, now).await?;
-    state.jobs_enqueued();
+    state.jobs_enqueued().await;
     tracing::info!(post_id = id, targets = checked.new_post.targets.len(), status = %checked.new_post.status, "post created");
     let row = store::get(&state.db, caller.account_id, None, id)
         .await?
@@ -292,7 +292,7 @@ pub async fn update(
             "This post changed while it was being edited (it may be publishing now); fetch it and try again".into(),
         ));
     }
-    state.jobs_enqueued();
+    state.jobs_enqueued().await;
     tracing::info!(post_id, "post updated");
     let row = find(&state, &caller, &id).await?;
     Ok(Json(render_one(&state, row).await?))
@@ -324,7 +324,7 @@ pub async fn publish(State(state): State<AppState>, caller: Caller, PathId(id): 
             row.status
         )));
     }
-    state.jobs_enqueued();
+    state.jobs_enqueued().await;
     tracing::info!(post_id = row.id, "draft published");
     let row = find(&state, &caller, &id).await?;
     Ok(Json(render_one(&state, row).await?))
