@@ -4,11 +4,130 @@
 use super::Db;
 use crate::with_pool;
 
+macro_rules! insert_unpublish {
+    ($tx:ident, $u:expr, $now:expr) => {
+        sqlx::query(
+            "INSERT INTO jobs (kind, payload, state, run_at_ms, max_attempts, dedupe_key, created_at_ms, queue) \
+             VALUES ($1, $2, 'queued', $3, $4, $5, $3, $6) ON CONFLICT (dedupe_key) DO NOTHING",
+        )
+        .bind(UNPUBLISH_JOB)
+        .bind(serde_json::to_string($u).unwrap_or_default())
+        .bind($now)
+        .bind(PUBLISH_MAX_ATTEMPTS)
+        .bind(format!(
+            "unpublish:{}",
+            $u.items.first().map(|i| i.0).unwrap_or_default()
+        ))
+        .bind(&$u.platform)
+        .execute(&mut *$tx)
+        .await?;
+    };
+}
+
 /// Job kind of a (post, profile) publish.
 pub const PUBLISH_JOB: &str = "publish_post";
 /// Job kind that downloads a post's URL media.
 pub const FETCH_MEDIA_JOB: &str = "fetch_media";
 pub const PUBLISH_MAX_ATTEMPTS: i64 = 8;
+/// Job kind that deletes a published (post, profile) chain on its platform.
+pub const UNPUBLISH_JOB: &str = "unpublish";
+
+/// What an unpublish job needs, self-contained so that it still runs after the post's rows
+/// are deleted (`DELETE /api/posts/:id?delete_on_platform=true`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Unpublish {
+    pub profile_id: i64,
+    pub platform: String,
+    pub placement_id: Option<String>,
+    /// (result id, platform post id), the thread's last part first (replies before what they reply to).
+    pub items: Vec<(i64, String)>,
+}
+
+/// The published chains of a post, one per profile (root result first in `items` order reversed).
+pub async fn unpublish_plan(db: &Db, account_id: i64, root: i64) -> sqlx::Result<Vec<(i64, Unpublish)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: i64,
+        post_id: i64,
+        profile_id: Option<i64>,
+        platform: String,
+        placement_id: Option<String>,
+        platform_post_id: String,
+    }
+    let rows: Vec<Row> = with_pool!(db, p => sqlx::query_as(
+        "SELECT r.id, r.post_id, r.profile_id, r.platform, r.placement_id, r.platform_post_id \
+         FROM post_profiles r JOIN posts p ON p.id = r.post_id \
+         WHERE r.root_post_id = $1 AND r.account_id = $2 AND r.status = 'published' AND r.platform_post_id IS NOT NULL \
+           AND r.profile_id IS NOT NULL ORDER BY r.profile_id, p.position DESC")
+        .bind(root).bind(account_id).fetch_all(p).await)?;
+    let mut plans: Vec<(i64, Unpublish)> = Vec::new();
+    for Row {
+        id,
+        post_id,
+        profile_id,
+        platform,
+        placement_id,
+        platform_post_id,
+    } in rows
+    {
+        let profile_id = profile_id.unwrap_or_default();
+        match plans.iter_mut().find(|(_, u)| u.profile_id == profile_id) {
+            Some((root_result, u)) => {
+                if post_id == root {
+                    *root_result = id;
+                }
+                u.items.push((id, platform_post_id));
+            }
+            None => plans.push((
+                if post_id == root { id } else { 0 },
+                Unpublish {
+                    profile_id,
+                    platform,
+                    placement_id,
+                    items: vec![(id, platform_post_id)],
+                },
+            )),
+        }
+    }
+    Ok(plans)
+}
+
+/// Enqueues unpublish jobs (POST /delete_on_platform).
+pub async fn enqueue_unpublish(db: &Db, plans: &[Unpublish], now_ms: i64) -> sqlx::Result<()> {
+    with_pool!(db, p => {
+        let mut tx = p.begin().await?;
+        for u in plans {
+            insert_unpublish!(tx, u, now_ms);
+        }
+        tx.commit().await?;
+        Ok(())
+    })
+}
+
+/// A part was deleted on its platform.
+pub async fn mark_deleted(db: &Db, result_id: i64, now_ms: i64) -> sqlx::Result<()> {
+    with_pool!(db, p => sqlx::query(
+        "UPDATE post_profiles SET status = 'deleted', error = NULL, error_code = NULL, error_subcode = NULL, error_message = NULL, \
+                error_note = NULL, updated_at_ms = $2 WHERE id = $1 AND status = 'published'")
+        .bind(result_id).bind(now_ms).execute(p).await.map(|_| ())
+    )
+}
+
+/// A deletion failed for good: the part stays published, with the platform's reason.
+pub async fn deletion_failed(
+    db: &Db,
+    result_id: i64,
+    error: &str,
+    code: Option<&str>,
+    note: &str,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    with_pool!(db, p => sqlx::query(
+        "UPDATE post_profiles SET error = $2, error_message = $2, error_code = $3, error_note = $4, updated_at_ms = $5 \
+         WHERE id = $1 AND status = 'published'")
+        .bind(result_id).bind(error).bind(code).bind(note).bind(now_ms).execute(p).await.map(|_| ())
+    )
+}
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct PostRow {
@@ -251,9 +370,18 @@ pub async fn rewrite(db: &Db, post_id: i64, expected_status: &str, np: &NewPost,
 
 /// Deletes a post with its thread, results and media rows, cancelling its jobs; the media's
 /// storage keys are queued for removal in the same transaction. False when there was none.
-pub async fn delete(db: &Db, account_id: i64, post_id: i64, now_ms: i64) -> sqlx::Result<bool> {
+pub async fn delete(
+    db: &Db,
+    account_id: i64,
+    post_id: i64,
+    unpublish: &[Unpublish],
+    now_ms: i64,
+) -> sqlx::Result<bool> {
     with_pool!(db, p => {
         let mut tx = p.begin().await?;
+        for u in unpublish {
+            insert_unpublish!(tx, u, now_ms);
+        }
         let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM posts WHERE id = $1 AND account_id = $2 AND parent_id IS NULL")
             .bind(post_id).bind(account_id).fetch_optional(&mut *tx).await?;
         if exists.is_none() {
@@ -389,16 +517,6 @@ pub async fn find_duplicate(db: &Db, account_id: i64, fingerprint: &[u8], since_
         "SELECT id FROM posts WHERE account_id = $1 AND fingerprint = $2 AND created_at_ms >= $3 AND parent_id IS NULL \
          ORDER BY id DESC LIMIT 1")
         .bind(account_id).bind(fingerprint).bind(since_ms).fetch_optional(p).await)
-}
-
-/// Marks results of a post as being deleted on their platform and enqueues the deletions.
-/// Returns the (result id, platform) pairs selected.
-pub async fn published_results(db: &Db, account_id: i64, post_id: i64) -> sqlx::Result<Vec<ResultRow>> {
-    with_pool!(db, p => sqlx::query_as(
-        "SELECT id, post_id, root_post_id, profile_id, platform, profile_name, status, placement_id, platform_post_id, permalink, \
-                error, error_code, error_subcode, error_message, error_note, attempted_at_ms \
-         FROM post_profiles WHERE root_post_id = $1 AND account_id = $2 AND post_id = $1 AND status = 'published' ORDER BY id")
-        .bind(post_id).bind(account_id).fetch_all(p).await)
 }
 
 /// Sets a root post's (and its children's) status.

@@ -394,6 +394,59 @@ impl SendGuard for DbGuard<'_> {
     }
 }
 
+/// Deletes a published chain on its platform, replies first. Payload: `store::Unpublish`.
+pub async fn unpublish(state: &AppState, job: &JobRow) -> Result<(), JobError> {
+    let plan: store::Unpublish =
+        serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+    let platform = Platform::parse(&plan.platform)
+        .ok_or_else(|| JobError::Permanent(format!("unknown platform {:?}", plan.platform)))?;
+    let last_attempt = job.attempts >= job.max_attempts;
+    let account = match open_account(state, plan.profile_id, platform, plan.placement_id.as_deref(), true).await {
+        Ok(a) => a,
+        Err(f) if f.kind == FailureKind::Transient && !last_attempt => return Err(JobError::Retry(f.message)),
+        Err(f) => {
+            for (result_id, _) in &plan.items {
+                deletion_failed(&state.db, *result_id, &f).await?;
+            }
+            return Ok(());
+        }
+    };
+    for (result_id, platform_post_id) in &plan.items {
+        match platforms::delete_post(&state.http, &account, platform_post_id).await {
+            Ok(()) => {
+                store::mark_deleted(&state.db, *result_id, now_ms()).await?;
+                tracing::info!(profile_id = plan.profile_id, %platform, %platform_post_id, "deleted on the platform");
+            }
+            Err(f) if f.kind == FailureKind::Transient && !last_attempt => {
+                // What is deleted is marked; the retry repeats the rest (deletes are idempotent).
+                return Err(JobError::Retry(f.message));
+            }
+            Err(f) => {
+                deletion_failed(&state.db, *result_id, &f).await?;
+                tracing::warn!(profile_id = plan.profile_id, %platform, error = %f.message, "deletion on the platform failed");
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn deletion_failed(db: &Db, result_id: i64, f: &Failure) -> Result<(), JobError> {
+    let note = f
+        .note
+        .clone()
+        .unwrap_or_else(|| "The post is still live on the platform; delete it there, or try again.".to_string());
+    store::deletion_failed(
+        db,
+        result_id,
+        &format!("Could not delete on the platform: {}", f.message),
+        f.code.as_deref(),
+        &note,
+        now_ms(),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Payload `"{post_id}"`: downloads its URL media.
 pub async fn fetch_media(state: &AppState, payload: &str) -> Result<(), JobError> {
     let post_id: i64 = payload

@@ -399,6 +399,14 @@ pub async fn publish(
     }
 }
 
+/// Whether the platform's API lets an app delete a post it published.
+pub fn can_delete(p: Platform) -> bool {
+    matches!(
+        p,
+        Platform::Twitter | Platform::Linkedin | Platform::Facebook | Platform::Threads
+    )
+}
+
 /// Deletes a published item where the platform allows it.
 pub async fn delete_post(
     http: &reqwest::Client,

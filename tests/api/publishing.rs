@@ -524,3 +524,94 @@ fake_test!(
         );
     }
 );
+
+fake_test!(
+    delete_on_platform_removes_whole_chains_where_asked,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "twitter").await;
+        connect(&t, &fake, "linkedin").await;
+        connect(&t, &fake, "threads").await;
+        let id = create(
+            &t,
+            json!({"post": {"body": "Gone soon"}, "profiles": ["twitter", "threads"], "thread": [{"body": "reply"}]}),
+        )
+        .await;
+        let solo = create(&t, json!({"post": {"body": "Solo"}, "profiles": ["linkedin"]})).await;
+        drain(&t).await;
+        assert_eq!(fake.posts("twitter").len(), 2);
+        // Only X, chosen by network.
+        let r = t
+            .post(
+                &format!("/api/posts/{id}/delete_on_platform"),
+                &t.account.key,
+                json!({"network": "twitter"}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["success"], true);
+        assert_eq!(r.body["deleting"].as_array().unwrap().len(), 1);
+        assert_eq!(r.body["deleting"][0]["platform"], "twitter");
+        drain(&t).await;
+        assert!(
+            fake.posts("twitter").iter().all(|p| p.deleted),
+            "{:?}",
+            fake.posts("twitter")
+        );
+        assert!(fake.posts("threads").iter().all(|p| !p.deleted));
+        let post = get(&t, &id).await;
+        let x = post["platforms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["platform"] == "twitter")
+            .unwrap()
+            .clone();
+        assert_eq!(x["status"], "deleted", "{x}");
+        assert_eq!(
+            post["thread"][0]["platforms"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["platform"] == "twitter")
+                .unwrap()["status"],
+            "deleted"
+        );
+        // By post_profile_id: the Threads entry.
+        let th = post["platforms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["platform"] == "threads")
+            .unwrap()
+            .clone();
+        let r = t
+            .post(
+                &format!("/api/posts/{id}/delete_on_platform"),
+                &t.account.key,
+                json!({"post_profile_id": th["id"]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        assert_eq!(r.body["deleting"][0]["post_profile_id"], th["id"]);
+        drain(&t).await;
+        assert!(fake.posts("threads").iter().all(|p| p.deleted));
+        // Nothing left published: 422.
+        let r = t
+            .post(
+                &format!("/api/posts/{id}/delete_on_platform"),
+                &t.account.key,
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        // DELETE with delete_on_platform removes it on LinkedIn and here.
+        let r = t
+            .delete(&format!("/api/posts/{solo}?delete_on_platform=true"), &t.account.key)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        drain(&t).await;
+        assert!(fake.posts("linkedin")[0].deleted);
+        let r = t.get(&format!("/api/posts/{solo}"), &t.account.key).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+    }
+);

@@ -348,19 +348,22 @@ pub async fn delete(
     let row = find(&state, &caller, &id).await?;
     let on_platform = crate::http::body::as_flag(q.delete_on_platform.map(serde_json::Value::String).as_ref())
         .ok_or_else(|| ApiError::Unprocessable("delete_on_platform must be true or false".into()))?;
-    if on_platform
-        && !store::published_results(&state.db, caller.account_id, row.id)
+    let plans = if on_platform {
+        let plans: Vec<store::Unpublish> = store::unpublish_plan(&state.db, caller.account_id, row.id)
             .await?
-            .is_empty()
-    {
-        return Err(ApiError::Unprocessable(
-            "Deleting published posts on the platforms is not available in this server version yet; \
-             delete them on the platform, then delete the post here"
-                .into(),
-        ));
-    }
-    if !store::delete(&state.db, caller.account_id, row.id, now_ms()).await? {
+            .into_iter()
+            .map(|(_, u)| u)
+            .collect();
+        refuse_undeletable(plans.iter().map(|u| u.platform.as_str()))?;
+        plans
+    } else {
+        Vec::new()
+    };
+    if !store::delete(&state.db, caller.account_id, row.id, &plans, now_ms()).await? {
         return Err(ApiError::NotFound);
+    }
+    if !plans.is_empty() {
+        state.jobs_enqueued().await;
     }
     tracing::info!(post_id = row.id, "post deleted");
     Ok(Json(DeletedResponse { deleted: true }))
@@ -382,18 +385,21 @@ pub async fn delete_on_platform(
     Payload(req): Payload<DeleteOnPlatformRequest>,
 ) -> ApiResult<Json<DeleteOnPlatformResponse>> {
     let row = find(&state, &caller, &id).await?;
-    let published = store::published_results(&state.db, caller.account_id, row.id).await?;
-    let selected: Vec<_> = published
+    let post_profile = req
+        .post_profile_id
+        .as_deref()
+        .map(|pp| state.ids.decode(Kind::PostProfile, pp).unwrap_or(-1));
+    let profile = req
+        .profile_id
+        .as_deref()
+        .map(|p| state.ids.decode(Kind::Profile, p).unwrap_or(-1));
+    let selected: Vec<(i64, store::Unpublish)> = store::unpublish_plan(&state.db, caller.account_id, row.id)
+        .await?
         .into_iter()
-        .filter(|r| {
-            req.post_profile_id
-                .as_deref()
-                .is_none_or(|pp| state.ids.decode(Kind::PostProfile, pp) == Some(r.id))
-                && req
-                    .profile_id
-                    .as_deref()
-                    .is_none_or(|p| r.profile_id.is_some() && state.ids.decode(Kind::Profile, p) == r.profile_id)
-                && req.network.is_none_or(|n| n.as_str() == r.platform)
+        .filter(|(root_result, u)| {
+            post_profile.is_none_or(|pp| pp == *root_result)
+                && profile.is_none_or(|p| p == u.profile_id)
+                && req.network.is_none_or(|n| n.as_str() == u.platform)
         })
         .collect();
     if selected.is_empty() {
@@ -401,7 +407,37 @@ pub async fn delete_on_platform(
             "Nothing published matches; only published platforms can be deleted".into(),
         ));
     }
-    Err(ApiError::Unprocessable(
-        "Deleting on the platforms is not available in this server version yet".into(),
+    refuse_undeletable(selected.iter().map(|(_, u)| u.platform.as_str()))?;
+    let plans: Vec<store::Unpublish> = selected.iter().map(|(_, u)| u.clone()).collect();
+    store::enqueue_unpublish(&state.db, &plans, now_ms()).await?;
+    state.jobs_enqueued().await;
+    Ok(Json(DeleteOnPlatformResponse {
+        success: true,
+        deleting: selected
+            .into_iter()
+            .map(|(root_result, u)| Deleting {
+                post_profile_id: state.encode(Kind::PostProfile, root_result),
+                platform: Platform::parse(&u.platform).unwrap_or(Platform::Twitter),
+            })
+            .collect(),
+    }))
+}
+
+/// A 422 naming the platforms that offer apps no way to delete a post.
+fn refuse_undeletable<'a>(platforms: impl Iterator<Item = &'a str>) -> ApiResult<()> {
+    let mut refused: Vec<&str> = platforms
+        .filter_map(Platform::parse)
+        .filter(|p| !crate::platforms::can_delete(*p))
+        .map(crate::domain::post::platform_label)
+        .collect();
+    refused.dedup();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Validation(
+        refused
+            .into_iter()
+            .map(|p| format!("{p} does not let apps delete posts; delete it in the {p} app"))
+            .collect(),
     ))
 }
