@@ -655,3 +655,741 @@ fn map_reqwest(e: &reqwest::Error, shown: &str, host: &str, after: Duration) -> 
         FetchError::Network { host }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::storage::new_key;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::extract::{Path as UrlPath, Query};
+    use axum::http::header;
+    use axum::response::{IntoResponse, Redirect};
+    use axum::routing::get;
+    use std::collections::HashMap;
+
+    const LIMITS: Limits = Limits {
+        max_image_bytes: 10_000,
+        max_video_bytes: 40_000,
+    };
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("test address")
+    }
+
+    /// A file of `len` bytes that sniffs as PNG, with varied content so hashes mean something.
+    fn png(len: usize) -> Vec<u8> {
+        let mut v = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0".to_vec();
+        v.extend((0..len.saturating_sub(v.len())).map(|i| (i % 251) as u8));
+        v.truncate(len);
+        v
+    }
+
+    fn mp4(len: usize) -> Vec<u8> {
+        let mut v = b"\0\0\0\x20ftypisom\0\0\x02\0isomiso2avc1mp41\0\0\0\x08free".to_vec();
+        v.extend((0..len.saturating_sub(v.len())).map(|i| (i % 249) as u8));
+        v.truncate(len);
+        v
+    }
+
+    fn sha256_hex(data: &[u8]) -> String {
+        hex::encode(Sha256::digest(data))
+    }
+
+    fn chunks(data: Vec<u8>, size: usize) -> Vec<Result<Bytes, std::io::Error>> {
+        data.chunks(size).map(|c| Ok(Bytes::copy_from_slice(c))).collect()
+    }
+
+    async fn serve() -> SocketAddr {
+        let app = Router::new()
+            .route(
+                "/png",
+                get(|| async { ([(header::CONTENT_TYPE, "image/png")], png(5_000)) }),
+            )
+            .route("/video", get(|| async { mp4(30_000) }))
+            .route(
+                // The first bytes a byte at a time: sniffing must wait for enough of them.
+                "/trickle",
+                get(|| async {
+                    let data = png(3_000);
+                    let mut parts = chunks(data[..80].to_vec(), 1);
+                    parts.extend(chunks(data[80..].to_vec(), 1_000));
+                    Body::from_stream(futures::stream::iter(parts))
+                }),
+            )
+            .route(
+                // No Content-Length: the limit must hold while streaming.
+                "/stream-big",
+                get(|| async { Body::from_stream(futures::stream::iter(chunks(png(25_000), 1_000))) }),
+            )
+            .route(
+                "/declared-huge",
+                get(|| async { ([(header::CONTENT_TYPE, "image/png")], png(50_000)) }),
+            )
+            .route("/declared-big", get(|| async { png(15_000) }))
+            .route("/html", get(|| async { "<!doctype html><html><body>hi</body></html>" }))
+            .route("/empty", get(|| async { "" }))
+            .route(
+                "/status/{code}",
+                get(|UrlPath(code): UrlPath<u16>| async move {
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::IM_A_TEAPOT)
+                }),
+            )
+            .route("/redirect", get(|| async { Redirect::temporary("/png") }))
+            .route("/loop", get(|| async { Redirect::temporary("/loop") }))
+            .route(
+                "/chain/{n}",
+                get(|UrlPath(n): UrlPath<u32>| async move {
+                    if n == 0 {
+                        png(2_000).into_response()
+                    } else {
+                        Redirect::temporary(&format!("/chain/{}", n - 1)).into_response()
+                    }
+                }),
+            )
+            .route(
+                "/go",
+                get(|Query(q): Query<HashMap<String, String>>| async move {
+                    Redirect::temporary(q.get("to").map_or("/png", String::as_str)).into_response()
+                }),
+            )
+            .route(
+                // The head, then nothing: only the whole-download timeout ends it.
+                "/stall",
+                get(|| async {
+                    let head = futures::stream::iter(chunks(png(500), 500));
+                    Body::from_stream(head.chain(futures::stream::pending()))
+                }),
+            )
+            .route(
+                "/slow-headers",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    png(100)
+                }),
+            )
+            .route(
+                // The server drops the connection mid-body.
+                "/broken",
+                get(|| async {
+                    let mut parts = chunks(png(3_000), 1_000);
+                    parts.push(Err(std::io::Error::other("gone")));
+                    Body::from_stream(futures::stream::iter(parts))
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+
+    fn local() -> FetchConfig {
+        FetchConfig {
+            allow_private: true,
+            timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(2),
+            max_redirects: 5,
+        }
+    }
+
+    fn storage() -> (tempfile::TempDir, Storage) {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let s = Storage::open(tmp.path().to_str().expect("utf-8")).expect("open");
+        (tmp, s)
+    }
+
+    /// Every file under `dir`: proves a failed download left nothing, not even staging files.
+    fn files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(d) = todo.pop() {
+            for entry in std::fs::read_dir(&d).expect("read_dir").flatten() {
+                let p = entry.path();
+                if p.is_dir() {
+                    todo.push(p);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+
+    async fn read(storage: &Storage, key: &str) -> Vec<u8> {
+        let (_, mut stream) = storage.get_stream(key).await.expect("stored");
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            out.extend_from_slice(&chunk.expect("chunk"));
+        }
+        out
+    }
+
+    #[test]
+    fn public_and_non_public_addresses() {
+        for a in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "93.184.216.34",
+            "100.63.255.255",
+            "100.128.0.1",
+            "172.15.255.255",
+            "172.32.0.1",
+            "198.17.255.255",
+            "198.20.0.1",
+            "223.255.255.255",
+            "2606:4700:4700::1111",
+            "2001:4860:4860::8888",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
+            assert!(is_public_ip(ip(a)), "{a} is public");
+        }
+        for a in [
+            "0.0.0.0",
+            "0.1.2.3",
+            "10.0.0.1",
+            "10.255.255.255",
+            "100.64.0.1",
+            "100.127.255.254",
+            "127.0.0.1",
+            "127.8.9.10",
+            "169.254.169.254",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.0.0.8",
+            "192.0.2.1",
+            "192.88.99.1",
+            "192.168.1.1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "198.51.100.7",
+            "203.0.113.9",
+            "224.0.0.1",
+            "239.255.255.250",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.1.2.3",
+            "::ffff:169.254.169.254",
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::808:808",
+            "2002:7f00:1::1",
+            "2002:a00:1::",
+            "fc00::1",
+            "fd12:3456:789a::1",
+            "fe80::1",
+            "febf::1",
+            "fec0::1",
+            "ff02::1",
+            "2001:db8::1",
+            "3fff::1",
+            "2001::1",
+            "2001:2::1",
+            "2001:10::1",
+            "100::1",
+            "4000::1",
+        ] {
+            assert!(!is_public_ip(ip(a)), "{a} is not public");
+        }
+    }
+
+    #[test]
+    fn url_checks() {
+        let check = |u: &str| check_url(&Url::parse(u).expect(u), false);
+        assert_eq!(check("https://example.com/a.png"), Ok(()));
+        assert_eq!(check("http://8.8.8.8/a.png"), Ok(()));
+        assert_eq!(check("http://user:pw@example.com/a"), Ok(()));
+        assert_eq!(check("http://[2606:4700::1]/a"), Ok(()));
+        assert_eq!(check("ftp://example.com/a"), Err(Refusal::Scheme("ftp".into())));
+        assert_eq!(check("file:///etc/passwd"), Err(Refusal::Scheme("file".into())));
+        assert_eq!(check("gopher://x/"), Err(Refusal::Scheme("gopher".into())));
+        assert_eq!(check("data:image/png;base64,AAAA"), Err(Refusal::Scheme("data".into())));
+        for private in [
+            "http://127.0.0.1/",
+            "http://127.0.0.1./",
+            "http://2130706433/",
+            "http://0x7f000001/",
+            "http://0177.0.0.1/",
+            "http://0x7f.1/",
+            "http://0/",
+            "http://0.0.0.0:8080/",
+            "http://10.1.2.3/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[::1]/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[::ffff:a9fe:a9fe]/",
+            "http://[fe80::1%25eth0]/",
+            "http://[fd00::1]/",
+            "https://192.168.0.1:8443/",
+        ] {
+            let Ok(url) = Url::parse(private) else {
+                continue; // A spelling the url crate refuses never gets fetched either.
+            };
+            assert!(
+                matches!(check_url(&url, false), Err(Refusal::Private { .. })),
+                "{private} must be refused"
+            );
+            assert_eq!(check_url(&url, true), Ok(()), "{private} allowed when private is");
+        }
+    }
+
+    #[test]
+    fn redirect_checks() {
+        let url = |u: &str| Url::parse(u).expect(u);
+        let next = url("https://cdn.example.com/a.png");
+        assert_eq!(check_redirect(&next, 1, 5, false), Ok(()));
+        assert_eq!(check_redirect(&next, 5, 5, false), Ok(()));
+        assert_eq!(
+            check_redirect(&next, 6, 5, false),
+            Err(Refusal::TooManyRedirects { max: 5 })
+        );
+        assert_eq!(
+            check_redirect(&next, 1, 0, false),
+            Err(Refusal::TooManyRedirects { max: 0 })
+        );
+        assert_eq!(
+            check_redirect(&url("http://169.254.169.254/latest?token=x"), 1, 5, false),
+            Err(Refusal::Private {
+                addr: ip("169.254.169.254"),
+                via: Some("a redirect to http://169.254.169.254/latest".into()),
+            })
+        );
+        assert!(matches!(
+            check_redirect(&url("http://[::1]:8080/"), 2, 5, false),
+            Err(Refusal::Private { .. })
+        ));
+        assert_eq!(
+            check_redirect(&url("file:///etc/passwd"), 1, 5, false),
+            Err(Refusal::Scheme("file".into()))
+        );
+        assert_eq!(check_redirect(&url("http://127.0.0.1/"), 1, 5, true), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn resolver_drops_private_addresses() {
+        let name = |s: &str| s.parse::<Name>().expect("name");
+        let strict = GuardedResolver { allow_private: false };
+        let Err(e) = strict.resolve(name("localhost")).await else {
+            panic!("localhost must not resolve");
+        };
+        assert!(
+            matches!(e.downcast_ref::<Refusal>(), Some(Refusal::Private { addr, .. }) if addr.is_loopback()),
+            "{e}"
+        );
+        let Err(e) = strict.resolve(name("no-such-host.invalid")).await else {
+            panic!(".invalid must not resolve");
+        };
+        assert!(matches!(
+            e.downcast_ref::<Refusal>(),
+            Some(Refusal::Unresolvable { .. })
+        ));
+
+        let lax = GuardedResolver { allow_private: true };
+        let addrs: Vec<SocketAddr> = lax.resolve(name("localhost")).await.expect("resolves").collect();
+        assert!(addrs.iter().all(|a| a.ip().is_loopback()) && !addrs.is_empty());
+    }
+
+    #[test]
+    fn messages_and_transience() {
+        let e = |u: &str| {
+            let url = Url::parse(u).expect(u);
+            check_url(&url, false).expect_err(u).into_error(&shown_url(&url))
+        };
+        assert_eq!(
+            e("https://127.0.0.1/a.png?token=secret").to_string(),
+            "The media URL https://127.0.0.1/a.png points to a private address (127.0.0.1), \
+             which this server does not fetch from"
+        );
+        assert_eq!(
+            FetchError::Status {
+                url: "https://x.example/a".into(),
+                status: StatusCode::NOT_FOUND
+            }
+            .to_string(),
+            "The media URL https://x.example/a answered 404 Not Found"
+        );
+        let large = FetchError::TooLarge {
+            what: "image",
+            limit_bytes: 8 * 1024 * 1024,
+        };
+        assert_eq!(large.to_string(), "The image is larger than the 8 MB limit");
+        let timeout = FetchError::Timeout {
+            after: Duration::from_secs(60),
+        };
+        assert_eq!(timeout.to_string(), "The download timed out after 60 s");
+        assert_eq!(
+            FetchError::UnsupportedType {
+                what: "The file at https://x.example/a".into()
+            }
+            .to_string(),
+            "The file at https://x.example/a is not an image or video this server accepts \
+             (PNG, JPEG, GIF, WebP, HEIC, MP4, MOV, WebM)"
+        );
+        assert_eq!(fmt_size(10_000), "9.8 KB");
+        assert_eq!(fmt_size(500), "500 bytes");
+        assert_eq!(fmt_size(1024 * 1024 * 1024), "1 GB");
+        assert_eq!(fmt_duration(Duration::from_millis(1500)), "1500 ms");
+        assert_eq!(
+            shown_url(&Url::parse("https://u:p@h.example:8443/p/a.png?sig=s#f").expect("url")),
+            "https://h.example:8443/p/a.png"
+        );
+
+        assert!(timeout.is_transient());
+        assert!(!large.is_transient());
+        assert!(!e("http://10.0.0.1/").is_transient());
+        for (code, transient) in [
+            (500, true),
+            (503, true),
+            (429, true),
+            (408, true),
+            (404, false),
+            (403, false),
+            (410, false),
+        ] {
+            let err = FetchError::Status {
+                url: String::new(),
+                status: StatusCode::from_u16(code).expect("code"),
+            };
+            assert_eq!(err.is_transient(), transient, "{code}");
+        }
+        assert!(FetchError::Connect { host: "h".into() }.is_transient());
+        assert!(FetchError::Network { host: "h".into() }.is_transient());
+        assert!(
+            !FetchError::TooManyRedirects {
+                url: String::new(),
+                max: 5
+            }
+            .is_transient()
+        );
+        assert!(!FetchError::UploadRead(String::new()).is_transient());
+    }
+
+    #[tokio::test]
+    async fn downloads_stream_into_storage_with_type_size_and_hash() {
+        let addr = serve().await;
+        let fetcher = Fetcher::new(local()).expect("fetcher");
+        let (tmp, storage) = storage();
+        let cases = [
+            ("/png", png(5_000), "image/png", MediaKind::Image),
+            ("/video", mp4(30_000), "video/mp4", MediaKind::Video),
+            ("/trickle", png(3_000), "image/png", MediaKind::Image),
+            ("/redirect", png(5_000), "image/png", MediaKind::Image),
+            ("/chain/5", png(2_000), "image/png", MediaKind::Image),
+        ];
+        let count = cases.len();
+        for (path, expected, content_type, kind) in cases {
+            let key = new_key();
+            let got = fetcher
+                .download(&format!("http://{addr}{path}"), &LIMITS, &storage, &key)
+                .await
+                .unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert_eq!(
+                got,
+                Downloaded {
+                    content_type: content_type.into(),
+                    kind,
+                    size_bytes: expected.len() as u64,
+                    sha256_hex: sha256_hex(&expected),
+                },
+                "{path}"
+            );
+            assert!(read(&storage, &key).await == expected, "{path}: stored bytes");
+        }
+        assert_eq!(files(tmp.path()).len(), count);
+    }
+
+    #[tokio::test]
+    async fn failed_downloads_leave_nothing_and_say_why() {
+        let addr = serve().await;
+        let fetcher = Fetcher::new(FetchConfig {
+            timeout: Duration::from_millis(700),
+            ..local()
+        })
+        .expect("fetcher");
+        let (tmp, storage) = storage();
+        let fail = |path: &'static str| {
+            let (fetcher, storage) = (&fetcher, &storage);
+            async move {
+                let key = new_key();
+                let err = fetcher
+                    .download(&format!("http://{addr}{path}"), &LIMITS, storage, &key)
+                    .await
+                    .expect_err(path);
+                assert_eq!(storage.size(&key).await.expect("size"), None, "{path}");
+                err
+            }
+        };
+
+        let e = fail("/status/404").await;
+        assert!(matches!(
+            e,
+            FetchError::Status {
+                status: StatusCode::NOT_FOUND,
+                ..
+            }
+        ));
+        assert_eq!(
+            e.to_string(),
+            format!("The media URL http://{addr}/status/404 answered 404 Not Found")
+        );
+        assert!(!e.is_transient());
+        let e = fail("/status/503").await;
+        assert!(
+            e.is_transient() && e.to_string().ends_with("503 Service Unavailable"),
+            "{e}"
+        );
+        assert!(fail("/status/429").await.is_transient());
+
+        let e = fail("/html").await;
+        assert!(matches!(e, FetchError::UnsupportedType { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("The file at http://{addr}/html is not an image"))
+        );
+        assert!(matches!(fail("/empty").await, FetchError::Empty { .. }));
+
+        let e = fail("/stream-big").await;
+        assert!(
+            matches!(
+                e,
+                FetchError::TooLarge {
+                    what: "image",
+                    limit_bytes: 10_000
+                }
+            ),
+            "{e}"
+        );
+        assert_eq!(e.to_string(), "The image is larger than the 9.8 KB limit");
+        let e = fail("/declared-huge").await;
+        assert!(matches!(e, FetchError::TooLarge { what: "image", .. }), "{e}");
+        let e = fail("/declared-big").await;
+        assert!(matches!(e, FetchError::TooLarge { what: "image", .. }), "{e}");
+
+        let e = fail("/loop").await;
+        assert!(matches!(e, FetchError::TooManyRedirects { max: 5, .. }), "{e}");
+        assert!(fail("/chain/6").await.to_string().starts_with("Too many redirects"));
+        let e = fail("/go?to=ftp://example.com/a.png").await;
+        assert!(matches!(e, FetchError::UnsupportedScheme { .. }), "{e}");
+
+        let started = std::time::Instant::now();
+        let e = fail("/stall").await;
+        assert!(matches!(e, FetchError::Timeout { .. }), "{e}");
+        assert_eq!(e.to_string(), "The download timed out after 700 ms");
+        assert!(e.is_transient());
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(matches!(fail("/slow-headers").await, FetchError::Timeout { .. }));
+
+        let e = fail("/broken").await;
+        assert!(matches!(e, FetchError::Network { .. }), "{e}");
+        assert!(e.is_transient());
+
+        // Nothing at all was left behind, staging files included.
+        assert!(files(tmp.path()).is_empty(), "{:?}", files(tmp.path()));
+
+        // A video limit applies to videos: 30 000 bytes is over a 20 000 video limit.
+        let key = new_key();
+        let tight = Limits {
+            max_image_bytes: 100_000,
+            max_video_bytes: 20_000,
+        };
+        let e = fetcher
+            .download(&format!("http://{addr}/video"), &tight, &storage, &key)
+            .await
+            .expect_err("too large");
+        assert!(
+            matches!(
+                e,
+                FetchError::TooLarge {
+                    what: "video",
+                    limit_bytes: 20_000
+                }
+            ),
+            "{e}"
+        );
+
+        // Nothing is listening on the port any more once the listener is gone.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("addr")
+        };
+        let e = fetcher
+            .download(&format!("http://{closed}/png"), &LIMITS, &storage, &new_key())
+            .await
+            .expect_err("refused connection");
+        assert!(matches!(e, FetchError::Connect { .. }) && e.is_transient(), "{e}");
+    }
+
+    #[tokio::test]
+    async fn private_addresses_are_refused_before_connecting() {
+        let addr = serve().await;
+        let port = addr.port();
+        let fetcher = Fetcher::new(FetchConfig::default()).expect("fetcher");
+        let (tmp, storage) = storage();
+        for url in [
+            format!("http://127.0.0.1:{port}/png"),
+            format!("http://localhost:{port}/png"),
+            format!("http://LOCALHOST:{port}/png"),
+            format!("http://[::1]:{port}/png"),
+            format!("http://0.0.0.0:{port}/png"),
+            format!("http://[::ffff:127.0.0.1]:{port}/png"),
+            format!("http://2130706433:{port}/png"),
+            format!("http://0x7f.1:{port}/png"),
+            "http://10.0.0.1/a.png".into(),
+            "http://169.254.169.254/latest/meta-data/".into(),
+            "http://100.64.0.1/".into(),
+            "http://192.168.1.1/".into(),
+            "http://[fd00::1]/".into(),
+            "http://[fe80::1]/".into(),
+            "http://[64:ff9b::a9fe:a9fe]/".into(),
+        ] {
+            let started = std::time::Instant::now();
+            let e = fetcher
+                .download(&url, &LIMITS, &storage, &new_key())
+                .await
+                .expect_err(&url);
+            assert!(matches!(e, FetchError::PrivateAddress { .. }), "{url}: {e}");
+            assert!(e.to_string().contains("which this server does not fetch from"), "{e}");
+            assert!(!e.is_transient(), "{url}");
+            // Refused up front: an unroutable 10.x would otherwise wait out the connect timeout.
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{url} took {:?}",
+                started.elapsed()
+            );
+        }
+        for (url, want) in [
+            ("ftp://example.com/a.png", "UnsupportedScheme"),
+            ("file:///etc/passwd", "UnsupportedScheme"),
+            ("not a url", "InvalidUrl"),
+            ("http://", "InvalidUrl"),
+            ("", "InvalidUrl"),
+        ] {
+            let e = fetcher
+                .download(url, &LIMITS, &storage, &new_key())
+                .await
+                .expect_err(url);
+            assert!(format!("{e:?}").starts_with(want), "{url}: {e:?}");
+            assert!(!e.is_transient());
+        }
+        assert!(files(tmp.path()).is_empty());
+    }
+
+    /// The redirect check, end to end: `media.test` is pinned to the test server so it stands in
+    /// for a public host; everything else goes through the real policy and resolver.
+    #[tokio::test]
+    async fn redirects_to_private_addresses_are_refused() {
+        let addr = serve().await;
+        let port = addr.port();
+        let fetcher = Fetcher::build(FetchConfig::default(), &[("media.test", addr)]).expect("fetcher");
+        let (tmp, storage) = storage();
+        let base = format!("http://media.test:{port}");
+
+        let got = fetcher
+            .download(&format!("{base}/redirect"), &LIMITS, &storage, &new_key())
+            .await
+            .expect("a public host redirecting to itself is fine");
+        assert_eq!(got.size_bytes, 5_000);
+
+        for target in [
+            format!("http://127.0.0.1:{port}/png"),
+            format!("http://localhost:{port}/png"),
+            format!("http://[::ffff:7f00:1]:{port}/png"),
+            format!("http://[::1]:{port}/png"),
+            "http://169.254.169.254/latest/meta-data/".into(),
+            "http://10.0.0.1/".into(),
+        ] {
+            let to: String = url::form_urlencoded::byte_serialize(target.as_bytes()).collect();
+            let key = new_key();
+            let e = fetcher
+                .download(&format!("{base}/go?to={to}"), &LIMITS, &storage, &key)
+                .await
+                .expect_err(&target);
+            assert!(matches!(e, FetchError::PrivateAddress { .. }), "{target}: {e}");
+            let msg = e.to_string();
+            assert!(
+                msg.starts_with(&format!("The media URL {base}/go points to a private address (")),
+                "{msg}"
+            );
+            assert!(!msg.contains("to="), "no query strings in messages: {msg}");
+            assert!(!e.is_transient());
+        }
+        let e = fetcher
+            .download(&format!("{base}/loop"), &LIMITS, &storage, &new_key())
+            .await
+            .expect_err("loop");
+        assert!(matches!(e, FetchError::TooManyRedirects { .. }), "{e}");
+        assert_eq!(files(tmp.path()).len(), 1, "only the good download is stored");
+    }
+
+    #[tokio::test]
+    async fn ingest_serves_uploads() {
+        let (tmp, storage) = storage();
+        let data = mp4(25_000);
+        let key = new_key();
+        let got = ingest(&storage, &key, &LIMITS, futures::stream::iter(chunks(data.clone(), 7)))
+            .await
+            .expect("ingest");
+        assert_eq!(got.kind, MediaKind::Video);
+        assert_eq!(got.size_bytes, 25_000);
+        assert_eq!(got.sha256_hex, sha256_hex(&data));
+        assert!(read(&storage, &key).await == data);
+
+        // The upload broke off mid-way.
+        let mut parts = chunks(png(5_000), 1_000);
+        parts.insert(3, Err(std::io::Error::other("client went away")));
+        let key2 = new_key();
+        let e = ingest(&storage, &key2, &LIMITS, futures::stream::iter(parts))
+            .await
+            .expect_err("broken");
+        assert!(matches!(e, FetchError::UploadRead(_)) && !e.is_transient(), "{e}");
+        assert_eq!(storage.size(&key2).await.expect("size"), None);
+
+        let e = ingest(
+            &storage,
+            &new_key(),
+            &LIMITS,
+            futures::stream::iter(chunks(b"%PDF-1.7 hello".to_vec(), 3)),
+        )
+        .await
+        .expect_err("pdf");
+        assert_eq!(
+            e.to_string(),
+            "The uploaded file is not an image or video this server accepts \
+             (PNG, JPEG, GIF, WebP, HEIC, MP4, MOV, WebM)"
+        );
+        let e = ingest(
+            &storage,
+            &new_key(),
+            &LIMITS,
+            futures::stream::iter(chunks(png(10_001), 4_096)),
+        )
+        .await
+        .expect_err("too large");
+        assert!(matches!(e, FetchError::TooLarge { what: "image", .. }));
+        // Exactly at the limit is fine; a file shorter than the sniff window is sniffed at EOF.
+        ingest(
+            &storage,
+            &new_key(),
+            &LIMITS,
+            futures::stream::iter(chunks(png(10_000), 4_096)),
+        )
+        .await
+        .expect("at the limit");
+        let tiny = b"GIF89a\x01\0\x01\0".to_vec();
+        let got = ingest(&storage, &new_key(), &LIMITS, futures::stream::iter(chunks(tiny, 100)))
+            .await
+            .expect("tiny gif");
+        assert_eq!((got.content_type.as_str(), got.size_bytes), ("image/gif", 10));
+        let e = ingest(&storage, &new_key(), &LIMITS, futures::stream::empty())
+            .await
+            .expect_err("empty");
+        assert_eq!(e.to_string(), "The uploaded file is empty");
+        assert_eq!(files(tmp.path()).len(), 3);
+    }
+}

@@ -131,7 +131,7 @@ fn is_webm(head: &[u8]) -> bool {
             let Some(size_bytes) = head.get(i + 2..i + 2 + width) else {
                 return false;
             };
-            let mut size = u64::from(first & (0xFF >> width));
+            let mut size = u64::from(first & 0xFFu8.checked_shr(width as u32).unwrap_or(0));
             for b in &size_bytes[1..] {
                 size = (size << 8) | u64::from(*b);
             }
