@@ -252,6 +252,28 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    /// A stable, machine-readable name for the failure, for records and logs (which must not
+    /// carry the URL itself).
+    pub fn code(&self) -> &'static str {
+        match self {
+            FetchError::InvalidUrl => "invalid_url",
+            FetchError::UnsupportedScheme { .. } => "unsupported_scheme",
+            FetchError::PrivateAddress { .. } => "private_address",
+            FetchError::Dns { .. } => "dns",
+            FetchError::Connect { .. } => "connect",
+            FetchError::TooManyRedirects { .. } => "too_many_redirects",
+            FetchError::BadRedirect { .. } => "bad_redirect",
+            FetchError::Status { .. } => "status",
+            FetchError::Timeout { .. } => "timeout",
+            FetchError::Network { .. } => "network",
+            FetchError::UploadRead(_) => "upload_read",
+            FetchError::Empty { .. } => "empty",
+            FetchError::UnsupportedType { .. } => "unsupported_type",
+            FetchError::TooLarge { .. } => "too_large",
+            FetchError::Storage(_) => "storage",
+        }
+    }
+
     /// Whether trying again later may succeed: network trouble, timeouts, a busy or failing
     /// server (5xx, 429, 408), our own storage. Policy, type, size and other 4xx answers will
     /// fail the same way every time.
@@ -294,7 +316,7 @@ fn fmt_size(bytes: u64) -> String {
     const MB: u64 = 1024 * 1024;
     const GB: u64 = 1024 * 1024 * 1024;
     let unit = |n: u64, u: u64, name: &str| {
-        if n % u == 0 {
+        if n.is_multiple_of(u) {
             format!("{} {name}", n / u)
         } else {
             format!("{:.1} {name}", n as f64 / u as f64)
@@ -607,7 +629,8 @@ impl Fetcher {
         let result = ingest_inner(storage, key, limits, body, &what, declared_len, Some((deadline, after))).await;
         match &result {
             Ok(d) => tracing::debug!(host = %host, size = d.size_bytes, kind = d.kind.as_str(), "media stored"),
-            Err(e) => tracing::debug!(host = %host, error = %e, "media download failed"),
+            // The message names the URL's path; the log keeps to the host.
+            Err(e) => tracing::debug!(host = %host, error = e.code(), "media download failed"),
         }
         result
     }
@@ -1068,6 +1091,8 @@ mod tests {
             .is_transient()
         );
         assert!(!FetchError::UploadRead(String::new()).is_transient());
+        assert_eq!(large.code(), "too_large");
+        assert_eq!(timeout.code(), "timeout");
     }
 
     #[tokio::test]

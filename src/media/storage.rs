@@ -461,6 +461,33 @@ mod tests {
         let (size, got) = read_all(&s, &key).await;
         assert_eq!(size, big.len() as u64);
         assert!(got == big, "multipart content differs");
+        let stored = s.store.get(&s.path(&key).expect("path")).await.expect("get");
+        assert_eq!(
+            stored.attributes.get(&Attribute::ContentType).map(|v| v.as_ref()),
+            Some("video/mp4")
+        );
+        s.delete(&key).await.expect("delete");
+
+        // The upload pipeline against the bucket: sniffed, stored, typed.
+        let mut gif = b"GIF89a\x01\0\x01\0\x80\0\0".to_vec();
+        gif.resize(70_000, 0);
+        let limits = crate::media::Limits {
+            max_image_bytes: 100_000,
+            max_video_bytes: 100_000,
+        };
+        let parts = gif
+            .chunks(4096)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect::<Vec<_>>();
+        let got = crate::media::ingest(&s, &key, &limits, futures::stream::iter(parts))
+            .await
+            .expect("ingest");
+        assert_eq!((got.content_type.as_str(), got.size_bytes), ("image/gif", 70_000));
+        let stored = s.store.get(&s.path(&key).expect("path")).await.expect("get");
+        assert_eq!(
+            stored.attributes.get(&Attribute::ContentType).map(|v| v.as_ref()),
+            Some("image/gif")
+        );
         s.delete(&key).await.expect("delete");
 
         // An aborted multipart upload leaves no object.
