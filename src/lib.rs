@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod media;
 pub mod platforms;
 pub mod posts;
 pub mod sealing;
