@@ -48,6 +48,13 @@ pub struct ServeArgs {
     /// Requests per minute allowed per API key, counted in each server process; 0 disables.
     #[arg(long, env = "POSTPROXY_RATE_LIMIT_PER_MINUTE", default_value_t = 600)]
     pub rate_limit_per_minute: u32,
+    /// Where media is stored: a directory, `file:///…`, or `s3://bucket/prefix` (with the
+    /// usual AWS_* variables). Default: a `media` folder beside the SQLite file, or `./media`.
+    #[arg(long, env = "POSTPROXY_MEDIA_URL")]
+    pub media_url: Option<String>,
+    /// Let media downloads reach private, loopback and link-local addresses.
+    #[arg(long, env = "POSTPROXY_ALLOW_PRIVATE_URLS", default_value_t = false)]
+    pub allow_private_urls: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -35,6 +35,25 @@ pub async fn build_state(db: Db, public_url: &str, providers: Providers, sealer:
     Ok(AppState::new(db, ids, public_url, providers, sealer))
 }
 
+/// `media` beside the SQLite file; the working directory's `media` on PostgreSQL.
+pub fn default_media_dir(database_url: &str) -> String {
+    if database_url.starts_with("sqlite:") {
+        let key_file = sealing::key_file_for_sqlite(database_url);
+        let dir = key_file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_else(|| ".".into());
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        dir.join("media").to_string_lossy().into_owned()
+    } else {
+        std::path::absolute("media")
+            .unwrap_or_else(|_| "media".into())
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
 /// The public base URL: as configured, else derived from the listen address.
 pub fn public_url(args: &ServeArgs) -> anyhow::Result<String> {
     let url = args
@@ -60,9 +79,18 @@ pub async fn serve(database_url: &str, secret_key: Option<&str>, args: &ServeArg
     let providers = Providers::from_env();
     let configured: Vec<&str> = providers.configured().iter().map(|p| p.as_str()).collect();
     let db = open_db(database_url).await?;
+    let media_url = args
+        .media_url
+        .clone()
+        .unwrap_or_else(|| default_media_dir(database_url));
+    let media_secret = settings::get_or_init(&db, "media_url_secret", &crypto::random_token())
+        .await
+        .context("cannot read the media URL secret")?;
+    let media = crate::media::Media::open(&media_url, args.allow_private_urls, media_secret.as_bytes())?;
     let state = build_state(db.clone(), &public_url, providers, Sealer::new(&key))
         .await?
-        .with_rate_limit(args.rate_limit_per_minute);
+        .with_rate_limit(args.rate_limit_per_minute)
+        .with_media(media);
 
     if let Some(account) = db::accounts::bootstrap_default(&db, now_ms()).await? {
         // The one time this key exists in plaintext: stdout, never the log.

@@ -29,6 +29,8 @@ pub struct AppState {
     pub publish_poll: Duration,
     /// How often idle workers look for due jobs without being woken.
     pub job_poll: Duration,
+    /// Media storage, downloads and signed URLs.
+    pub media: Arc<crate::media::Media>,
 }
 
 /// A token bucket per API key id.
@@ -47,7 +49,22 @@ impl AppState {
             job_wakeup: Arc::new(tokio::sync::Notify::new()),
             publish_poll: Duration::from_secs(2),
             job_poll: Duration::from_secs(1),
+            // Replaced by `with_media` wherever media is handled (serve, tests); commands that
+            // never touch media keep this throwaway store.
+            media: Arc::new(
+                crate::media::Media::open(
+                    &std::env::temp_dir().join("postproxy-media").to_string_lossy(),
+                    false,
+                    &crate::crypto::random_token().into_bytes(),
+                )
+                .expect("a temporary media directory"),
+            ),
         }
+    }
+
+    pub fn with_media(mut self, media: crate::media::Media) -> Self {
+        self.media = Arc::new(media);
+        self
     }
 
     /// Limits each API key to `per_minute` requests a minute (bursts up to that many); 0 = no limit.

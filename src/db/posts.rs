@@ -540,18 +540,29 @@ pub async fn forget_garbage(db: &Db, id: i64) -> sqlx::Result<()> {
 /// Fails a post's pending media and the post with it (`media_processing_failed`), and its
 /// results, so nothing waits for media that will not come.
 pub async fn fail_pending_media(db: &Db, post_id: i64, message: &str, now_ms: i64) -> sqlx::Result<()> {
+    fail_post_media(db, post_id, None, message, now_ms).await
+}
+
+/// As `fail_pending_media`, for one stored file that no target platform can take.
+pub async fn fail_media(db: &Db, post_id: i64, media_id: i64, message: &str, now_ms: i64) -> sqlx::Result<()> {
+    fail_post_media(db, post_id, Some(media_id), message, now_ms).await
+}
+
+async fn fail_post_media(db: &Db, post_id: i64, media_id: Option<i64>, message: &str, now_ms: i64) -> sqlx::Result<()> {
     with_pool!(db, p => {
         let mut tx = p.begin().await?;
         sqlx::query(
-            "UPDATE media SET status = 'failed', error_message = $2 WHERE status = 'pending' \
+            "UPDATE media SET status = 'failed', error_message = $2 WHERE (status = 'pending' OR id = $3) \
                AND (post_id = $1 OR post_id IN (SELECT id FROM posts WHERE parent_id = $1))")
-            .bind(post_id).bind(message).execute(&mut *tx).await?;
+            .bind(post_id).bind(message).bind(media_id).execute(&mut *tx).await?;
         sqlx::query("UPDATE posts SET status = 'media_processing_failed', updated_at_ms = $2 WHERE (id = $1 OR parent_id = $1) AND status <> 'draft'")
             .bind(post_id).bind(now_ms).execute(&mut *tx).await?;
         sqlx::query(
-            "UPDATE post_profiles SET status = 'failed', error = $2, error_note = $2, updated_at_ms = $3 \
+            "UPDATE post_profiles SET status = 'failed', error = $2, error_message = $3, error_note = $4, updated_at_ms = $5 \
              WHERE root_post_id = $1 AND status IN ('pending', 'processing')")
-            .bind(post_id).bind(format!("Media could not be processed: {message}")).bind(now_ms).execute(&mut *tx).await?;
+            .bind(post_id).bind(format!("Media could not be processed: {message}")).bind(message)
+            .bind("Nothing was sent to the platform. Fix or replace the file, then create the post again.")
+            .bind(now_ms).execute(&mut *tx).await?;
         sqlx::query(
             "UPDATE jobs SET state = 'cancelled', dedupe_key = NULL, finished_at_ms = $2 WHERE state = 'queued' AND dedupe_key LIKE $1")
             .bind(format!("publish:{post_id}:%")).bind(now_ms).execute(&mut *tx).await?;
@@ -662,4 +673,60 @@ pub async fn finish_if_settled(db: &Db, root: i64, now_ms: i64) -> sqlx::Result<
          WHERE (id = $1 OR parent_id = $1) AND status IN ('scheduled', 'processing') \
            AND NOT EXISTS (SELECT 1 FROM post_profiles WHERE root_post_id = $1 AND status IN ('pending', 'processing', 'retrying'))")
         .bind(root).bind(now_ms).execute(p).await.map(|r| r.rows_affected() > 0))
+}
+
+// ---- media ------------------------------------------------------------------------------------
+
+/// A post's (and its thread's) media still to download, in order.
+pub async fn pending_media(db: &Db, root: i64) -> sqlx::Result<Vec<MediaRow>> {
+    with_pool!(db, p => sqlx::query_as(
+        "SELECT id, post_id, position, status, error_message, source_url, content_type, kind, size_bytes, sha256, storage_key \
+         FROM media WHERE status = 'pending' AND (post_id = $1 OR post_id IN (SELECT id FROM posts WHERE parent_id = $1)) \
+         ORDER BY post_id, position")
+        .bind(root).fetch_all(p).await)
+}
+
+/// A download landed: what it is and where it is stored.
+pub async fn media_processed(
+    db: &Db,
+    id: i64,
+    content_type: &str,
+    kind: &str,
+    size: i64,
+    sha256: &str,
+    key: &str,
+) -> sqlx::Result<bool> {
+    with_pool!(db, p => sqlx::query(
+        "UPDATE media SET status = 'processed', content_type = $2, kind = $3, size_bytes = $4, sha256 = $5, storage_key = $6, \
+                error_message = NULL WHERE id = $1 AND status = 'pending'")
+        .bind(id).bind(content_type).bind(kind).bind(size).bind(sha256).bind(key).execute(p).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Every medium is in: the post moves on to `scheduled` (or `processing` when due).
+pub async fn media_ready(db: &Db, root: i64, now_ms: i64) -> sqlx::Result<()> {
+    with_pool!(db, p => sqlx::query(
+        "UPDATE posts SET status = CASE WHEN scheduled_at_ms IS NOT NULL AND scheduled_at_ms > $2 THEN 'scheduled' ELSE 'processing' END, \
+                updated_at_ms = $2 WHERE (id = $1 OR parent_id = $1) AND status = 'pending'")
+        .bind(root).bind(now_ms).execute(p).await.map(|_| ()))
+}
+
+/// The content type of a stored object (to serve it).
+pub async fn media_by_key(db: &Db, key: &str) -> sqlx::Result<Option<String>> {
+    with_pool!(db, p => sqlx::query_scalar::<_, Option<String>>("SELECT content_type FROM media WHERE storage_key = $1 AND status = 'processed'")
+        .bind(key).fetch_optional(p).await.map(Option::flatten))
+}
+
+/// Processed media of the given posts, for publishing.
+pub async fn ready_media(db: &Db, posts: &[i64]) -> sqlx::Result<Vec<MediaRow>> {
+    Ok(media(db, posts)
+        .await?
+        .into_iter()
+        .filter(|m| m.status == "processed")
+        .collect())
+}
+
+/// The platforms a post goes to.
+pub async fn targets_of(db: &Db, root: i64) -> sqlx::Result<Vec<String>> {
+    with_pool!(db, p => sqlx::query_scalar("SELECT DISTINCT platform FROM post_profiles WHERE root_post_id = $1")
+        .bind(root).fetch_all(p).await)
 }

@@ -549,6 +549,40 @@ pub fn parse_instant(s: &str) -> Option<i64> {
         .map(|t| (t.assume_utc().unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
+/// Whether a stored file can go to a platform: its type (as sniffed) and size against the
+/// platform's published limits. `None` when it can; otherwise the reason, in plain words.
+pub fn media_refusal(platform: Platform, kind: &str, content_type: &str, size: u64) -> Option<String> {
+    const MB: u64 = 1024 * 1024;
+    let label = platform_label(platform);
+    if kind == "video" {
+        return None; // stored now, checked and published by the video publishers
+    }
+    let (types, max): (&[&str], u64) = match platform {
+        Platform::Instagram => (&["image/jpeg"], 8 * MB),
+        Platform::Threads => (&["image/jpeg", "image/png"], 8 * MB),
+        Platform::Facebook => (&["image/jpeg", "image/png", "image/gif"], 4 * MB),
+        Platform::Twitter => (&["image/jpeg", "image/png", "image/gif", "image/webp"], 5 * MB),
+        Platform::Linkedin => (&["image/jpeg", "image/png", "image/gif"], 20 * MB),
+        Platform::Tiktok => (&["image/jpeg", "image/webp"], 20 * MB),
+        Platform::Youtube => return Some("YouTube takes videos only".into()),
+    };
+    if !types.contains(&content_type) {
+        let names: Vec<&str> = types.iter().map(|t| t.trim_start_matches("image/")).collect();
+        return Some(format!(
+            "{label} accepts {} images; this file is {content_type}",
+            names.join(", ").to_ascii_uppercase()
+        ));
+    }
+    if size > max {
+        return Some(format!(
+            "{label} accepts images up to {} MB; this one is {:.1} MB",
+            max / MB,
+            size as f64 / MB as f64
+        ));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

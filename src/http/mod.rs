@@ -32,7 +32,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use routes::{connect, health, posts, profile_groups, profiles};
+use routes::{connect, health, media, posts, profile_groups, profiles};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -75,6 +75,8 @@ pub fn app(state: AppState) -> App {
         // The browser side of the connection flow: HTML and redirects, not JSON API.
         .route("/partner_connect/{token}", get(connect::show).post(connect::start))
         .route("/oauth/callback/{platform}", get(connect::callback))
+        // Stored media for platforms that pull it, behind signed, expiring URLs.
+        .route("/media/{*key}", get(media::serve))
         // Only on matched routes and methods: a 404 or 405 never touches an idempotency key.
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .fallback(|| async { ApiError::NotFound })

@@ -110,7 +110,7 @@ async fn execute(state: &AppState, job: jobs::JobRow) -> sqlx::Result<()> {
             Err(_) => Err(JobError::Permanent(format!("bad payload {:?}", job.payload))),
         },
         crate::db::posts::PUBLISH_JOB => publish::run(state, &job).await,
-        crate::db::posts::FETCH_MEDIA_JOB => publish::fetch_media(state, &job.payload).await,
+        crate::db::posts::FETCH_MEDIA_JOB => publish::fetch_media(state, &job).await,
         crate::db::posts::UNPUBLISH_JOB => publish::unpublish(state, &job).await,
         other => Err(JobError::Permanent(format!("unknown job kind {other}"))),
     };

@@ -6,6 +6,7 @@
 //! that creates it leaves. A part found armed without a platform id had its answer lost (a
 //! crash, a timeout): it is failed with a note rather than sent again.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -17,7 +18,7 @@ use crate::db::posts::{self as store, ChainItem, Failed};
 use crate::db::{Db, profiles};
 use crate::domain::platform::Platform;
 use crate::domain::post::platform_label;
-use crate::platforms::publish::{Account, Failure, FailureKind, Item, Placement, SendGuard};
+use crate::platforms::publish::{Account, Failure, FailureKind, Item, MediaFile, Placement, SendGuard};
 use crate::platforms::{self};
 use crate::state::AppState;
 
@@ -97,6 +98,8 @@ async fn publish_chain<'c>(
     let mut account = open_account(state, profile_id, platform, placement, true)
         .await
         .map_err(|f| (first, f))?;
+    let media = load_media(state, chain).await.map_err(|e| (first, db_failure(e)))?;
+    let no_media = Vec::new();
     let mut previous: Option<String> = None;
     for item in chain {
         if let Some(id) = &item.platform_post_id {
@@ -122,6 +125,7 @@ async fn publish_chain<'c>(
                 text: &item.body,
                 reply_to: previous.as_deref(),
                 params,
+                media: media.get(&item.post_id).unwrap_or(&no_media),
             };
             match platforms::publish(&state.http, &account, &it, &guard).await {
                 Err(f) if f.kind == FailureKind::TokenRejected && !refreshed => {
@@ -158,6 +162,24 @@ async fn publish_chain<'c>(
         previous = Some(published.id);
     }
     Ok(())
+}
+
+/// The chain's stored media by post, with signed URLs for platforms that pull them.
+async fn load_media(state: &AppState, chain: &[ChainItem]) -> sqlx::Result<HashMap<i64, Vec<MediaFile>>> {
+    let ids: Vec<i64> = chain.iter().map(|c| c.post_id).collect();
+    let now_s = now_ms() / 1000;
+    let mut out: HashMap<i64, Vec<MediaFile>> = HashMap::new();
+    for m in store::ready_media(&state.db, &ids).await? {
+        let Some(key) = m.storage_key else { continue };
+        out.entry(m.post_id).or_default().push(MediaFile {
+            kind: m.kind.unwrap_or_default(),
+            content_type: m.content_type.unwrap_or_default(),
+            size: m.size_bytes.unwrap_or(0) as u64,
+            url: format!("{}{}", state.public_url, state.media.signed_path(&key, now_s)),
+            key,
+        });
+    }
+    Ok(out)
 }
 
 /// Writes a failed attempt; `final_` ends the result, otherwise it waits for the retry.
@@ -447,18 +469,61 @@ async fn deletion_failed(db: &Db, result_id: i64, f: &Failure) -> Result<(), Job
     Ok(())
 }
 
-/// Payload `"{post_id}"`: downloads its URL media.
-pub async fn fetch_media(state: &AppState, payload: &str) -> Result<(), JobError> {
-    let post_id: i64 = payload
+/// Payload `"{post_id}"`: downloads the post's and its thread's URL media into storage, one
+/// after another, then checks each file against every target platform's limits. A retry
+/// resumes with what is still pending.
+pub async fn fetch_media(state: &AppState, job: &JobRow) -> Result<(), JobError> {
+    let post_id: i64 = job
+        .payload
         .parse()
-        .map_err(|_| JobError::Permanent(format!("bad payload {payload:?}")))?;
-    let now = now_ms();
-    store::fail_pending_media(
-        &state.db,
-        post_id,
-        "Downloading media from URLs is not available in this server version yet",
-        now,
-    )
-    .await?;
+        .map_err(|_| JobError::Permanent(format!("bad payload {:?}", job.payload)))?;
+    let media = &state.media;
+    for m in store::pending_media(&state.db, post_id).await? {
+        let Some(url) = m.source_url.as_deref() else { continue };
+        let key = crate::media::new_key();
+        match media.fetcher.download(url, &media.limits, &media.storage, &key).await {
+            Ok(d) => {
+                let stored = store::media_processed(
+                    &state.db,
+                    m.id,
+                    &d.content_type,
+                    d.kind.as_str(),
+                    d.size_bytes as i64,
+                    &d.sha256_hex,
+                    &key,
+                )
+                .await?;
+                if !stored {
+                    // The post was edited or deleted meanwhile: this copy belongs to no one.
+                    let _ = media.storage.delete(&key).await;
+                }
+            }
+            Err(e) if e.is_transient() && job.attempts < job.max_attempts => {
+                tracing::warn!(post_id, code = e.code(), "media download failed; will retry");
+                return Err(JobError::Retry(e.to_string()));
+            }
+            Err(e) => {
+                tracing::warn!(post_id, code = e.code(), "media download failed");
+                store::fail_pending_media(&state.db, post_id, &e.to_string(), now_ms()).await?;
+                return Ok(());
+            }
+        }
+    }
+    // Every file is in: does each suit every platform it goes to?
+    let platforms = store::targets_of(&state.db, post_id).await?;
+    let mut ids = vec![post_id];
+    ids.extend(store::children(&state.db, &[post_id]).await?.into_iter().map(|c| c.id));
+    for m in store::ready_media(&state.db, &ids).await? {
+        for p in platforms.iter().filter_map(|p| Platform::parse(p)) {
+            let (kind, ct) = (m.kind.as_deref().unwrap_or(""), m.content_type.as_deref().unwrap_or(""));
+            if let Some(reason) = crate::domain::post::media_refusal(p, kind, ct, m.size_bytes.unwrap_or(0) as u64) {
+                let what = m.source_url.as_deref().unwrap_or("an uploaded file");
+                store::fail_media(&state.db, post_id, m.id, &format!("{what}: {reason}"), now_ms()).await?;
+                return Ok(());
+            }
+        }
+    }
+    store::media_ready(&state.db, post_id, now_ms()).await?;
+    state.jobs_enqueued().await;
     Ok(())
 }

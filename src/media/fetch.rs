@@ -439,6 +439,8 @@ async fn pump<S>(
 where
     S: Stream<Item = Result<Bytes, FetchError>> + Unpin,
 {
+    // Fused: a body shorter than the sniffing window has ended before the copy loop asks again.
+    let mut stream = stream.fuse();
     // Hold back only the first chunks, until there is enough to sniff; nothing is written for
     // a file of the wrong type.
     let mut head: Vec<Bytes> = Vec::new();

@@ -21,3 +21,54 @@ pub mod storage;
 pub use fetch::{Downloaded, FetchConfig, FetchError, Fetcher, Limits, ingest, is_public_ip};
 pub use sniff::{MediaKind, sniff};
 pub use storage::{ObjectWriter, Storage, StorageError, new_key};
+
+use std::time::Duration;
+
+/// Largest image and video the server stores (platforms' own, smaller limits are checked
+/// before publishing).
+pub const MAX_IMAGE_BYTES: u64 = 20 * 1024 * 1024;
+pub const MAX_VIDEO_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+/// How long a signed media URL stays valid: long enough for a platform to fetch it while it
+/// processes a container (Meta: up to hours).
+pub const SIGNED_URL_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Everything the server needs to take in, keep and hand out media.
+pub struct Media {
+    pub storage: Storage,
+    pub fetcher: Fetcher,
+    pub limits: Limits,
+    secret: Vec<u8>,
+}
+
+impl Media {
+    /// `storage_url`: a directory, `file:///…` or `s3://bucket/prefix`. `allow_private`
+    /// lets downloads reach private addresses (closed networks, tests).
+    pub fn open(storage_url: &str, allow_private: bool, secret: &[u8]) -> anyhow::Result<Media> {
+        let storage = Storage::open(storage_url)
+            .map_err(|e| anyhow::anyhow!("cannot open the media store {storage_url:?}: {e}"))?;
+        let fetcher = Fetcher::new(FetchConfig {
+            allow_private,
+            ..FetchConfig::default()
+        })
+        .map_err(|e| anyhow::anyhow!("cannot build the media downloader: {e}"))?;
+        Ok(Media {
+            storage,
+            fetcher,
+            limits: Limits {
+                max_image_bytes: MAX_IMAGE_BYTES,
+                max_video_bytes: MAX_VIDEO_BYTES,
+            },
+            secret: secret.to_vec(),
+        })
+    }
+
+    /// The path and signed query under which the stored object `key` is served.
+    pub fn signed_path(&self, key: &str, now_unix: i64) -> String {
+        let exp = now_unix + SIGNED_URL_TTL.as_secs() as i64;
+        format!("/media/{key}?{}", signed::sign(&self.secret, key, exp))
+    }
+
+    pub fn verify(&self, key: &str, exp: i64, sig: &str, now_unix: i64) -> bool {
+        signed::verify(&self.secret, key, exp, sig, now_unix)
+    }
+}

@@ -215,24 +215,64 @@ pub async fn publish_facebook(
         )
         .note("Reconnect the Facebook profile so that postproxy receives the Page's token.")
     })?;
-    let mut body = json!({ "message": item.text, "access_token": token });
-    if let Some(link) = item.params["link"].as_str() {
-        body["link"] = json!(link);
-    }
-    guard.arm().await?;
-    let answer = publish::send(
-        Platform::Facebook,
-        http.post(format!("{}/{}/feed", account.cfg.api_url, page.id))
-            .query(&[("fields", "id,permalink_url")])
-            .json(&body),
-        true,
-    )
-    .await?;
+    let api = &account.cfg.api_url;
+    let p = Platform::Facebook;
+    let answer = match item.media {
+        // One photo: the photo post itself (Facebook pulls the file from our signed URL).
+        [photo] => {
+            guard.arm().await?;
+            publish::send(
+                p,
+                http.post(format!("{api}/{}/photos", page.id))
+                    .json(&json!({"url": photo.url, "message": item.text, "published": true, "access_token": token})),
+                true,
+            )
+            .await?
+        }
+        // No photo, or several: a feed post (several photos are uploaded unpublished first and
+        // attached; an unpublished photo shows nowhere, so that part may be redone).
+        photos => {
+            let mut body = json!({ "message": item.text, "access_token": token });
+            if let Some(link) = item.params["link"].as_str() {
+                body["link"] = json!(link);
+            }
+            let mut attached = Vec::new();
+            for photo in photos {
+                let up = publish::send(
+                    p,
+                    http.post(format!("{api}/{}/photos", page.id))
+                        .json(&json!({"url": photo.url, "published": false, "access_token": token})),
+                    false,
+                )
+                .await?;
+                if !up.ok() {
+                    return Err(classify(p, &up, false));
+                }
+                let id = publish::id_of(&up.body["id"])
+                    .ok_or_else(|| Failure::protocol(p, "no id for an uploaded photo"))?;
+                attached.push(json!({ "media_fbid": id }));
+            }
+            if !attached.is_empty() {
+                body["attached_media"] = json!(attached);
+            }
+            guard.arm().await?;
+            publish::send(
+                p,
+                http.post(format!("{api}/{}/feed", page.id))
+                    .query(&[("fields", "id,permalink_url")])
+                    .json(&body),
+                true,
+            )
+            .await?
+        }
+    };
     if !answer.ok() {
         return Err(classify(Platform::Facebook, &answer, true));
     }
-    let id = publish::id_of(&answer.body["id"])
-        .ok_or_else(|| Failure::protocol(Platform::Facebook, "no id in the answer to POST /{page-id}/feed"))?;
+    // A photo answers its own id and the feed story's `post_id`: the story is the post.
+    let id = publish::id_of(&answer.body["post_id"])
+        .or_else(|| publish::id_of(&answer.body["id"]))
+        .ok_or_else(|| Failure::protocol(Platform::Facebook, "no id in the answer to the Page post"))?;
     let permalink = answer.body["permalink_url"]
         .as_str()
         .map(absolute_facebook_url)
@@ -265,22 +305,48 @@ pub async fn publish_threads(
 ) -> Result<Published, Failure> {
     let p = Platform::Threads;
     let api = &account.cfg.api_url;
-    let mut form = vec![("media_type", "TEXT"), ("text", item.text)];
+    let make = |fields: Vec<(&'static str, String)>| {
+        let mut form = fields;
+        form.push(("access_token", account.token.clone()));
+        async move {
+            let answer = publish::send(
+                p,
+                http.post(format!("{api}/{}/threads", account.user_id)).form(&form),
+                false,
+            )
+            .await?;
+            if !answer.ok() {
+                return Err(classify(p, &answer, false));
+            }
+            publish::id_of(&answer.body["id"])
+                .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/threads"))
+        }
+    };
+    let mut fields: Vec<(&'static str, String)> = match item.media {
+        [] => vec![("media_type", "TEXT".into())],
+        [image] => vec![("media_type", "IMAGE".into()), ("image_url", image.url.clone())],
+        images => {
+            let mut children = Vec::new();
+            for image in images {
+                let id = make(vec![
+                    ("media_type", "IMAGE".into()),
+                    ("image_url", image.url.clone()),
+                    ("is_carousel_item", "true".into()),
+                ])
+                .await?;
+                wait_for_container(http, account, &id, "status").await?;
+                children.push(id);
+            }
+            vec![("media_type", "CAROUSEL".into()), ("children", children.join(","))]
+        }
+    };
+    if !item.text.is_empty() {
+        fields.push(("text", item.text.to_string()));
+    }
     if let Some(parent) = item.reply_to {
-        form.push(("reply_to_id", parent));
+        fields.push(("reply_to_id", parent.to_string()));
     }
-    form.push(("access_token", account.token.as_str()));
-    let container = publish::send(
-        p,
-        http.post(format!("{api}/{}/threads", account.user_id)).form(&form),
-        false,
-    )
-    .await?;
-    if !container.ok() {
-        return Err(classify(p, &container, false));
-    }
-    let container_id = publish::id_of(&container.body["id"])
-        .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/threads"))?;
+    let container_id = make(fields).await?;
     wait_for_container(http, account, &container_id, "status").await?;
     guard.arm().await?;
     let published = publish::send(
@@ -298,6 +364,84 @@ pub async fn publish_threads(
     let id = publish::id_of(&published.body["id"])
         .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/threads_publish"))?;
     // The post is live; a missing permalink is no reason to fail it.
+    let permalink = read_field(http, account, &id, "permalink").await;
+    Ok(Published { id, permalink })
+}
+
+/// Instagram (Instagram Login): one image or a carousel of 2–10. Containers are created from our
+/// signed URLs (Instagram pulls the files), each waited on until `FINISHED`, then published;
+/// `first_comment` follows as a comment (a failure there does not unpublish the post).
+pub async fn publish_instagram(
+    http: &reqwest::Client,
+    account: &Account,
+    item: &Item<'_>,
+    guard: &dyn SendGuard,
+) -> Result<Published, Failure> {
+    let p = Platform::Instagram;
+    let api = &account.cfg.api_url;
+    let user = &account.user_id;
+    let create = |body: Value| async move {
+        let answer = publish::send(
+            p,
+            http.post(format!("{api}/{user}/media"))
+                .query(&[("access_token", account.token.as_str())])
+                .json(&body),
+            false,
+        )
+        .await?;
+        if !answer.ok() {
+            return Err(classify(p, &answer, false));
+        }
+        publish::id_of(&answer.body["id"])
+            .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/media"))
+    };
+    let container = match item.media {
+        [] => {
+            return Err(
+                Failure::new(FailureKind::Refused, "Instagram posts need an image or a video")
+                    .note("Add media to the post."),
+            );
+        }
+        [image] => create(json!({"image_url": image.url, "caption": item.text})).await?,
+        images => {
+            let mut children = Vec::new();
+            for image in images {
+                children.push(create(json!({"image_url": image.url, "is_carousel_item": true})).await?);
+            }
+            for child in &children {
+                wait_for_container(http, account, child, "status_code").await?;
+            }
+            create(json!({"media_type": "CAROUSEL", "children": children.join(","), "caption": item.text})).await?
+        }
+    };
+    wait_for_container(http, account, &container, "status_code").await?;
+    guard.arm().await?;
+    let published = publish::send(
+        p,
+        http.post(format!("{api}/{user}/media_publish"))
+            .query(&[("access_token", account.token.as_str())])
+            .json(&json!({ "creation_id": container })),
+        true,
+    )
+    .await?;
+    if !published.ok() {
+        return Err(classify(p, &published, true));
+    }
+    let id = publish::id_of(&published.body["id"])
+        .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/media_publish"))?;
+    if let Some(comment) = item.params["first_comment"].as_str().filter(|c| !c.is_empty()) {
+        let answer = publish::send(
+            p,
+            http.post(format!("{api}/{id}/comments"))
+                .query(&[("access_token", account.token.as_str())])
+                .json(&json!({ "message": comment })),
+            false,
+        )
+        .await;
+        if !answer.as_ref().is_ok_and(Answer::ok) {
+            tracing::warn!(platform_post_id = %id, "the first comment could not be posted");
+        }
+    }
     let permalink = read_field(http, account, &id, "permalink").await;
     Ok(Published { id, permalink })
 }

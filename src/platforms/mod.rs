@@ -381,21 +381,26 @@ pub async fn publish(
     item: &publish::Item<'_>,
     guard: &dyn publish::SendGuard,
 ) -> Result<publish::Published, publish::Failure> {
+    let label = crate::domain::post::platform_label(account.platform);
+    let not_yet = |what: &str| {
+        Err(publish::Failure::new(
+            publish::FailureKind::Refused,
+            format!("Publishing {what} to {label} is not available in this server version yet"),
+        )
+        .note("Nothing was sent to the platform. The post was stored; post it there directly for now."))
+    };
+    if item.media.iter().any(publish::MediaFile::is_video) {
+        return not_yet("videos");
+    }
+    let images = !item.media.is_empty();
     match account.platform {
-        Platform::Twitter => x::publish(http, account, item, guard).await,
-        Platform::Linkedin => linkedin::publish(http, account, item, guard).await,
+        Platform::Twitter if !images => x::publish(http, account, item, guard).await,
+        Platform::Linkedin if !images => linkedin::publish(http, account, item, guard).await,
         Platform::Facebook => meta::publish_facebook(http, account, item, guard).await,
         Platform::Threads => meta::publish_threads(http, account, item, guard).await,
-        // Validation lets no text-only post through to these; their media paths come with
-        // media support.
-        Platform::Instagram | Platform::Tiktok | Platform::Youtube => Err(publish::Failure::new(
-            publish::FailureKind::Refused,
-            format!(
-                "Publishing to {} is not available in this server version yet",
-                crate::domain::post::platform_label(account.platform)
-            ),
-        )
-        .note("Nothing was sent to the platform; post it there directly for now.")),
+        Platform::Instagram => meta::publish_instagram(http, account, item, guard).await,
+        Platform::Twitter | Platform::Linkedin | Platform::Tiktok => not_yet("images"),
+        Platform::Youtube => not_yet("videos"),
     }
 }
 

@@ -42,6 +42,27 @@ pub struct Item<'a> {
     pub reply_to: Option<&'a str>,
     /// `platforms.<platform>` of the post, already validated (`{}` when absent).
     pub params: &'a Value,
+    /// The item's stored media, in order.
+    pub media: &'a [MediaFile],
+}
+
+/// One stored file of an item.
+#[derive(Debug, Clone)]
+pub struct MediaFile {
+    /// `image` or `video`.
+    pub kind: String,
+    pub content_type: String,
+    pub size: u64,
+    /// A signed URL under the server's public URL, for platforms that pull media.
+    pub url: String,
+    /// The storage key, for platforms the server pushes bytes to.
+    pub key: String,
+}
+
+impl MediaFile {
+    pub fn is_video(&self) -> bool {
+        self.kind == "video"
+    }
 }
 
 /// What the platform answered for a published item.

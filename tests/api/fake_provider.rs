@@ -23,6 +23,7 @@
 #![allow(dead_code)]
 
 mod facebook;
+mod instagram;
 mod linkedin;
 mod publishing;
 mod threads;
@@ -88,6 +89,9 @@ pub struct RecordedRequest {
     /// Every header, names lower-cased.
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// Media URLs named in the request (`url`, `image_url`), fetched the way a pulling
+    /// platform fetches them: (url, Ok((status, content type, first bytes)) or Err(reason)).
+    pub fetched: Vec<(String, publishing::Fetched)>,
 }
 
 impl RecordedRequest {
@@ -353,6 +357,16 @@ impl FakeProvider {
             .filter(|x| x.platform == p)
             .cloned()
             .collect()
+    }
+
+    /// The image URLs a published post was made from.
+    pub fn media_of(&self, post_id: &str) -> Vec<String> {
+        self.shared.lock().media_of.get(post_id).cloned().unwrap_or_default()
+    }
+
+    /// Comments posted through the API: (post id, text).
+    pub fn comments(&self) -> Vec<(String, String)> {
+        self.shared.lock().comments.clone()
     }
 
     /// The next content-creating request of the platform behaves as scripted (queued in order).
@@ -744,6 +758,12 @@ struct Inner {
     containers: HashMap<String, threads::Container>,
     /// Set by a handler: hold the current answer this long before sending it.
     stall: Option<std::time::Duration>,
+    /// The image URLs each published post was made from (as the platform fetched them).
+    media_of: HashMap<String, Vec<String>>,
+    /// Comments posted on posts: (post id, text).
+    comments: Vec<(String, String)>,
+    /// Facebook photos uploaded with `published: false`: id → (page, url).
+    unpublished_photos: HashMap<String, (String, String)>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1202,10 +1222,12 @@ async fn serve(
             })
             .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
+        fetched: Vec::new(),
     };
     if rec.is_form() {
         rec.form = parse_pairs(&body);
     }
+    rec.fetched = publishing::fetch_media_urls(&rec).await;
     let (resp, stall) = {
         let mut inner = shared.lock();
         inner.requests.push(rec.clone());
@@ -1237,6 +1259,9 @@ impl Inner {
             posts: Vec::new(),
             containers: HashMap::new(),
             stall: None,
+            media_of: HashMap::new(),
+            comments: Vec::new(),
+            unpublished_photos: HashMap::new(),
         }
     }
 
@@ -1517,6 +1542,9 @@ impl Inner {
             } else {
                 method_not_allowed(r, "GET")
             };
+        }
+        if rest == "/files/photo.jpg" {
+            return ([(header::CONTENT_TYPE, "image/jpeg")], publishing::JPEG.to_vec()).into_response();
         }
         if rest.starts_with("/static/") {
             let png = STANDARD.decode(PIXEL_PNG).expect("png");

@@ -65,6 +65,8 @@ pub struct TestApp {
     /// The first account, created on the fresh database.
     pub account: Account,
     _dir: Option<tempfile::TempDir>,
+    /// Where this app stores media.
+    _media_dir: tempfile::TempDir,
 }
 
 /// A `Drop` impl keeps closures in `backend_test!` from capturing single fields (and so
@@ -77,6 +79,9 @@ impl Drop for TestApp {
 pub const TEST_SECRET_KEY: [u8; 32] = [42; 32];
 
 pub const PUBLIC_URL: &str = "https://postproxy.test";
+
+/// The key of every test app's signed media URLs.
+pub const MEDIA_SECRET: &[u8] = b"test media url secret";
 
 #[derive(Debug)]
 pub struct TestResponse {
@@ -123,9 +128,17 @@ impl TestApp {
     pub async fn spawn_full(backend: Backend, providers: Providers, public_url: &str) -> TestApp {
         let (db_url, dir) = fresh_database_url(backend).await;
         let db = postproxy::startup::open_db(&db_url).await.expect("open test database");
-        let state = postproxy::startup::build_state(db.clone(), public_url, providers, Sealer::new(&TEST_SECRET_KEY))
-            .await
-            .expect("state");
+        let media_dir = tempfile::tempdir().expect("media dir");
+        // Downloads may reach 127.0.0.1: the tests' fake servers live there.
+        let media =
+            postproxy::media::Media::open(&media_dir.path().to_string_lossy(), true, MEDIA_SECRET).expect("media");
+        let mut state =
+            postproxy::startup::build_state(db.clone(), public_url, providers, Sealer::new(&TEST_SECRET_KEY))
+                .await
+                .expect("state")
+                .with_media(media);
+        // Platforms' processing is polled quickly in tests.
+        state.publish_poll = std::time::Duration::from_millis(20);
         let app = postproxy::http::app(state.clone());
         let mut t = TestApp {
             backend,
@@ -142,6 +155,7 @@ impl TestApp {
                 key: String::new(),
             },
             _dir: dir,
+            _media_dir: media_dir,
         };
         t.account = t.new_account("first").await;
         t

@@ -11,6 +11,7 @@ mod connect;
 mod fake_provider;
 mod http;
 mod logs;
+mod media;
 mod openapi;
 mod posts;
 mod profile_groups;

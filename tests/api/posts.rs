@@ -610,9 +610,13 @@ backend_test!(due_jobs_never_leave_a_post_waiting, |t: TestApp| async move {
             .contains("POSTPROXY_SECRET_KEY")
     );
     assert!(entry["attempted_at"].is_string());
-    let r2 = t
-        .get(&format!("/api/posts/{}", r2.body["id"].as_str().unwrap()), &key)
+    // The media host does not resolve: retried for a while (DNS can recover), then failed.
+    let path = format!("/api/posts/{}", r2.body["id"].as_str().unwrap());
+    assert_eq!(t.get(&path, &key).await.body["status"], "pending");
+    t.exec("UPDATE jobs SET run_at_ms = 0, attempts = max_attempts WHERE state = 'queued'")
         .await;
+    postproxy::jobs::drain(&t.state).await.unwrap();
+    let r2 = t.get(&path, &key).await;
     assert_eq!(r2.body["status"], "media_processing_failed");
     assert_eq!(r2.body["media"][0]["status"], "failed");
     assert!(r2.body["media"][0]["error_message"].is_string());

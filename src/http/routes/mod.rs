@@ -2,6 +2,7 @@
 
 pub mod connect;
 pub mod health;
+pub mod media;
 pub mod posts;
 pub mod profile_groups;
 pub mod profiles;

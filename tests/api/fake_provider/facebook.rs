@@ -17,6 +17,7 @@ impl Inner {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match (r.method.as_str(), segments.as_slice()) {
             ("POST", [page, "feed"]) => Some(self.facebook_feed(page, r)),
+            ("POST", [page, "photos"]) => Some(self.facebook_photo(page, r)),
             ("DELETE", [id]) if id.contains('_') => {
                 let id = id.to_string();
                 let page = id.split('_').next().unwrap_or("").to_string();
@@ -78,7 +79,7 @@ impl Inner {
         };
         let message = field("message").unwrap_or_default();
         let link = field("link");
-        if message.is_empty() && link.is_none() {
+        if message.is_empty() && link.is_none() && body["attached_media"].is_null() {
             return meta_err(100, None, "(#100) Missing message or attachment");
         }
         if let Some(Scripted::Fail(status, body, headers)) = self.next_script(p) {
@@ -87,7 +88,22 @@ impl Inner {
         if self.live_posts(p).any(|x| x.author == page && x.text == message) {
             return meta_err(506, None, "(#506) Duplicate status message");
         }
+        let mut images = Vec::new();
+        for m in body["attached_media"].as_array().into_iter().flatten() {
+            let fbid = m["media_fbid"].as_str().unwrap_or("");
+            match self.unpublished_photos.remove(fbid) {
+                Some((owner, url)) if owner == page => images.push(url),
+                _ => {
+                    return meta_err(
+                        100,
+                        None,
+                        &format!("(#100) attached_media: {fbid} is not an unpublished photo of this Page"),
+                    );
+                }
+            }
+        }
         let id = format!("{page}_{}", self.numeric_id());
+        self.media_of.insert(id.clone(), images);
         self.posts.push(FakePost {
             platform: p,
             id: id.clone(),
@@ -105,5 +121,43 @@ impl Inner {
             out["permalink_url"] = json!(format!("https://www.facebook.com/{page}/posts/{post}"));
         }
         json_resp(StatusCode::OK, out)
+    }
+}
+
+impl Inner {
+    /// `POST /{page}/photos` from a pulled `url`: published (a photo story, `post_id` and `id`)
+    /// or not (`published: false`, to attach to a feed post).
+    fn facebook_photo(&mut self, page: &str, r: &RecordedRequest) -> Response {
+        let p = "facebook";
+        let body = json_body(r).unwrap_or(Value::Null);
+        if let Err(resp) = self.facebook_page_token(page, r, Some(&body)) {
+            return resp;
+        }
+        let Some(url) = body["url"].as_str().map(str::to_string) else {
+            return meta_err(100, None, "(#100) Photos need a url or a source file");
+        };
+        if let Err(why) = super::publishing::fetched_image(r, &url, &["image/jpeg", "image/png"]) {
+            return meta_err(100, Some(2069019), &format!("Invalid file: {url} ({why})"));
+        }
+        let photo = self.numeric_id();
+        if body["published"].as_bool() == Some(false) {
+            self.unpublished_photos.insert(photo.clone(), (page.to_string(), url));
+            return json_resp(StatusCode::OK, json!({ "id": photo }));
+        }
+        if let Some(Scripted::Fail(status, body, headers)) = self.next_script(p) {
+            return scripted_response(status, body, headers);
+        }
+        let message = body["message"].as_str().unwrap_or("").to_string();
+        let post = format!("{page}_{}", self.numeric_id());
+        self.media_of.insert(post.clone(), vec![url]);
+        self.posts.push(FakePost {
+            platform: p,
+            id: post.clone(),
+            author: page.to_string(),
+            text: message,
+            reply_to: None,
+            deleted: false,
+        });
+        json_resp(StatusCode::OK, json!({ "id": photo, "post_id": post }))
     }
 }

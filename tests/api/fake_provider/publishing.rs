@@ -40,6 +40,7 @@ impl Inner {
             "linkedin" => self.linkedin_publishing(path, r),
             "facebook" => self.facebook_publishing(path, r),
             "threads" => self.threads_publishing(path, r),
+            "instagram" => self.instagram_publishing(path, r),
             _ => None,
         }
     }
@@ -76,4 +77,74 @@ pub(super) fn scripted_response(status: u16, body: Value, headers: Vec<(&'static
 /// JSON body of a request, or None.
 pub(super) fn json_body(r: &RecordedRequest) -> Option<Value> {
     serde_json::from_str(&r.body).ok()
+}
+
+/// A tiny but well-formed JPEG (SOI, JFIF APP0, EOI), served at `{base}/<platform>/files/photo.jpg`.
+pub const JPEG: &[u8] = &[
+    0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00,
+    0x00, 0xFF, 0xD9,
+];
+
+/// What fetching a media URL gave: (status, Content-Type, first bytes), or why it failed.
+pub type Fetched = Result<(u16, String, Vec<u8>), String>;
+
+/// Fetches the media URLs a request names, as Meta's crawler does.
+pub(super) async fn fetch_media_urls(r: &RecordedRequest) -> Vec<(String, Fetched)> {
+    let mut urls: Vec<String> = Vec::new();
+    let json = json_body(r);
+    for k in ["url", "image_url"] {
+        let v = r
+            .form_param(k)
+            .or_else(|| r.query_param(k))
+            .map(str::to_string)
+            .or_else(|| json.as_ref().and_then(|j| j[k].as_str().map(str::to_string)));
+        if let Some(u) = v.filter(|u| u.starts_with("http")) {
+            urls.push(u);
+        }
+    }
+    let mut out = Vec::new();
+    for u in urls {
+        let got = async {
+            let resp = reqwest::Client::new()
+                .get(&u)
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = resp.status().as_u16();
+            let ct = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            let bytes = resp.bytes().await.map_err(|e| e.to_string())?;
+            Ok((status, ct, bytes.iter().take(16).copied().collect()))
+        }
+        .await;
+        out.push((u, got));
+    }
+    out
+}
+
+/// Whether the fetched URL gave an image of one of `types` (by its bytes and Content-Type).
+pub(super) fn fetched_image(r: &RecordedRequest, url: &str, types: &[&str]) -> Result<(), String> {
+    let (_, got) = r.fetched.iter().find(|(u, _)| u == url).ok_or("not fetched")?;
+    let (status, ct, head) = got.as_ref().map_err(|e| format!("could not fetch: {e}"))?;
+    if *status != 200 {
+        return Err(format!("HTTP {status}"));
+    }
+    let sniffed = if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        "image/jpeg"
+    } else if head.starts_with(&[0x89, b'P', b'N', b'G']) {
+        "image/png"
+    } else {
+        "unknown"
+    };
+    if !types.contains(&sniffed) || ct != sniffed {
+        return Err(format!(
+            "not an accepted image (bytes say {sniffed}, Content-Type {ct})"
+        ));
+    }
+    Ok(())
 }

@@ -10,13 +10,18 @@ use serde_json::json;
 use super::publishing::{FakePost, Scripted, scripted_response};
 use super::{Inner, RecordedRequest, auth_error, json_resp, meta_err, strip_graph_version};
 
+/// A Meta container (Threads and Instagram).
 #[derive(Debug, Clone)]
 pub struct Container {
+    pub platform: &'static str,
     pub user: String,
     pub text: String,
     pub reply_to: Option<String>,
     pub status_reads: u32,
     pub published: Option<String>,
+    /// Image URLs (one), or the children's container ids (a carousel).
+    pub media: Vec<String>,
+    pub carousel_item: bool,
 }
 
 impl Inner {
@@ -27,7 +32,9 @@ impl Inner {
         match (m, segments.as_slice()) {
             ("POST", [user, "threads"]) => Some(self.threads_container(user, r)),
             ("POST", [user, "threads_publish"]) => Some(self.threads_publish(user, r)),
-            ("GET", [id]) if self.containers.contains_key(*id) => Some(self.threads_container_status(id, r)),
+            ("GET", [id]) if self.containers.get(*id).is_some_and(|c| c.platform == "threads") => {
+                Some(self.threads_container_status(id, r))
+            }
             ("GET", [id]) if self.posts.iter().any(|x| x.platform == "threads" && x.id == *id) => {
                 let id = id.to_string();
                 let user = self.threads_user(r).ok()?;
@@ -82,20 +89,61 @@ impl Inner {
             );
         }
         let media_type = Self::param(r, "media_type").unwrap_or("");
-        if media_type != "TEXT" {
-            return meta_err(
-                100,
-                None,
-                &format!(
-                    "(#100) The parameter media_type must be one of TEXT, IMAGE, VIDEO, CAROUSEL; got {media_type:?}"
-                ),
-            );
-        }
         let text = Self::param(r, "text").unwrap_or("").to_string();
-        if text.is_empty() {
-            return meta_err(100, None, "(#100) The parameter text is required for TEXT posts");
-        }
-        if text.len() > 500 {
+        let carousel_item = Self::param(r, "is_carousel_item") == Some("true");
+        let media: Vec<String> = match media_type {
+            "TEXT" if text.is_empty() => {
+                return meta_err(100, None, "(#100) The parameter text is required for TEXT posts");
+            }
+            "TEXT" => Vec::new(),
+            "IMAGE" => {
+                let Some(url) = Self::param(r, "image_url") else {
+                    return meta_err(100, None, "(#100) The parameter image_url is required for IMAGE posts");
+                };
+                if let Err(why) = super::publishing::fetched_image(r, url, &["image/jpeg", "image/png"]) {
+                    return meta_err(
+                        100,
+                        Some(2207052),
+                        &format!("The media could not be fetched from this URI: {url} ({why})"),
+                    );
+                }
+                vec![url.to_string()]
+            }
+            "CAROUSEL" => {
+                let children: Vec<String> = Self::param(r, "children")
+                    .unwrap_or("")
+                    .split(',')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                if !(2..=20).contains(&children.len()) {
+                    return meta_err(100, None, "(#100) A carousel needs 2 to 20 children");
+                }
+                for c in &children {
+                    match self.containers.get(c) {
+                        Some(k) if k.carousel_item && k.user == user && k.status_reads >= 2 => {}
+                        _ => {
+                            return meta_err(
+                                100,
+                                None,
+                                &format!("(#100) Child {c} is not a finished carousel item of this user"),
+                            );
+                        }
+                    }
+                }
+                children
+            }
+            other => {
+                return meta_err(
+                    100,
+                    None,
+                    &format!(
+                        "(#100) The parameter media_type must be one of TEXT, IMAGE, VIDEO, CAROUSEL; got {other:?}"
+                    ),
+                );
+            }
+        };
+        if text.chars().count() > 500 {
             return meta_err(100, Some(2207052), "text must be at most 500 characters");
         }
         let reply_to = Self::param(r, "reply_to_id").map(str::to_string);
@@ -108,11 +156,14 @@ impl Inner {
         self.containers.insert(
             id.clone(),
             Container {
+                platform: "threads",
                 user,
                 text,
                 reply_to,
                 status_reads: 0,
                 published: None,
+                media,
+                carousel_item,
             },
         );
         json_resp(StatusCode::OK, json!({ "id": id }))
@@ -149,6 +200,9 @@ impl Inner {
         else {
             return meta_err(100, None, &format!("(#100) Invalid creation_id {creation}"));
         };
+        if c.carousel_item {
+            return meta_err(100, None, "(#100) A carousel item cannot be published by itself");
+        }
         if c.published.is_some() {
             return meta_err(100, None, "(#100) This container was already published");
         }
@@ -165,11 +219,12 @@ impl Inner {
         }
         let id = self.numeric_id();
         self.containers.get_mut(&creation).expect("exists").published = Some(id.clone());
+        self.media_of.insert(id.clone(), self.container_images(&c));
         self.posts.push(FakePost {
             platform: p,
             id: id.clone(),
             author: user,
-            text: c.text,
+            text: c.text.clone(),
             reply_to: c.reply_to,
             deleted: false,
         });
@@ -177,5 +232,19 @@ impl Inner {
             self.stall = Some(d);
         }
         json_resp(StatusCode::OK, json!({ "id": id }))
+    }
+}
+
+impl Inner {
+    /// The image URLs a container carries (a carousel: its children's).
+    pub(super) fn container_images(&self, c: &Container) -> Vec<String> {
+        if c.media.iter().all(|m| m.starts_with("http")) {
+            return c.media.clone();
+        }
+        c.media
+            .iter()
+            .filter_map(|id| self.containers.get(id))
+            .flat_map(|k| k.media.clone())
+            .collect()
     }
 }

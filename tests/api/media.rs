@@ -1,0 +1,241 @@
+//! Media: downloads into storage (type from the bytes, platform limits, private addresses
+//! refused), signed URLs that serve exactly the stored bytes, and image posts to the platforms
+//! that pull media (Instagram, Facebook, Threads), whose fakes fetch our URLs like the real ones.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::connect::connect;
+use crate::fake_provider::FakeProvider;
+use crate::helpers::{TestApp, backends, fake_providers};
+
+async fn listening(backend: crate::helpers::Backend) -> (FakeProvider, TestApp, String) {
+    let fake = FakeProvider::start().await;
+    let (t, base) = TestApp::spawn_listening(backend, fake_providers(&fake)).await;
+    (fake, t, base)
+}
+
+macro_rules! media_test {
+    ($name:ident, $body:expr) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            for backend in backends() {
+                let (fake, t, base) = listening(backend).await;
+                ($body)(fake, t, base).await;
+            }
+        }
+    };
+}
+
+async fn create(t: &TestApp, body: Value) -> String {
+    let r = t.post("/api/posts", &t.account.key, body).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    r.body["id"].as_str().unwrap().to_string()
+}
+
+async fn get(t: &TestApp, id: &str) -> Value {
+    t.get(&format!("/api/posts/{id}"), &t.account.key).await.body
+}
+
+/// Runs downloads, then the publishes waiting for them.
+async fn settle(t: &TestApp) {
+    for _ in 0..3 {
+        postproxy::jobs::drain(&t.state).await.unwrap();
+        t.exec("UPDATE jobs SET run_at_ms = 0 WHERE state = 'queued'").await;
+    }
+}
+
+fn jpeg(fake: &FakeProvider) -> String {
+    format!("{}/instagram/files/photo.jpg", fake.base())
+}
+
+media_test!(
+    instagram_image_and_carousel_pull_our_signed_urls,
+    |fake: FakeProvider, t: TestApp, base: String| async move {
+        connect(&t, &fake, "instagram").await;
+        let one = create(
+            &t,
+            json!({"post": {"body": "One photo"}, "profiles": ["instagram"], "media": [jpeg(&fake)],
+               "platforms": {"instagram": {"first_comment": "#first"}}}),
+        )
+        .await;
+        assert_eq!(get(&t, &one).await["status"], "pending", "media is being fetched");
+        let three = create(
+        &t,
+        json!({"post": {"body": "Three"}, "profiles": ["instagram"], "media": [jpeg(&fake), jpeg(&fake), {"url": jpeg(&fake)}]}),
+    )
+    .await;
+        settle(&t).await;
+        let post = get(&t, &one).await;
+        assert_eq!(post["status"], "processed", "{post}");
+        assert_eq!(post["media"][0]["status"], "processed");
+        let entry = &post["platforms"][0];
+        assert_eq!(entry["status"], "published", "{entry}");
+        let posts = fake.posts("instagram");
+        assert_eq!(posts.len(), 2);
+        assert_eq!(posts[0].text, "One photo");
+        assert_eq!(entry["platform_post_id"], posts[0].id.as_str());
+        assert_eq!(
+            entry["permalink"],
+            format!("https://www.instagram.com/p/P{}/", posts[0].id)
+        );
+        // Instagram pulled the file from this server, through a signed URL.
+        let urls = fake.media_of(&posts[0].id);
+        assert_eq!(urls.len(), 1);
+        assert!(
+            urls[0].starts_with(&format!("{base}/media/")) && urls[0].contains("sig="),
+            "{urls:?}"
+        );
+        assert_eq!(fake.comments(), vec![(posts[0].id.clone(), "#first".to_string())]);
+        assert_eq!(fake.media_of(&posts[1].id).len(), 3, "a carousel of three");
+        assert_eq!(get(&t, &three).await["platforms"][0]["status"], "published");
+    }
+);
+
+media_test!(
+    signed_media_urls_serve_exact_bytes_and_nothing_else,
+    |fake: FakeProvider, t: TestApp, base: String| async move {
+        connect(&t, &fake, "instagram").await;
+        create(
+            &t,
+            json!({"post": {"body": "Bytes"}, "profiles": ["instagram"], "media": [jpeg(&fake)]}),
+        )
+        .await;
+        settle(&t).await;
+        let url = fake.media_of(&fake.posts("instagram")[0].id)[0].clone();
+        let http = reqwest::Client::new();
+        let ok = http.get(&url).send().await.unwrap();
+        assert_eq!(ok.status(), 200);
+        assert_eq!(ok.headers()["content-type"], "image/jpeg");
+        let served = ok.bytes().await.unwrap();
+        let original = reqwest::get(jpeg(&fake)).await.unwrap().bytes().await.unwrap();
+        assert_eq!(served, original);
+        let path = url.trim_start_matches(&base).split('?').next().unwrap().to_string();
+        for bad in [
+            format!("{base}{path}"),
+            format!("{base}{path}?exp=9999999999&sig=AAAA"),
+            url.replace("/media/", "/media/x"),
+            {
+                let (head, _) = url.split_once("exp=").unwrap();
+                format!("{head}exp=1&{}", url.split('&').next_back().unwrap())
+            },
+        ] {
+            let r = http.get(&bad).send().await.unwrap();
+            assert_eq!(r.status(), 404, "{bad}");
+        }
+    }
+);
+
+media_test!(
+    facebook_and_threads_publish_photos_and_carousels,
+    |fake: FakeProvider, t: TestApp, _base: String| async move {
+        connect(&t, &fake, "facebook").await;
+        connect(&t, &fake, "threads").await;
+        let single = create(
+            &t,
+            json!({"post": {"body": "Photo"}, "profiles": ["facebook", "threads"], "media": [jpeg(&fake)],
+               "platforms": {"facebook": {"page_id": "facebook-page-1"}}}),
+        )
+        .await;
+        let multi = create(
+            &t,
+            json!({"post": {"body": "Album"}, "profiles": ["facebook", "threads"], "media": [jpeg(&fake), jpeg(&fake)],
+               "platforms": {"facebook": {"page_id": "facebook-page-1"}}}),
+        )
+        .await;
+        settle(&t).await;
+        for id in [&single, &multi] {
+            let post = get(&t, id).await;
+            for e in post["platforms"].as_array().unwrap() {
+                assert_eq!(e["status"], "published", "{e}");
+            }
+        }
+        let fb = fake.posts("facebook");
+        assert_eq!(fb.len(), 2);
+        assert_eq!(fake.media_of(&fb[0].id).len(), 1);
+        assert_eq!(
+            fake.media_of(&fb[1].id).len(),
+            2,
+            "two photos attached to one feed post"
+        );
+        let th = fake.posts("threads");
+        assert_eq!(th.len(), 2);
+        assert_eq!(fake.media_of(&th[0].id).len(), 1);
+        assert_eq!(fake.media_of(&th[1].id).len(), 2, "a Threads carousel");
+    }
+);
+
+media_test!(
+    media_that_cannot_be_used_fails_the_post_with_the_reason,
+    |fake: FakeProvider, t: TestApp, _base: String| async move {
+        connect(&t, &fake, "instagram").await;
+        // A PNG: Instagram takes JPEG only.
+        let png = create(
+        &t,
+        json!({"post": {"body": "PNG"}, "profiles": ["instagram"], "media": [format!("{}/instagram/static/a.png", fake.base())]}),
+    )
+    .await;
+        // Not an image at all.
+        let json_file = create(
+        &t,
+        json!({"post": {"body": "JSON"}, "profiles": ["instagram"], "media": [format!("{}/instagram/api/me", fake.base())]}),
+    )
+    .await;
+        settle(&t).await;
+        let p = get(&t, &png).await;
+        assert_eq!(p["status"], "media_processing_failed", "{p}");
+        assert!(
+            p["media"][0]["error_message"]
+                .as_str()
+                .unwrap()
+                .contains("Instagram accepts JPEG"),
+            "{p}"
+        );
+        assert_eq!(p["platforms"][0]["status"], "failed");
+        assert!(
+            p["platforms"][0]["error"]
+                .as_str()
+                .unwrap()
+                .contains("Media could not be processed")
+        );
+        let j = get(&t, &json_file).await;
+        assert_eq!(j["status"], "media_processing_failed", "{j}");
+        assert!(j["media"][0]["error_message"].is_string(), "{j}");
+        assert!(fake.posts("instagram").is_empty());
+    }
+);
+
+media_test!(
+    downloads_never_reach_private_addresses_unless_allowed,
+    |fake: FakeProvider, t: TestApp, _base: String| async move {
+        connect(&t, &fake, "instagram").await;
+        let strict_dir = tempfile::tempdir().unwrap();
+        let strict = t.state.clone().with_media(
+            postproxy::media::Media::open(
+                &strict_dir.path().to_string_lossy(),
+                false,
+                crate::helpers::MEDIA_SECRET,
+            )
+            .unwrap(),
+        );
+        let id = create(
+            &t,
+            json!({"post": {"body": "SSRF"}, "profiles": ["instagram"], "media": [jpeg(&fake)]}),
+        )
+        .await;
+        postproxy::jobs::drain(&strict).await.unwrap();
+        let p = get(&t, &id).await;
+        assert_eq!(p["status"], "media_processing_failed", "{p}");
+        let msg = p["media"][0]["error_message"].as_str().unwrap().to_string();
+        assert!(msg.contains("private address"), "{msg}");
+        assert!(
+            std::fs::read_dir(strict_dir.path())
+                .unwrap()
+                .all(|e| e.unwrap().file_type().unwrap().is_dir()),
+            "nothing stored"
+        );
+        let _ = Duration::ZERO;
+    }
+);
