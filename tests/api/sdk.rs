@@ -1,4 +1,4 @@
-//! Compatibility with the official Python SDK (`postproxy-sdk`) for the Profiles API.
+//! Compatibility with the official Python SDK (`postproxy-sdk`) for the Profiles and Posts APIs.
 //!
 //! Profiles only come from the OAuth connection flow, so the flow runs here against the fake
 //! provider; the app also listens on a real socket, and `tests/sdk/python_sdk_profiles_test.py`
@@ -79,5 +79,62 @@ async fn python_sdk_profiles() {
             stdout.trim_end().ends_with(" 0 failed"),
             "{backend:?}: unexpected summary:\n{stdout}"
         );
+    }
+}
+
+/// The Posts API through the SDK, with the server's job worker publishing to the fake
+/// platforms in the background (as `serve` does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Python and the postproxy-sdk from PyPI; run by .ci/run with --include-ignored"]
+async fn python_sdk_posts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
+    let python = tokio::task::spawn_blocking({
+        let root = root.clone();
+        move || sdk_python(&root)
+    })
+    .await
+    .expect("venv.sh task");
+
+    for backend in backends() {
+        let fake = FakeProvider::start().await;
+        let (t, base) = TestApp::spawn_listening(backend, fake_providers(&fake)).await;
+        let group = t.account.group_public_id.clone();
+        let twitter = connect_in(&t, &fake, &group, "twitter").await;
+        let linkedin = connect_in(&t, &fake, &group, "linkedin").await;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let worker = postproxy::jobs::spawn(t.state.clone(), shutdown.clone());
+
+        let mut cmd = Command::new(&python);
+        cmd.arg("tests/sdk/python_sdk_posts_test.py")
+            .current_dir(&root)
+            .env("POSTPROXY_BASE_URL", &base)
+            .env("POSTPROXY_API_KEY", &t.account.key)
+            .env("POSTPROXY_GROUP_ID", &group)
+            .env("POSTPROXY_TWITTER_PROFILE_ID", &twitter)
+            .env("POSTPROXY_LINKEDIN_PROFILE_ID", &linkedin);
+        let out = tokio::task::spawn_blocking(move || cmd.output())
+            .await
+            .expect("python task")
+            .expect("run the python SDK test");
+        shutdown.cancel();
+        worker.await.expect("worker");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        println!("--- python SDK posts test on {backend:?} ---\n{stdout}");
+        if !stderr.trim().is_empty() {
+            println!("--- stderr ---\n{stderr}");
+        }
+        assert!(
+            out.status.success(),
+            "{backend:?}: python_sdk_posts_test.py failed ({}):\n{stdout}\n{stderr}",
+            out.status
+        );
+        assert!(
+            stdout.trim_end().ends_with(" 0 failed"),
+            "{backend:?}: unexpected summary:\n{stdout}"
+        );
+        // What the SDK published reached the platforms, once each.
+        assert_eq!(fake.posts("twitter").len(), 3, "a post, and a thread of two, on X");
+        assert_eq!(fake.posts("linkedin").len(), 1);
     }
 }
