@@ -391,6 +391,7 @@ async fn open_account(
         username: profiles::username(&state.db, profile_id).await.map_err(db_failure)?,
         placement,
         poll: state.publish_poll,
+        storage: state.media.storage.clone(),
     })
 }
 

@@ -104,14 +104,27 @@ pub async fn publish(
     item: &Item<'_>,
     guard: &dyn SendGuard,
 ) -> Result<Published, Failure> {
-    let body = json!({
-        "author": author(account),
+    let owner = author(account);
+    let mut images = Vec::new();
+    for file in item.media {
+        images.push(upload_image(http, account, &owner, file).await?);
+    }
+    let mut body = json!({
+        "author": owner,
         "commentary": escape_commentary(item.text),
         "visibility": "PUBLIC",
         "distribution": {"feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": []},
         "lifecycleState": "PUBLISHED",
         "isReshareDisabledByAuthor": false,
     });
+    match images.as_slice() {
+        [] => {}
+        [one] => body["content"] = json!({ "media": { "id": one } }),
+        many => {
+            body["content"] =
+                json!({ "multiImage": { "images": many.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>() } })
+        }
+    }
     guard.arm().await?;
     let answer = publish::send(
         Platform::Linkedin,
@@ -147,6 +160,55 @@ pub async fn publish(
         permalink: Some(format!("https://www.linkedin.com/feed/update/{urn}")),
         id: urn,
     })
+}
+
+/// Images API: `initializeUpload` for the author, then the whole file in one `PUT` to the
+/// upload URL LinkedIn returns (used as given). Returns the image URN.
+async fn upload_image(
+    http: &reqwest::Client,
+    account: &Account,
+    owner: &str,
+    file: &publish::MediaFile,
+) -> Result<String, Failure> {
+    let p = Platform::Linkedin;
+    let init = publish::send(
+        p,
+        rest(
+            http,
+            reqwest::Method::POST,
+            format!("{}/rest/images?action=initializeUpload", account.cfg.api_url),
+            &account.token,
+        )
+        .json(&json!({ "initializeUploadRequest": { "owner": owner } })),
+        false,
+    )
+    .await?;
+    if !init.ok() {
+        return Err(classify(&init, false));
+    }
+    let (Some(upload_url), Some(urn)) = (
+        init.body["value"]["uploadUrl"].as_str(),
+        init.body["value"]["image"].as_str(),
+    ) else {
+        return Err(Failure::protocol(
+            p,
+            "no value.uploadUrl / value.image in the answer to initializeUpload",
+        ));
+    };
+    let bytes = publish::read_file(p, &account.storage, file).await?;
+    let put = publish::send(
+        p,
+        http.put(upload_url)
+            .bearer_auth(&account.token)
+            .header(reqwest::header::CONTENT_TYPE, file.content_type.as_str())
+            .body(bytes.to_vec()),
+        false,
+    )
+    .await?;
+    if !put.ok() {
+        return Err(classify(&put, false));
+    }
+    Ok(urn.to_string())
 }
 
 /// LinkedIn parses `commentary` as "little" text: an unescaped reserved character makes it

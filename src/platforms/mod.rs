@@ -392,14 +392,13 @@ pub async fn publish(
     if item.media.iter().any(publish::MediaFile::is_video) {
         return not_yet("videos");
     }
-    let images = !item.media.is_empty();
     match account.platform {
-        Platform::Twitter if !images => x::publish(http, account, item, guard).await,
-        Platform::Linkedin if !images => linkedin::publish(http, account, item, guard).await,
+        Platform::Twitter => x::publish(http, account, item, guard).await,
+        Platform::Linkedin => linkedin::publish(http, account, item, guard).await,
         Platform::Facebook => meta::publish_facebook(http, account, item, guard).await,
         Platform::Threads => meta::publish_threads(http, account, item, guard).await,
         Platform::Instagram => meta::publish_instagram(http, account, item, guard).await,
-        Platform::Twitter | Platform::Linkedin | Platform::Tiktok => not_yet("images"),
+        Platform::Tiktok => not_yet("photos"),
         Platform::Youtube => not_yet("videos"),
     }
 }

@@ -28,6 +28,8 @@ pub struct Account {
     pub placement: Option<Placement>,
     /// First wait between polls of asynchronous processing (containers); grows from there.
     pub poll: Duration,
+    /// Where the post's media is stored (push-based platforms read the bytes from here).
+    pub storage: crate::media::Storage,
 }
 
 pub struct Placement {
@@ -224,4 +226,22 @@ pub fn excerpt(s: &str) -> String {
     } else {
         s.chars().take(500).collect::<String>() + "…"
     }
+}
+
+/// The whole stored file, for platforms the server pushes images to (images are small; videos
+/// stream in chunks instead).
+pub async fn read_file(
+    platform: Platform,
+    storage: &crate::media::Storage,
+    file: &MediaFile,
+) -> Result<bytes::Bytes, Failure> {
+    storage.get_range(&file.key, 0..file.size).await.map_err(|e| {
+        Failure::new(
+            FailureKind::Transient,
+            format!(
+                "The stored file for {} could not be read: {e}",
+                crate::domain::post::platform_label(platform)
+            ),
+        )
+    })
 }

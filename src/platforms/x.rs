@@ -93,6 +93,13 @@ pub async fn publish(
     if let Some(parent) = item.reply_to {
         body["reply"] = json!({ "in_reply_to_tweet_id": parent });
     }
+    if !item.media.is_empty() {
+        let mut ids = Vec::new();
+        for file in item.media {
+            ids.push(upload_image(http, account, file).await?);
+        }
+        body["media"] = json!({ "media_ids": ids });
+    }
     guard.arm().await?;
     let answer = publish::send(
         Platform::Twitter,
@@ -111,6 +118,39 @@ pub async fn publish(
         permalink: Some(permalink(account.username.as_deref(), &id)),
         id,
     })
+}
+
+/// One-shot v2 upload of an image (`POST /2/media/upload`, multipart): its media id. An
+/// uploaded image that is never used expires on its own, so this part may be redone.
+async fn upload_image(http: &reqwest::Client, account: &Account, file: &publish::MediaFile) -> Result<String, Failure> {
+    let p = Platform::Twitter;
+    let bytes = publish::read_file(p, &account.storage, file).await?;
+    let part = reqwest::multipart::Part::bytes(bytes.to_vec())
+        .file_name("media")
+        .mime_str(&file.content_type)
+        .map_err(|_| {
+            Failure::new(
+                FailureKind::Refused,
+                format!("X cannot take a file of type {}", file.content_type),
+            )
+        })?;
+    let form = reqwest::multipart::Form::new()
+        .text("media_category", "tweet_image")
+        .text("media_type", file.content_type.clone())
+        .part("media", part);
+    let answer = publish::send(
+        p,
+        http.post(format!("{}/2/media/upload", account.cfg.api_url))
+            .bearer_auth(&account.token)
+            .multipart(form),
+        false,
+    )
+    .await?;
+    if !answer.ok() {
+        return Err(classify(&answer, false));
+    }
+    publish::id_of(&answer.body["data"]["id"])
+        .ok_or_else(|| Failure::protocol(p, "no data.id in the answer to POST /2/media/upload"))
 }
 
 /// `https://x.com/<username>/status/<id>`; `i/web` works without a username.

@@ -92,6 +92,10 @@ pub struct RecordedRequest {
     /// Media URLs named in the request (`url`, `image_url`), fetched the way a pulling
     /// platform fetches them: (url, Ok((status, content type, first bytes)) or Err(reason)).
     pub fetched: Vec<(String, publishing::Fetched)>,
+    /// The raw body bytes (binary uploads).
+    pub body_bytes: Vec<u8>,
+    /// The parts of a `multipart/form-data` body: (name, content type, bytes).
+    pub parts: Vec<(String, Option<String>, Vec<u8>)>,
 }
 
 impl RecordedRequest {
@@ -762,6 +766,10 @@ struct Inner {
     media_of: HashMap<String, Vec<String>>,
     /// Comments posted on posts: (post id, text).
     comments: Vec<(String, String)>,
+    /// Uploaded media: X media ids and LinkedIn image URNs → (owner, content type, size).
+    uploads: HashMap<String, (String, String, usize)>,
+    /// LinkedIn upload URLs handed out: token → (image URN, owner).
+    upload_slots: HashMap<String, (String, String)>,
     /// Facebook photos uploaded with `published: false`: id → (page, url).
     unpublished_photos: HashMap<String, (String, String)>,
 }
@@ -1223,11 +1231,14 @@ async fn serve(
             .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
         fetched: Vec::new(),
+        body_bytes: body.to_vec(),
+        parts: Vec::new(),
     };
     if rec.is_form() {
         rec.form = parse_pairs(&body);
     }
     rec.fetched = publishing::fetch_media_urls(&rec).await;
+    rec.parts = publishing::multipart_parts(rec.content_type.as_deref(), body.clone()).await;
     let (resp, stall) = {
         let mut inner = shared.lock();
         inner.requests.push(rec.clone());
@@ -1262,6 +1273,8 @@ impl Inner {
             media_of: HashMap::new(),
             comments: Vec::new(),
             unpublished_photos: HashMap::new(),
+            uploads: HashMap::new(),
+            upload_slots: HashMap::new(),
         }
     }
 
@@ -1562,6 +1575,10 @@ impl Inner {
             } else {
                 self.google_revoke(r)
             };
+        }
+        if p == "linkedin" && rest.starts_with("/dms-uploads/") {
+            // Upload URLs live outside the API host, as LinkedIn's do.
+            return self.publishing(p, rest, r).unwrap_or_else(|| not_found(r));
         }
         if let Some(api) = rest.strip_prefix("/api") {
             return self.api(p, api, r);

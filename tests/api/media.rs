@@ -239,3 +239,52 @@ media_test!(
         let _ = Duration::ZERO;
     }
 );
+
+media_test!(
+    x_and_linkedin_get_the_bytes_pushed,
+    |fake: FakeProvider, t: TestApp, _base: String| async move {
+        connect(&t, &fake, "twitter").await;
+        connect(&t, &fake, "linkedin").await;
+        let two = create(
+        &t,
+        json!({"post": {"body": "Two pictures"}, "profiles": ["twitter", "linkedin"], "media": [jpeg(&fake), jpeg(&fake)]}),
+    )
+    .await;
+        let one = create(
+            &t,
+            json!({"post": {"body": "One picture"}, "profiles": ["linkedin"], "media": [jpeg(&fake)]}),
+        )
+        .await;
+        settle(&t).await;
+        for id in [&two, &one] {
+            for e in get(&t, id).await["platforms"].as_array().unwrap() {
+                assert_eq!(e["status"], "published", "{e}");
+            }
+        }
+        let x = fake.posts("twitter");
+        assert_eq!(x.len(), 1);
+        assert_eq!(fake.media_of(&x[0].id).len(), 2, "two uploaded media ids on the tweet");
+        let li = fake.posts("linkedin");
+        assert_eq!(li.len(), 2);
+        assert_eq!(fake.media_of(&li[0].id).len(), 2, "multiImage");
+        assert_eq!(fake.media_of(&li[1].id).len(), 1, "a single image");
+        // Every upload carried the exact file: the JPEG the fake served.
+        let uploads: Vec<_> = fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.contains("/dms-uploads/") || r.path.ends_with("/2/media/upload"))
+            .collect();
+        assert_eq!(uploads.len(), 5);
+        let original = reqwest::get(jpeg(&fake)).await.unwrap().bytes().await.unwrap().to_vec();
+        for r in uploads {
+            let data = match r.parts.iter().find(|(n, _, _)| n == "media") {
+                Some((_, ct, d)) => {
+                    assert_eq!(ct.as_deref(), Some("image/jpeg"));
+                    d.clone()
+                }
+                None => r.body_bytes.clone(),
+            };
+            assert_eq!(data, original, "{}", r.path);
+        }
+    }
+);

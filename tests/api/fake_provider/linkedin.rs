@@ -37,6 +37,13 @@ impl Inner {
     pub(super) fn linkedin_publishing(&mut self, path: &str, r: &RecordedRequest) -> Option<Response> {
         match (r.method.as_str(), path) {
             ("POST", "/rest/posts") => Some(self.linkedin_create(r)),
+            ("POST", "/rest/images") if r.query_param("action") == Some("initializeUpload") => {
+                Some(self.linkedin_init_image(r))
+            }
+            ("PUT", slot) if slot.starts_with("/dms-uploads/") => {
+                let token = slot.trim_start_matches("/dms-uploads/").to_string();
+                Some(self.linkedin_put_image(&token, r))
+            }
             ("DELETE", urn) if urn.starts_with("/rest/posts/") => {
                 let i = match self.linkedin_rest_prologue(r) {
                     Ok(i) => i,
@@ -99,6 +106,38 @@ impl Inner {
                 &format!("Not enough permissions to access: partnerApiPostsExternal.CREATE.20260901 as {author}"),
             );
         }
+        let images: Vec<String> = match (
+            &body["content"]["media"]["id"],
+            &body["content"]["multiImage"]["images"],
+        ) {
+            (serde_json::Value::String(id), _) => vec![id.clone()],
+            (_, serde_json::Value::Array(list)) => list
+                .iter()
+                .filter_map(|i| i["id"].as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if body["content"]["multiImage"].is_object() && !(2..=20).contains(&images.len()) {
+            return linkedin_api_err(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                0,
+                "INVALID_CONTENT",
+                "multiImage needs 2 to 20 images",
+            );
+        }
+        for id in &images {
+            match self.uploads.get(id) {
+                Some((owner, _, _)) if *owner == author => {}
+                _ => {
+                    return linkedin_api_err(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        0,
+                        "INVALID_CONTENT",
+                        &format!("/content/media/id :: {id} is not an uploaded image of {author}"),
+                    );
+                }
+            }
+        }
         if let Some(Scripted::Fail(status, body, headers)) = self.next_script(p) {
             return scripted_response(status, body, headers);
         }
@@ -114,6 +153,7 @@ impl Inner {
             );
         }
         let urn = format!("urn:li:share:7{}", &self.numeric_id()[1..]);
+        self.media_of.insert(urn.clone(), images);
         self.posts.push(FakePost {
             platform: p,
             id: urn.clone(),
@@ -125,5 +165,53 @@ impl Inner {
         let mut resp = StatusCode::CREATED.into_response();
         resp.headers_mut().insert("x-restli-id", urn.parse().expect("header"));
         resp
+    }
+}
+
+impl Inner {
+    /// `POST /rest/images?action=initializeUpload`: an upload URL for the owner's next image.
+    fn linkedin_init_image(&mut self, r: &RecordedRequest) -> Response {
+        if let Err(resp) = self.linkedin_rest_prologue(r) {
+            return resp;
+        }
+        let owner = json_body(r)
+            .and_then(|b| b["initializeUploadRequest"]["owner"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        if !owner.starts_with("urn:li:person:") && !owner.starts_with("urn:li:organization:") {
+            return linkedin_api_err(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                0,
+                "INVALID_OWNER",
+                "initializeUploadRequest.owner must be a person or organization URN",
+            );
+        }
+        let urn = format!("urn:li:image:C4E10AQ{}", self.numeric_id());
+        let token = super::random_hex(12);
+        self.upload_slots.insert(token.clone(), (urn.clone(), owner));
+        super::json_resp(
+            StatusCode::OK,
+            json!({"value": {"uploadUrlExpiresAt": 1_900_000_000_000i64, "uploadUrl": format!("{}/linkedin/dms-uploads/{token}", self.base), "image": urn}}),
+        )
+    }
+
+    /// The one `PUT` of an image's bytes to its upload URL.
+    fn linkedin_put_image(&mut self, token: &str, r: &RecordedRequest) -> Response {
+        if self.check_access("linkedin", r.bearer()).is_err() {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        let Some((urn, owner)) = self.upload_slots.remove(token) else {
+            return StatusCode::NOT_FOUND.into_response();
+        };
+        let data = r.body_bytes.clone();
+        let Some(kind) = super::publishing::sniff_image(&data) else {
+            return linkedin_api_err(
+                StatusCode::BAD_REQUEST,
+                0,
+                "INVALID_IMAGE",
+                "The uploaded file is not a JPG, PNG or GIF image",
+            );
+        };
+        self.uploads.insert(urn, (owner, kind.to_string(), data.len()));
+        StatusCode::CREATED.into_response()
     }
 }

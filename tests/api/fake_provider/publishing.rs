@@ -148,3 +148,38 @@ pub(super) fn fetched_image(r: &RecordedRequest, url: &str, types: &[&str]) -> R
     }
     Ok(())
 }
+
+/// Splits a multipart body (an empty list for anything else).
+pub(super) async fn multipart_parts(
+    content_type: Option<&str>,
+    body: axum::body::Bytes,
+) -> Vec<(String, Option<String>, Vec<u8>)> {
+    let Some(boundary) = content_type.and_then(|ct| multer::parse_boundary(ct).ok()) else {
+        return Vec::new();
+    };
+    let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(body) });
+    let mut mp = multer::Multipart::new(stream, boundary);
+    let mut out = Vec::new();
+    while let Ok(Some(field)) = mp.next_field().await {
+        let name = field.name().unwrap_or("").to_string();
+        let ct = field.content_type().map(|m| m.to_string());
+        let data = field.bytes().await.map(|b| b.to_vec()).unwrap_or_default();
+        out.push((name, ct, data));
+    }
+    out
+}
+
+/// The magic-number type of an image, as the platforms check uploads.
+pub(super) fn sniff_image(data: &[u8]) -> Option<&'static str> {
+    if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Some("image/jpeg")
+    } else if data.starts_with(&[0x89, b'P', b'N', b'G']) {
+        Some("image/png")
+    } else if data.starts_with(b"GIF8") {
+        Some("image/gif")
+    } else if data.len() > 12 && &data[..4] == b"RIFF" && &data[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
+}

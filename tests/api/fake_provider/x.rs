@@ -31,6 +31,7 @@ impl Inner {
         let p = "twitter";
         match (r.method.as_str(), path) {
             ("POST", "/2/tweets") => Some(self.x_create(r)),
+            ("POST", "/2/media/upload") => Some(self.x_media_upload(r)),
             ("DELETE", id) if id.starts_with("/2/tweets/") => {
                 let id = id.trim_start_matches("/2/tweets/").to_string();
                 let i = match self.check_access(p, r.bearer()) {
@@ -100,6 +101,21 @@ impl Inner {
         if text.is_empty() && body["media"].is_null() {
             return invalid("$.text: text or media is required");
         }
+        let media_ids: Vec<String> = body["media"]["media_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        if body["media"].is_object() && !(1..=4).contains(&media_ids.len()) {
+            return invalid("$.media.media_ids: 1 to 4 media ids are allowed");
+        }
+        for id in &media_ids {
+            match self.uploads.get(id) {
+                Some((owner, _, _)) if *owner == user => {}
+                _ => return invalid(&format!("Your media IDs are invalid: {id}")),
+            }
+        }
         let reply_to = body["reply"]["in_reply_to_tweet_id"].as_str().map(str::to_string);
         if let Some(parent) = &reply_to
             && !self.live_posts(p).any(|x| &x.id == parent)
@@ -119,6 +135,7 @@ impl Inner {
             );
         }
         let id = self.numeric_id();
+        self.media_of.insert(id.clone(), media_ids.clone());
         self.posts.push(FakePost {
             platform: p,
             id: id.clone(),
@@ -138,5 +155,46 @@ impl Inner {
             resp.headers_mut().insert(k, v.parse().expect("header"));
         }
         resp
+    }
+}
+
+impl Inner {
+    /// One-shot `POST /2/media/upload` (multipart: `media`, `media_category`, `media_type`).
+    fn x_media_upload(&mut self, r: &RecordedRequest) -> Response {
+        let p = "twitter";
+        let i = match self.check_access(p, r.bearer()) {
+            Ok(i) => i,
+            Err(f) => return auth_error(p, f),
+        };
+        let grant = &self.grants[self.tokens[i].grant];
+        if !grant.has_scope("media.write") {
+            return x_api_err(StatusCode::FORBIDDEN, "Forbidden");
+        }
+        let user = grant.user.id.clone();
+        let part = |n: &str| r.parts.iter().find(|(name, _, _)| name == n);
+        let invalid = |detail: &str| {
+            json_resp(
+                StatusCode::BAD_REQUEST,
+                json!({"errors": [{"message": detail}], "title": "Invalid Request", "detail": "One or more parameters to your request was invalid.", "type": "https://api.twitter.com/2/problems/invalid-request"}),
+            )
+        };
+        let Some((_, _, data)) = part("media") else {
+            return invalid("$.media: is required (multipart/form-data)");
+        };
+        if part("media_category").map(|(_, _, v)| v.as_slice()) != Some(b"tweet_image".as_slice()) {
+            return invalid("$.media_category: must be tweet_image for a one-shot upload");
+        }
+        let Some(kind) = super::publishing::sniff_image(data) else {
+            return invalid("$.media: unsupported media type");
+        };
+        if data.len() > 5 * 1024 * 1024 {
+            return invalid("$.media: images must be 5 MB or smaller");
+        }
+        let id = self.numeric_id();
+        self.uploads.insert(id.clone(), (user, kind.to_string(), data.len()));
+        json_resp(
+            StatusCode::OK,
+            json!({"data": {"id": id, "media_key": format!("3_{id}"), "size": data.len(), "expires_after_secs": 86400}}),
+        )
     }
 }
