@@ -239,6 +239,7 @@ pub async fn check(
     query_group: Option<&str>,
     req: PostRequest,
     existing: Option<&Existing>,
+    uploads: &crate::http::multipart::Uploads,
 ) -> ApiResult<Checked> {
     let mut errors = Vec::new();
     let creating = existing.is_none();
@@ -382,7 +383,7 @@ pub async fn check(
 
     // Media and thread.
     let media: Vec<NewMedia> = match (req.media.take("media", &mut errors), existing) {
-        (Some(list), _) => list.0.iter().map(|m| NewMedia::Url(m.url().to_string())).collect(),
+        (Some(list), _) => list.0.iter().map(|m| new_media(m.url(), uploads)).collect(),
         (None, Some(e)) => e.media.iter().map(carry_media).collect(),
         (None, None) => Vec::new(),
     };
@@ -392,10 +393,7 @@ pub async fn check(
             .into_iter()
             .map(|c| {
                 let media = c.media.map(|m| m.0).unwrap_or_default();
-                (
-                    c.body.0,
-                    media.iter().map(|m| NewMedia::Url(m.url().to_string())).collect(),
-                )
+                (c.body.0, media.iter().map(|m| new_media(m.url(), uploads)).collect())
             })
             .collect(),
         (None, Some(e)) => e
@@ -414,6 +412,26 @@ pub async fn check(
             && !(u.starts_with("https://") || u.starts_with("http://"))
         {
             errors.push(format!("media item {i} must be an http(s) URL, not {u:?}"));
+        }
+    }
+
+    // Uploaded files are known now: each must suit every platform it goes to.
+    for m in media.iter().chain(thread.iter().flat_map(|(_, m)| m.iter())) {
+        if let NewMedia::Stored {
+            content_type,
+            kind,
+            size,
+            source_url: None,
+            ..
+        } = m
+        {
+            for t in &targets {
+                if let Some(p) = Platform::parse(&t.platform)
+                    && let Some(reason) = post::media_refusal(p, kind, content_type, *size as u64)
+                {
+                    errors.push(format!("media: {reason}"));
+                }
+            }
         }
     }
 
@@ -500,6 +518,22 @@ pub async fn check(
             enqueue: !draft,
         },
     })
+}
+
+/// A media entry of the request: a URL to fetch, or a file this request uploaded.
+fn new_media(url: &str, uploads: &crate::http::multipart::Uploads) -> NewMedia {
+    match uploads.files.get(url) {
+        Some((key, d)) => NewMedia::Stored {
+            content_type: d.content_type.clone(),
+            kind: d.kind.as_str().to_string(),
+            size: d.size_bytes as i64,
+            sha256: d.sha256_hex.clone(),
+            storage_key: key.clone(),
+            source_url: None,
+        },
+        // Anything else is a URL (an `upload:` marker of another request fails the URL check).
+        None => NewMedia::Url(url.to_string()),
+    }
 }
 
 fn carry_media(m: &MediaRow) -> NewMedia {

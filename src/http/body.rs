@@ -10,6 +10,17 @@ use crate::error::ApiError;
 
 /// Largest accepted request body.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// Largest multipart body (posts with files). Files stream to storage as they arrive; only
+/// an `Idempotency-Key` request is held in memory, to be fingerprinted.
+pub const MAX_UPLOAD_BYTES: usize = 64 * 1024 * 1024;
+
+/// The body limit for a request of this content type.
+pub fn body_limit(content_type: Option<&str>) -> usize {
+    match content_type {
+        Some(ct) if ct.to_ascii_lowercase().starts_with("multipart/form-data") => MAX_UPLOAD_BYTES,
+        _ => MAX_BODY_BYTES,
+    }
+}
 
 /// A request body parsed into `T` from JSON or form encoding. An empty body or `null` counts as `{}`,
 /// because several SDKs send bodiless POSTs with a JSON content type.

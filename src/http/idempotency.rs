@@ -15,7 +15,6 @@ use crate::clock::now_ms;
 use crate::db::idempotency;
 use crate::error::ApiError;
 use crate::http::auth;
-use crate::http::body::MAX_BODY_BYTES;
 use crate::state::AppState;
 
 const HEADER: &str = "idempotency-key";
@@ -56,7 +55,13 @@ async fn run(state: &AppState, req: Request, next: Next) -> Result<Response, Api
         .ok_or_else(|| ApiError::BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters".into()))?
         .to_string();
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+    let limit = crate::http::body::body_limit(
+        parts
+            .headers
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let bytes = axum::body::to_bytes(body, limit)
         .await
         .map_err(|_| ApiError::PayloadTooLarge)?;
     let fingerprint = fingerprint(parts.method.as_str(), parts.uri.path(), parts.uri.query(), &bytes);

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod body;
 pub mod idempotency;
+pub mod multipart;
 pub mod openapi;
 pub mod pages;
 pub mod routes;

@@ -288,3 +288,128 @@ media_test!(
         }
     }
 );
+
+/// One part: field name, (file name, content type) for a file, and the bytes.
+type Part<'a> = (&'a str, Option<(&'a str, &'a str)>, &'a [u8]);
+
+/// A Rails-style multipart body, as the SDKs build it for local files.
+fn multipart(parts: &[Part]) -> (String, Vec<u8>) {
+    let boundary = "postproxy-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, file, data) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some((filename, ct)) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: {ct}\r\n\r\n").as_bytes(),
+            ),
+            None => body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes()),
+        }
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+async fn send_multipart(t: &TestApp, method: &str, path: &str, parts: &[Part<'_>]) -> crate::helpers::TestResponse {
+    let (ct, body) = multipart(parts);
+    let req = axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("Authorization", format!("Bearer {}", t.account.key))
+        .header("Content-Type", ct)
+        .body(axum::body::Body::from(body))
+        .unwrap();
+    t.raw(req).await
+}
+
+media_test!(
+    multipart_uploads_are_stored_checked_and_published,
+    |fake: FakeProvider, t: TestApp, base: String| async move {
+        connect(&t, &fake, "instagram").await;
+        connect(&t, &fake, "twitter").await;
+        let jpeg_bytes = reqwest::get(jpeg(&fake)).await.unwrap().bytes().await.unwrap().to_vec();
+        let r = send_multipart(
+            &t,
+            "POST",
+            "/api/posts",
+            &[
+                ("post[body]", None, b"Uploaded"),
+                ("profiles[]", None, b"instagram"),
+                ("profiles[]", None, b"twitter"),
+                ("platforms[instagram][first_comment]", None, b"hello"),
+                ("media[]", Some(("photo.jpg", "image/jpeg")), &jpeg_bytes),
+                ("thread[0][body]", None, b"ignored"),
+            ],
+        )
+        .await;
+        // A thread goes to X and Threads only: refused, and the upload is not kept.
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        let r = send_multipart(
+            &t,
+            "POST",
+            "/api/posts",
+            &[
+                ("post[body]", None, b"Uploaded"),
+                ("profiles[]", None, b"instagram"),
+                ("profiles[]", None, b"twitter"),
+                ("platforms[instagram][first_comment]", None, b"hello"),
+                ("media[]", Some(("photo.jpg", "image/jpeg")), &jpeg_bytes),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        assert_eq!(r.body["media"][0]["status"], "processed", "an upload is ready at once");
+        assert_eq!(r.body["media"][0]["content_type"], "image/jpeg");
+        assert_eq!(r.body["status"], "processing");
+        let id = r.body["id"].as_str().unwrap().to_string();
+        settle(&t).await;
+        let post = get(&t, &id).await;
+        for e in post["platforms"].as_array().unwrap() {
+            assert_eq!(e["status"], "published", "{e}");
+        }
+        let ig = fake.posts("instagram");
+        assert!(fake.media_of(&ig[0].id)[0].starts_with(&format!("{base}/media/")));
+        assert_eq!(fake.comments()[0].1, "hello");
+        assert_eq!(fake.media_of(&fake.posts("twitter")[0].id).len(), 1);
+        // A PNG is refused for Instagram at once, naming the rule; a text file is not media at all.
+        let png = reqwest::get(format!("{}/instagram/static/a.png", fake.base()))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec();
+        let r = send_multipart(
+            &t,
+            "POST",
+            "/api/posts",
+            &[
+                ("post[body]", None, b"PNG"),
+                ("profiles[]", None, b"instagram"),
+                ("media[]", Some(("a.png", "image/png")), &png),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert!(r.text.contains("Instagram accepts JPEG"), "{}", r.text);
+        let r = send_multipart(
+            &t,
+            "POST",
+            "/api/posts",
+            &[
+                ("post[body]", None, b"Text"),
+                ("profiles[]", None, b"twitter"),
+                ("media[]", Some(("a.txt", "image/jpeg")), b"just words"),
+            ],
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        assert!(r.text.contains("a.txt"), "{}", r.text);
+        // Only the one accepted upload is stored.
+        let stored = t
+            .count("SELECT COUNT(*) FROM media WHERE storage_key IS NOT NULL")
+            .await;
+        assert_eq!(stored, 1);
+    }
+);

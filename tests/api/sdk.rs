@@ -134,7 +134,11 @@ async fn python_sdk_posts() {
             "{backend:?}: unexpected summary:\n{stdout}"
         );
         // What the SDK published reached the platforms, once each.
-        assert_eq!(fake.posts("twitter").len(), 3, "a post, and a thread of two, on X");
+        assert_eq!(
+            fake.posts("twitter").len(),
+            4,
+            "a post, a thread of two and a photo post, on X"
+        );
         assert_eq!(fake.posts("linkedin").len(), 1);
     }
 }

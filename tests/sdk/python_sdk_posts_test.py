@@ -101,6 +101,18 @@ async def main() -> int:
             assert len(done.thread) == 1 and done.thread[0].body == "and a reply, 2/2", done.thread
             assert done.thread[0].platforms[0].status == "published", done.thread
 
+        async def media_files_upload_as_multipart():
+            import tempfile
+            jpeg = bytes([0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10]) + b"JFIF" + bytes([0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 0xFF, 0xD9])
+            with tempfile.NamedTemporaryFile(suffix=".jpg") as f:
+                f.write(jpeg)
+                f.flush()
+                p = await client.posts.create("With a local file", [TWITTER_ID], media_files=[f.name])
+            check_post(p)
+            assert len(p.media) == 1 and p.media[0].content_type == "image/jpeg", p.media
+            done = await until_processed(client, p.id)
+            assert done.platforms[0].status == "published", done.platforms
+
         async def duplicate_is_a_conflict():
             try:
                 await client.posts.create("Hello from the Python SDK", ["twitter", LINKEDIN_ID],
@@ -137,7 +149,7 @@ async def main() -> int:
         async def list_filters():
             page = await client.posts.list(per_page=1)
             assert isinstance(page, postproxy.PaginatedResponse), type(page).__name__
-            assert page.total == 3 and page.per_page == 1 and page.page == 0 and len(page.data) == 1, page
+            assert page.total == 4 and page.per_page == 1 and page.page == 0 and len(page.data) == 1, page
             assert page.data[0].id == need("scheduled"), "newest first"
             sched = await client.posts.list(status="scheduled")
             assert [p.id for p in sched.data] == [need("scheduled")], sched.data
@@ -174,6 +186,7 @@ async def main() -> int:
         for name, fn in [
             ("create an X + LinkedIn post; it is published", create_and_publish),
             ("a thread on X is a reply chain, both parts published", thread_on_x),
+            ("media_files: a local JPEG, sent as multipart, is published", media_files_upload_as_multipart),
             ("an identical post -> 409", duplicate_is_a_conflict),
             ("validation lists every problem (422)", validation_lists_every_problem),
             ("draft: create, update, publish_draft -> scheduled", draft_update_publish),

@@ -18,6 +18,11 @@ VENV="${SDK_VENV:-target/sdk-venv}"
 log() { printf 'sdk-test: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
+# One setup at a time: several tests may ask for the venv at once.
+mkdir -p "$(dirname "$VENV")"
+exec 9>"$VENV.lock"
+flock 9
+
 if [[ ! -x "$VENV/bin/python" ]]; then
     log "creating virtualenv $VENV"
     python3 -m venv "$VENV" >&2 || die "python3 -m venv $VENV failed"

@@ -14,6 +14,7 @@ use crate::domain::platform::Platform;
 use crate::domain::post::{self, PostRequest, PostStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::{PathId, Payload};
+use crate::http::multipart::PostBody;
 use crate::http::openapi::{BadRequestBody, ErrorBody, ValidationErrorBody};
 use crate::ids::Kind;
 use crate::posts::{self, DUPLICATE_WINDOW_MS, Post, PostList};
@@ -229,9 +230,42 @@ pub async fn create(
     caller: Caller,
     headers: HeaderMap,
     Query(ctx): Query<ContextParams>,
-    Payload(req): Payload<PostRequest>,
+    body: PostBody<PostRequest>,
 ) -> ApiResult<Response> {
-    let checked = posts::check(&state, &caller, ctx.profile_group_id.as_deref(), req, None).await?;
+    let PostBody { input: req, uploads } = body;
+    let result = create_checked(
+        &state,
+        &caller,
+        &headers,
+        ctx.profile_group_id.as_deref(),
+        req,
+        &uploads,
+    )
+    .await;
+    if !matches!(&result, Ok(r) if r.status() == StatusCode::CREATED) {
+        forget_uploads(&state, &uploads).await;
+    }
+    result
+}
+
+/// Files a refused request stored are removed again.
+async fn forget_uploads(state: &AppState, uploads: &crate::http::multipart::Uploads) {
+    for (key, _) in uploads.files.values() {
+        let _ = state.media.storage.delete(key).await;
+    }
+}
+
+async fn create_checked(
+    state: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    query_group: Option<&str>,
+    req: PostRequest,
+    uploads: &crate::http::multipart::Uploads,
+) -> ApiResult<Response> {
+    let state = state.clone();
+    let caller = *caller;
+    let checked = posts::check(&state, &caller, query_group, req, None, uploads).await?;
     let now = now_ms();
     let skip = headers
         .get("x-skip-duplicate-check")
@@ -270,9 +304,25 @@ pub async fn update(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-    Payload(req): Payload<PostRequest>,
+    body: PostBody<PostRequest>,
 ) -> ApiResult<Json<Post>> {
-    let row = find(&state, &caller, &id).await?;
+    let PostBody { input: req, uploads } = body;
+    let result = update_checked(&state, &caller, &id, req, &uploads).await;
+    if result.is_err() {
+        forget_uploads(&state, &uploads).await;
+    }
+    result
+}
+
+async fn update_checked(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    req: PostRequest,
+    uploads: &crate::http::multipart::Uploads,
+) -> ApiResult<Json<Post>> {
+    let (state, caller) = (state.clone(), *caller);
+    let row = find(&state, &caller, id).await?;
     let editable = matches!(row.status.as_str(), "draft" | "scheduled" | "pending")
         && row
             .scheduled_at_ms
@@ -286,7 +336,7 @@ pub async fn update(
     let status = row.status.clone();
     let post_id = row.id;
     let existing = posts::existing(&state, row).await?;
-    let checked = posts::check(&state, &caller, None, req, Some(&existing)).await?;
+    let checked = posts::check(&state, &caller, None, req, Some(&existing), uploads).await?;
     if !store::rewrite(&state.db, post_id, &status, &checked.new_post, now_ms()).await? {
         return Err(ApiError::Unprocessable(
             "This post changed while it was being edited (it may be publishing now); fetch it and try again".into(),
@@ -294,7 +344,7 @@ pub async fn update(
     }
     state.jobs_enqueued().await;
     tracing::info!(post_id, "post updated");
-    let row = find(&state, &caller, &id).await?;
+    let row = find(&state, &caller, id).await?;
     Ok(Json(render_one(&state, row).await?))
 }
 
