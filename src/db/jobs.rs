@@ -39,18 +39,7 @@ pub async fn enqueue(
 /// Claims the next runnable job for `lease_ms`, counting the attempt, from any queue but the
 /// `busy` ones (queues at their concurrency limit in this process).
 pub async fn claim(db: &Db, worker: &str, now_ms: i64, lease_ms: i64, busy: &[&str]) -> sqlx::Result<Option<JobRow>> {
-    // Queue names are ours (platform names, `media`, `default`); anything else is dropped
-    // rather than quoted into SQL.
-    let busy: Vec<String> = busy
-        .iter()
-        .filter(|q| !q.is_empty() && q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-        .map(|q| format!("'{q}'"))
-        .collect();
-    let skip = if busy.is_empty() {
-        String::new()
-    } else {
-        format!("AND queue NOT IN ({}) ", busy.join(", "))
-    };
+    let skip = skip_queues(busy);
     let pick = format!(
         "SELECT id FROM jobs WHERE state = 'queued' AND run_at_ms <= $1 {skip}\
          AND (locked_until_ms IS NULL OR locked_until_ms < $1) ORDER BY run_at_ms, id LIMIT 1"
@@ -130,5 +119,30 @@ pub async fn notify(db: &Db) -> sqlx::Result<()> {
             .await
             .map(|_| ()),
         Db::Sqlite(_) => Ok(()),
+    }
+}
+
+/// When the next queued job outside the `busy` queues falls due (to sleep exactly until then).
+pub async fn next_due(db: &Db, busy: &[&str]) -> sqlx::Result<Option<i64>> {
+    // A claimed job (leased) counts from the end of its lease, when it could be taken over.
+    let sql = format!(
+        "SELECT MIN(CASE WHEN locked_until_ms > run_at_ms THEN locked_until_ms ELSE run_at_ms END) \
+         FROM jobs WHERE state = 'queued' {}",
+        skip_queues(busy)
+    );
+    with_pool!(db, p => sqlx::query_scalar::<_, Option<i64>>(sqlx::AssertSqlSafe(sql)).fetch_one(p).await)
+}
+
+/// `AND queue NOT IN (…)`, for queue names of ours only (anything else is dropped, never quoted in).
+fn skip_queues(busy: &[&str]) -> String {
+    let busy: Vec<String> = busy
+        .iter()
+        .filter(|q| !q.is_empty() && q.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        .map(|q| format!("'{q}'"))
+        .collect();
+    if busy.is_empty() {
+        String::new()
+    } else {
+        format!("AND queue NOT IN ({}) ", busy.join(", "))
     }
 }

@@ -195,8 +195,20 @@ pub fn spawn(state: AppState, shutdown: CancellationToken) -> tokio::task::JoinH
                     }
                 }
             }
+            // Sleep exactly until the next job falls due (a scheduled post), not to the next poll.
+            let busy: Vec<&str> = per_queue
+                .iter()
+                .filter(|(q, n)| **n >= queue_limit(q))
+                .map(|(q, _)| q.as_str())
+                .collect();
+            let next_due = match jobs::next_due(&state.db, &busy).await {
+                Ok(Some(at)) => Duration::from_millis((at - now_ms()).clamp(0, 60_000) as u64),
+                _ => state.job_poll,
+            };
+            let due = tokio::time::sleep(next_due.max(Duration::from_millis(5)));
             tokio::select! {
                 _ = shutdown.cancelled() => break,
+                _ = due, if running.len() < WORKER_SLOTS => {}
                 Some(done) = running.join_next(), if !running.is_empty() => {
                     if let Ok(queue) = done
                         && let Some(n) = per_queue.get_mut(&queue)
