@@ -85,12 +85,25 @@ pub async fn schedule_tick(state: &AppState) -> sqlx::Result<usize> {
         }
     }
     jobs::purge_finished(&state.db, now - KEEP_FINISHED_MS).await?;
+    collect_media_garbage(state).await?;
     crate::db::idempotency::purge_expired(&state.db, now).await?;
     if let Some(limiter) = &state.limiter {
         // Forget idle keys' buckets so the limiter's memory stays bounded.
         limiter.retain_recent();
     }
     Ok(enqueued)
+}
+
+/// Removes stored files of deleted posts and replaced media. A row is forgotten only once its
+/// object is gone, so a crash in between just repeats the (idempotent) delete.
+async fn collect_media_garbage(state: &AppState) -> sqlx::Result<()> {
+    for (id, key) in crate::db::posts::media_garbage(&state.db, 200).await? {
+        match state.media.storage.delete(&key).await {
+            Ok(()) => crate::db::posts::forget_garbage(&state.db, id).await?,
+            Err(e) => tracing::warn!(error = %e, "could not remove a stored media file; will retry"),
+        }
+    }
+    Ok(())
 }
 
 /// Claims and runs one job. Returns false when nothing was runnable.

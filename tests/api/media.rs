@@ -413,3 +413,34 @@ media_test!(
         assert_eq!(stored, 1);
     }
 );
+
+media_test!(
+    deleted_posts_leave_no_files_behind,
+    |fake: FakeProvider, t: TestApp, _base: String| async move {
+        connect(&t, &fake, "twitter").await;
+        let id = create(
+            &t,
+            json!({"post": {"body": "Soon gone", "draft": true}, "profiles": ["twitter"], "media": [jpeg(&fake)]}),
+        )
+        .await;
+        settle(&t).await;
+        let post = get(&t, &id).await;
+        assert_eq!(post["media"][0]["status"], "processed", "{post}");
+        let key: String = {
+            let keys = postproxy::db::posts::media(&t.db, &[t.state.decode(postproxy::ids::Kind::Post, &id).unwrap()])
+                .await
+                .unwrap();
+            keys[0].storage_key.clone().unwrap()
+        };
+        assert!(t.state.media.storage.size(&key).await.unwrap().is_some());
+        let r = t.delete(&format!("/api/posts/{id}"), &t.account.key).await;
+        assert_eq!(r.status, StatusCode::OK);
+        postproxy::jobs::schedule_tick(&t.state).await.unwrap();
+        assert_eq!(
+            t.state.media.storage.size(&key).await.unwrap(),
+            None,
+            "the file is removed"
+        );
+        assert_eq!(t.count("SELECT COUNT(*) FROM media_garbage").await, 0);
+    }
+);
