@@ -398,7 +398,7 @@ pub async fn publish(
         Platform::Facebook => meta::publish_facebook(http, account, item, guard).await,
         Platform::Threads => meta::publish_threads(http, account, item, guard).await,
         Platform::Instagram => meta::publish_instagram(http, account, item, guard).await,
-        Platform::Tiktok => not_yet("photos"),
+        Platform::Tiktok => tiktok::publish(http, account, item, guard).await,
         Platform::Youtube => not_yet("videos"),
     }
 }

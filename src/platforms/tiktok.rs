@@ -79,3 +79,188 @@ pub async fn revoke(http: &reqwest::Client, cfg: &ProviderConfig, access_token: 
     .await
     .map(|_| ())
 }
+
+// ---- publishing (Content Posting API: photo posts) ------------------------------------------
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::publish::{self, Account, Answer, Failure, FailureKind, Item, Published, SendGuard};
+use crate::domain::platform::Platform;
+
+/// How long TikTok may take to pull and publish the photos before we stop waiting.
+const STATUS_DEADLINE: Duration = Duration::from_secs(10 * 60);
+
+async fn call(
+    http: &reqwest::Client,
+    account: &Account,
+    path: &str,
+    body: &Value,
+    creates: bool,
+) -> Result<Answer, Failure> {
+    let answer = publish::send(
+        Platform::Tiktok,
+        http.post(format!("{}{path}", account.cfg.api_url))
+            .bearer_auth(&account.token)
+            .header(reqwest::header::CONTENT_TYPE, "application/json; charset=UTF-8")
+            .body(body.to_string()),
+        creates,
+    )
+    .await?;
+    let code = answer.body["error"]["code"].as_str().unwrap_or("");
+    if answer.ok() && code == "ok" {
+        return Ok(answer);
+    }
+    Err(classify(&answer, creates))
+}
+
+/// Photo post (pull-only): `creator_info` first (the privacy level must be one the creator
+/// allows), then `content/init` with our signed URLs, then `status/fetch` until it is public.
+pub async fn publish(
+    http: &reqwest::Client,
+    account: &Account,
+    item: &Item<'_>,
+    guard: &dyn SendGuard,
+) -> Result<Published, Failure> {
+    if item.media.is_empty() {
+        return Err(
+            Failure::new(FailureKind::Refused, "TikTok posts need photos or a video").note("Add media to the post."),
+        );
+    }
+    let creator = call(http, account, "/v2/post/publish/creator_info/query/", &json!({}), false).await?;
+    let privacy = item.params["privacy_status"].as_str().unwrap_or("SELF_ONLY");
+    let allowed: Vec<&str> = creator.body["data"]["privacy_level_options"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !allowed.contains(&privacy) {
+        return Err(Failure::new(
+            FailureKind::Refused,
+            format!(
+                "This TikTok account does not allow privacy level {privacy}; it allows {}",
+                allowed.join(", ")
+            ),
+        )
+        .code(Some("privacy_level_option_mismatch".into()))
+        .note("Set platforms.tiktok.privacy_status to one of the levels the account allows."));
+    }
+    let username = creator.body["data"]["creator_username"].as_str().map(str::to_string);
+    let title = item.params["title"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| item.text.chars().take(90).collect());
+    let body = json!({
+        "media_type": "PHOTO",
+        "post_mode": "DIRECT_POST",
+        "post_info": {
+            "title": title,
+            "description": item.text,
+            "privacy_level": privacy,
+            "disable_comment": item.params["disable_comment"].as_bool().unwrap_or(false),
+            "auto_add_music": item.params["auto_add_music"].as_bool().unwrap_or(true),
+        },
+        "source_info": {
+            "source": "PULL_FROM_URL",
+            "photo_cover_index": item.params["photo_cover_index"].as_u64().unwrap_or(0),
+            "photo_images": item.media.iter().map(|m| m.url.as_str()).collect::<Vec<_>>(),
+        },
+    });
+    guard.arm().await?;
+    let init = call(http, account, "/v2/post/publish/content/init/", &body, true).await?;
+    let publish_id = init.body["data"]["publish_id"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| Failure::protocol(Platform::Tiktok, "no data.publish_id in the answer to content/init"))?;
+    // From here the post exists on TikTok; what is left is waiting for its id.
+    let started = tokio::time::Instant::now();
+    let mut pause = account.poll;
+    loop {
+        let status = call(
+            http,
+            account,
+            "/v2/post/publish/status/fetch/",
+            &json!({"publish_id": publish_id}),
+            false,
+        )
+        .await;
+        let status = match status {
+            Ok(s) => s,
+            Err(f) if f.kind == FailureKind::Transient && started.elapsed() < STATUS_DEADLINE => {
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+            Err(f) => {
+                return Err(Failure {
+                    kind: FailureKind::Unknown,
+                    ..f
+                });
+            }
+        };
+        let data = &status.body["data"];
+        match data["status"].as_str().unwrap_or("") {
+            "PUBLISH_COMPLETE" => {
+                // The id is an int64 number; serde_json keeps it exact.
+                let id = data["publicaly_available_post_id"].get(0).and_then(publish::id_of);
+                let permalink = match (&id, &username) {
+                    (Some(id), Some(u)) => Some(format!("https://www.tiktok.com/@{u}/photo/{id}")),
+                    (None, Some(u)) => Some(format!("https://www.tiktok.com/@{u}")),
+                    _ => None,
+                };
+                return Ok(Published {
+                    id: id.unwrap_or(publish_id),
+                    permalink,
+                });
+            }
+            "FAILED" => {
+                let reason = data["fail_reason"].as_str().unwrap_or("unknown");
+                return Err(Failure::new(
+                    FailureKind::Refused,
+                    format!("TikTok could not publish the post: {reason}"),
+                )
+                .code(Some(reason.to_string()))
+                .note("TikTok pulls photos from this server's public URL; JPEG or WebP up to 1080p only."));
+            }
+            _ => {}
+        }
+        if started.elapsed() + pause > STATUS_DEADLINE {
+            return Err(Failure::new(
+                FailureKind::Unknown,
+                format!(
+                    "TikTok was still processing the post after {} minutes",
+                    STATUS_DEADLINE.as_secs() / 60
+                ),
+            )
+            .note("The post may still appear on TikTok; postproxy does not send it again."));
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(20));
+    }
+}
+
+/// TikTok's `error` object rides on every answer: classify by its `code`.
+pub fn classify(answer: &Answer, creates: bool) -> Failure {
+    let code = answer.body["error"]["code"].as_str().unwrap_or("").to_string();
+    let message = answer.body["error"]["message"]
+        .as_str()
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("HTTP {} {code}", answer.status));
+    let failure =
+        |kind| Failure::new(kind, publish::excerpt(&message)).code(Some(code.clone()).filter(|c| !c.is_empty()));
+    match code.as_str() {
+        "access_token_invalid" | "token_not_authorized_for_specified_endpoint" => failure(FailureKind::TokenRejected),
+        "rate_limit_exceeded" => failure(FailureKind::Transient).retry_after(Some(Duration::from_secs(60))),
+        c if c.starts_with("spam_risk") => {
+            failure(FailureKind::Refused).note("TikTok limits how often this account may post; try again later.")
+        }
+        "unaudited_client_can_only_post_to_private_accounts" => failure(FailureKind::Refused)
+            .note("TikTok apps that have not passed TikTok's audit may only post SELF_ONLY to private accounts."),
+        _ if answer.status >= 500 && creates => failure(FailureKind::Unknown)
+            .note("TikTok answered with a server error after receiving the post; postproxy does not send it again."),
+        _ if answer.status >= 500 || answer.status == 429 => failure(FailureKind::Transient),
+        _ => failure(FailureKind::Refused).note("TikTok refused the request; the message above is TikTok's own."),
+    }
+}

@@ -27,6 +27,7 @@ mod instagram;
 mod linkedin;
 mod publishing;
 mod threads;
+mod tiktok;
 mod x;
 
 pub use publishing::{FakePost, Scripted};
@@ -766,6 +767,8 @@ struct Inner {
     media_of: HashMap<String, Vec<String>>,
     /// Comments posted on posts: (post id, text).
     comments: Vec<(String, String)>,
+    /// TikTok publish ids → (post id, status reads).
+    tiktok_publishes: HashMap<String, (String, u32)>,
     /// Uploaded media: X media ids and LinkedIn image URNs → (owner, content type, size).
     uploads: HashMap<String, (String, String, usize)>,
     /// LinkedIn upload URLs handed out: token → (image URN, owner).
@@ -1274,6 +1277,7 @@ impl Inner {
             comments: Vec::new(),
             unpublished_photos: HashMap::new(),
             uploads: HashMap::new(),
+            tiktok_publishes: HashMap::new(),
             upload_slots: HashMap::new(),
         }
     }

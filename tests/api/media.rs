@@ -444,3 +444,45 @@ media_test!(
         assert_eq!(t.count("SELECT COUNT(*) FROM media_garbage").await, 0);
     }
 );
+
+media_test!(
+    tiktok_photo_posts_check_privacy_and_keep_int64_ids,
+    |fake: FakeProvider, t: TestApp, base: String| async move {
+        connect(&t, &fake, "tiktok").await;
+        let ok = create(
+            &t,
+            json!({"post": {"body": "Photo mode"}, "profiles": ["tiktok"], "media": [jpeg(&fake), jpeg(&fake)],
+               "platforms": {"tiktok": {"title": "Two photos"}}}),
+        )
+        .await;
+        let public = create(
+            &t,
+            json!({"post": {"body": "Public please"}, "profiles": ["tiktok"], "media": [jpeg(&fake)],
+               "platforms": {"tiktok": {"privacy_status": "PUBLIC_TO_EVERYONE"}}}),
+        )
+        .await;
+        settle(&t).await;
+        let posts = fake.posts("tiktok");
+        assert_eq!(posts.len(), 1, "the refused privacy level never reached content/init");
+        let entry = get(&t, &ok).await["platforms"][0].clone();
+        assert_eq!(entry["status"], "published", "{entry}");
+        assert_eq!(entry["platform_post_id"], posts[0].id.as_str(), "an int64 id, exact");
+        assert_eq!(
+            entry["permalink"],
+            format!("https://www.tiktok.com/@fake_tiktok/photo/{}", posts[0].id)
+        );
+        let urls = fake.media_of(&posts[0].id);
+        assert_eq!(urls.len(), 2);
+        assert!(
+            urls.iter().all(|u| u.starts_with(&format!("{base}/media/"))),
+            "{urls:?}"
+        );
+        let refused = get(&t, &public).await["platforms"][0].clone();
+        assert_eq!(refused["status"], "failed", "{refused}");
+        assert_eq!(
+            refused["error_details"]["platform_error_code"],
+            "privacy_level_option_mismatch"
+        );
+        assert!(refused["error"].as_str().unwrap().contains("SELF_ONLY"), "{refused}");
+    }
+);

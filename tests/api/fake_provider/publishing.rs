@@ -41,6 +41,7 @@ impl Inner {
             "facebook" => self.facebook_publishing(path, r),
             "threads" => self.threads_publishing(path, r),
             "instagram" => self.instagram_publishing(path, r),
+            "tiktok" => self.tiktok_publishing(path, r),
             _ => None,
         }
     }
@@ -100,6 +101,17 @@ pub(super) async fn fetch_media_urls(r: &RecordedRequest) -> Vec<(String, Fetche
             .or_else(|| json.as_ref().and_then(|j| j[k].as_str().map(str::to_string)));
         if let Some(u) = v.filter(|u| u.starts_with("http")) {
             urls.push(u);
+        }
+    }
+    // TikTok photo posts name their images in a list.
+    for u in json
+        .as_ref()
+        .and_then(|j| j["source_info"]["photo_images"].as_array())
+        .into_iter()
+        .flatten()
+    {
+        if let Some(u) = u.as_str() {
+            urls.push(u.to_string());
         }
     }
     let mut out = Vec::new();
