@@ -29,6 +29,9 @@ pub struct AppState {
     pub publish_poll: Duration,
     /// How often idle workers look for due jobs without being woken.
     pub job_poll: Duration,
+    /// How long a claimed job is its worker's; renewed every third of it while the job runs,
+    /// so a killed worker's jobs come back within this (see `jobs`).
+    pub job_lease: Duration,
     /// Media storage, downloads and signed URLs.
     pub media: Arc<crate::media::Media>,
 }
@@ -49,6 +52,7 @@ impl AppState {
             job_wakeup: Arc::new(tokio::sync::Notify::new()),
             publish_poll: Duration::from_secs(2),
             job_poll: Duration::from_secs(1),
+            job_lease: Duration::from_secs(15),
             // Replaced by `with_media` wherever media is handled (serve, tests); commands that
             // never touch media keep this throwaway store.
             media: Arc::new(

@@ -1,6 +1,6 @@
 //! Accounts, created together with their first profile group and a full-access key.
 
-use super::{Db, api_keys::INSERT_KEY, profile_groups::INSERT_GROUP};
+use super::{BeginWrite, Db, api_keys::INSERT_KEY, profile_groups::INSERT_GROUP};
 use crate::crypto;
 use crate::with_pool;
 
@@ -35,7 +35,7 @@ async fn create_inner(db: &Db, name: &str, now_ms: i64, bootstrap: bool) -> sqlx
     let key = crypto::new_api_key();
     let prefix = crypto::display_prefix(&key.plaintext);
     let ids = with_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         if bootstrap {
             // A write first, so on SQLite the transaction holds the write lock from here; on
             // PostgreSQL a concurrent first start waits on the marker's key until we commit.

@@ -72,6 +72,21 @@ pub async fn claim(db: &Db, worker: &str, now_ms: i64, lease_ms: i64, busy: &[&s
     }
 }
 
+/// Extends the leases of every job `worker` holds (its heartbeat while they run).
+pub async fn renew_leases(db: &Db, worker: &str, until_ms: i64) -> sqlx::Result<u64> {
+    with_pool!(db, p => sqlx::query(
+        "UPDATE jobs SET locked_until_ms = $2 WHERE locked_by = $1 AND state = 'queued' AND locked_until_ms IS NOT NULL")
+        .bind(worker).bind(until_ms).execute(p).await.map(|r| r.rows_affected()))
+}
+
+/// Frees every lease at once: for a process that knows it is the only one serving (SQLite), so
+/// the jobs a killed predecessor held run now instead of when their leases would run out.
+pub async fn release_all_leases(db: &Db) -> sqlx::Result<u64> {
+    with_pool!(db, p => sqlx::query(
+        "UPDATE jobs SET locked_until_ms = NULL, locked_by = NULL WHERE state = 'queued' AND locked_until_ms IS NOT NULL")
+        .execute(p).await.map(|r| r.rows_affected()))
+}
+
 /// The job is done: it leaves the queue and frees its dedupe key.
 pub async fn complete(db: &Db, id: i64, now_ms: i64) -> sqlx::Result<()> {
     with_pool!(db, p => sqlx::query(

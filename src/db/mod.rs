@@ -38,6 +38,35 @@ macro_rules! with_pool {
     };
 }
 
+/// Opens a transaction that will write. On SQLite it is `BEGIN IMMEDIATE`: the write lock is taken
+/// up front (waiting out the busy timeout), because a deferred transaction that reads first and
+/// writes later fails with `SQLITE_BUSY_SNAPSHOT` whenever another writer committed in between,
+/// and no busy handler can save it. PostgreSQL's row locks need nothing special.
+pub trait BeginWrite {
+    type Database: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = sqlx::Result<sqlx::Transaction<'static, Self::Database>>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Database = sqlx::Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>>> + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Database = sqlx::Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>>> + Send {
+        self.begin()
+    }
+}
+
 /// Which backend a database URL selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -1,7 +1,7 @@
 //! Posts, their per-profile results and media. Every read and write is scoped to the account;
 //! creating, editing and deleting a post moves its publish jobs in the same transaction.
 
-use super::Db;
+use super::{BeginWrite, Db};
 use crate::with_pool;
 
 macro_rules! insert_unpublish {
@@ -95,7 +95,7 @@ pub async fn unpublish_plan(db: &Db, account_id: i64, root: i64) -> sqlx::Result
 /// Enqueues unpublish jobs (POST /delete_on_platform).
 pub async fn enqueue_unpublish(db: &Db, plans: &[Unpublish], now_ms: i64) -> sqlx::Result<()> {
     with_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         for u in plans {
             insert_unpublish!(tx, u, now_ms);
         }
@@ -318,7 +318,7 @@ macro_rules! cancel_jobs {
 /// Writes the post, its thread, media, results and jobs in one transaction. Returns the id.
 pub async fn create(db: &Db, np: &NewPost, now_ms: i64) -> sqlx::Result<i64> {
     with_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         let root: i64 = sqlx::query_scalar(
             "INSERT INTO posts (account_id, profile_group_id, parent_id, position, body, status, scheduled_at_ms, platforms_json, \
                                 fingerprint, created_at_ms, updated_at_ms) \
@@ -336,7 +336,7 @@ pub async fn create(db: &Db, np: &NewPost, now_ms: i64) -> sqlx::Result<i64> {
 /// removal. False when the post changed meanwhile.
 pub async fn rewrite(db: &Db, post_id: i64, expected_status: &str, np: &NewPost, now_ms: i64) -> sqlx::Result<bool> {
     with_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE posts SET body = $3, status = $4, scheduled_at_ms = $5, platforms_json = $6, fingerprint = $7, updated_at_ms = $8 \
              WHERE id = $1 AND account_id = $2 AND status = $9 AND parent_id IS NULL")
@@ -378,7 +378,7 @@ pub async fn delete(
     now_ms: i64,
 ) -> sqlx::Result<bool> {
     with_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         for u in unpublish {
             insert_unpublish!(tx, u, now_ms);
         }
@@ -402,7 +402,7 @@ pub async fn delete(
 /// False when it is no longer a draft.
 pub async fn publish_draft(db: &Db, account_id: i64, post_id: i64, status: &str, now_ms: i64) -> sqlx::Result<bool> {
     with_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         let row: Option<(Option<i64>,)> = sqlx::query_as(
             "UPDATE posts SET status = $3, updated_at_ms = $4 WHERE id = $1 AND account_id = $2 AND status = 'draft' \
              AND parent_id IS NULL RETURNING scheduled_at_ms")
@@ -550,7 +550,7 @@ pub async fn fail_media(db: &Db, post_id: i64, media_id: i64, message: &str, now
 
 async fn fail_post_media(db: &Db, post_id: i64, media_id: Option<i64>, message: &str, now_ms: i64) -> sqlx::Result<()> {
     with_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         sqlx::query(
             "UPDATE media SET status = 'failed', error_message = $2 WHERE (status = 'pending' OR id = $3) \
                AND (post_id = $1 OR post_id IN (SELECT id FROM posts WHERE parent_id = $1))")
@@ -654,15 +654,19 @@ pub struct Failed<'a> {
     pub message: &'a str,
     pub note: Option<&'a str>,
     pub final_: bool,
+    /// Keep the send marker (an unknown outcome: the retry looks it up before sending).
+    pub keep_armed: bool,
 }
 
 pub async fn record_failure(db: &Db, result_id: i64, f: &Failed<'_>, now_ms: i64) -> sqlx::Result<()> {
     let status = if f.final_ { "failed" } else { "retrying" };
     with_pool!(db, p => sqlx::query(
         "UPDATE post_profiles SET status = $2, error = $3, error_code = $4, error_subcode = $5, error_message = $6, \
-                error_note = $7, sending_since_ms = NULL, attempted_at_ms = COALESCE(attempted_at_ms, $8), updated_at_ms = $8 \
+                error_note = $7, sending_since_ms = CASE WHEN $9 THEN sending_since_ms ELSE NULL END, \
+                attempted_at_ms = COALESCE(attempted_at_ms, $8), updated_at_ms = $8 \
          WHERE id = $1 AND status IN ('pending', 'processing', 'retrying')")
         .bind(result_id).bind(status).bind(f.error).bind(f.code).bind(f.subcode).bind(f.message).bind(f.note).bind(now_ms)
+        .bind(f.keep_armed)
         .execute(p).await.map(|_| ()))
 }
 

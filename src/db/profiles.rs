@@ -1,7 +1,7 @@
 //! Connected social profiles. Credentials are stored sealed (see the connection flow); this
 //! module never sees plaintext tokens.
 
-use super::Db;
+use super::{BeginWrite, Db};
 use crate::domain::platform::Platform;
 use crate::with_pool;
 
@@ -82,7 +82,7 @@ pub async fn get(db: &Db, account_id: i64, group: Option<i64>, id: i64) -> sqlx:
 pub async fn delete(db: &Db, account_id: i64, id: i64) -> sqlx::Result<bool> {
     let now = crate::clock::now_ms();
     with_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         sqlx::query(
             "UPDATE post_profiles SET status = 'failed', error = $3, error_message = $3, error_note = $4, updated_at_ms = $5 \
              WHERE account_id = $1 AND profile_id = $2 AND status IN ('pending', 'processing', 'retrying')")
@@ -245,7 +245,7 @@ pub enum ConnectError {
 /// placements, all in one transaction: either everything is written or nothing is.
 pub async fn complete_connection(db: &Db, c: &Connected, now_ms: i64) -> sqlx::Result<Result<i64, ConnectError>> {
     with_pool!(db, p => {
-        let mut tx = p.begin().await?;
+        let mut tx = p.begin_write().await?;
         // A write first, so SQLite takes its write lock at once (no upgrade deadlock).
         let consumed = sqlx::query(
             "UPDATE connection_invitations SET used_at_ms = $2 WHERE id = $1 AND used_at_ms IS NULL AND expires_at_ms > $2")

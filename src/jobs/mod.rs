@@ -19,8 +19,12 @@ use crate::state::AppState;
 /// Job kinds.
 pub const REFRESH_TOKEN: &str = "refresh_token";
 
-/// How long a claimed job is ours before another worker may take it over.
-const LEASE_MS: i64 = 5 * 60 * 1000;
+/// How long a claimed job is ours before another worker may take it over (`job_lease`). Short,
+/// because a worker renews the leases of the jobs it runs every third of it: a killed worker's
+/// jobs come back within one lease, while a long job keeps its lease as long as its worker lives.
+fn lease_ms(state: &AppState) -> i64 {
+    state.job_lease.as_millis() as i64
+}
 const MAX_ATTEMPTS: i64 = 8;
 const SCHEDULE_INTERVAL: Duration = Duration::from_secs(60);
 /// Finished jobs are kept this long for inspection.
@@ -108,7 +112,7 @@ async fn collect_media_garbage(state: &AppState) -> sqlx::Result<()> {
 
 /// Claims and runs one job. Returns false when nothing was runnable.
 pub async fn run_next(state: &AppState, worker: &str) -> sqlx::Result<bool> {
-    let Some(job) = jobs::claim(&state.db, worker, now_ms(), LEASE_MS, &[]).await? else {
+    let Some(job) = jobs::claim(&state.db, worker, now_ms(), lease_ms(state), &[]).await? else {
         return Ok(false);
     };
     execute(state, job).await?;
@@ -173,11 +177,29 @@ pub async fn drain(state: &AppState) -> sqlx::Result<usize> {
 /// free and work was enqueued (a notify), a job finished, or a second passed; stop claiming
 /// when `shutdown` fires and let the jobs in hand finish.
 pub fn spawn(state: AppState, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
-    let worker = format!("{}-{}", hostname(), std::process::id());
+    // Unique per start: a restarted process with the same host name and pid (pid 1 in a
+    // container) must not renew, and so keep, its dead predecessor's leases.
+    let worker = format!(
+        "{}-{}-{}",
+        hostname(),
+        std::process::id(),
+        &crate::crypto::random_token()[..8]
+    );
     if let crate::db::Db::Postgres(pool) = &state.db {
         spawn_listener(pool.clone(), state.job_wakeup.clone(), shutdown.clone());
     }
+    let beats = CancellationToken::new();
+    spawn_heartbeat(state.db.clone(), worker.clone(), state.job_lease, beats.clone());
     tokio::spawn(async move {
+        if let crate::db::Db::Sqlite(_) = &state.db {
+            // One process serves a SQLite file: whatever is leased belonged to a predecessor
+            // that died. (Publishing is safe even if it did not: an armed send is reconciled.)
+            match jobs::release_all_leases(&state.db).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(jobs = n, "took back the jobs of a stopped predecessor"),
+                Err(e) => tracing::warn!(error = %e, "could not release old job leases"),
+            }
+        }
         let mut schedule = tokio::time::interval(SCHEDULE_INTERVAL);
         let mut poll = tokio::time::interval(state.job_poll);
         let mut running: tokio::task::JoinSet<String> = tokio::task::JoinSet::new();
@@ -189,7 +211,7 @@ pub fn spawn(state: AppState, shutdown: CancellationToken) -> tokio::task::JoinH
                     .filter(|(q, n)| **n >= queue_limit(q))
                     .map(|(q, _)| q.as_str())
                     .collect();
-                match jobs::claim(&state.db, &worker, now_ms(), LEASE_MS, &busy).await {
+                match jobs::claim(&state.db, &worker, now_ms(), lease_ms(&state), &busy).await {
                     Ok(Some(job)) => {
                         *per_queue.entry(job.queue.clone()).or_default() += 1;
                         let state = state.clone();
@@ -243,8 +265,26 @@ pub fn spawn(state: AppState, shutdown: CancellationToken) -> tokio::task::JoinH
             }
         }
         while running.join_next().await.is_some() {}
+        beats.cancel();
         tracing::info!("job worker stopped");
     })
+}
+
+/// Renews the leases of the jobs this worker runs until `stop` fires (after its last job).
+fn spawn_heartbeat(db: crate::db::Db, worker: String, lease: Duration, stop: CancellationToken) {
+    tokio::spawn(async move {
+        let mut beat = tokio::time::interval(lease / 3);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = beat.tick() => {
+                    if let Err(e) = jobs::renew_leases(&db, &worker, now_ms() + lease.as_millis() as i64).await {
+                        tracing::warn!(error = %e, "could not renew job leases");
+                    }
+                }
+            }
+        }
+    });
 }
 
 /// Turns other replicas' `NOTIFY`s into local wake-ups. `PgListener` reconnects by itself;

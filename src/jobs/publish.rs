@@ -3,8 +3,11 @@
 //! lands, so a retry skips what is already live.
 //!
 //! Exactly once: a part is "armed" in the database (`sending_since_ms`) just before the request
-//! that creates it leaves. A part found armed without a platform id had its answer lost (a
-//! crash, a timeout): it is failed with a note rather than sent again.
+//! that creates it leaves. A part found armed without a platform id had an unknown outcome (a
+//! crash, a timeout, a 5xx): it is looked up on the platform first. Found, it is recorded as
+//! published; certainly absent (still absent once no request of that attempt can be in
+//! flight), it is disarmed and sent again; where the platform offers no way to look, it fails
+//! with a note rather than risk a second copy.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -18,7 +21,9 @@ use crate::db::posts::{self as store, ChainItem, Failed};
 use crate::db::{Db, profiles};
 use crate::domain::platform::Platform;
 use crate::domain::post::platform_label;
-use crate::platforms::publish::{Account, Failure, FailureKind, Item, MediaFile, Placement, SendGuard};
+use crate::platforms::publish::{
+    Account, Failure, FailureKind, Item, Lookup, MediaFile, Placement, Published, SendGuard,
+};
 use crate::platforms::{self};
 use crate::state::AppState;
 
@@ -26,6 +31,11 @@ use crate::state::AppState;
 const REFRESH_AHEAD_MS: i64 = 5 * 60 * 1000;
 /// How soon a post waiting for its media is looked at again.
 const MEDIA_WAIT_MS: i64 = 2_000;
+/// How long after arming a send may still be in flight (the platform client's 30 s timeout
+/// and a margin): only after this does "not found on the platform" mean it never arrived.
+const IN_FLIGHT_MS: i64 = 35_000;
+/// A lookup searches from this long before the arming, for clock skew with the platform.
+const LOOKUP_SLACK_MS: i64 = 60_000;
 
 /// Payload `"{post_id}:{profile_id}"`.
 fn parse_payload(payload: &str) -> Result<(i64, i64), JobError> {
@@ -63,15 +73,30 @@ pub async fn run(state: &AppState, job: &JobRow) -> Result<(), JobError> {
     let now = now_ms();
     let result = match outcome {
         Ok(()) => Ok(()),
-        Err((item, failure)) => {
-            let retry = failure.kind == FailureKind::Transient && !last_attempt;
+        Err((item, mut failure)) => {
+            // An unknown outcome is retried (as a lookup) only where the platform can be asked.
+            let retriable = match failure.kind {
+                FailureKind::Transient => true,
+                FailureKind::Unknown => platforms::can_look_up(platform),
+                _ => false,
+            };
+            let retry = retriable && !last_attempt;
             let mut error = failure.message.clone();
-            if failure.kind == FailureKind::Transient && last_attempt {
+            if failure.kind == FailureKind::Unknown && !retry {
+                failure.note = Some(unresolved_note(platform));
+            }
+            if retriable && last_attempt {
                 error = format!("{error} (gave up after {} attempts)", job.attempts);
             }
-            record(&state.db, item.result_id, &failure, &error, !retry, now).await?;
+            let keep_armed = retry && failure.kind == FailureKind::Unknown;
+            record(&state.db, item.result_id, &failure, &error, !retry, keep_armed, now).await?;
             if retry {
-                let at = failure.retry_after.map(|d| now + d.as_millis() as i64).unwrap_or(0);
+                // An unknown outcome is looked up once nothing of this attempt can be in flight.
+                let at = match failure.retry_after {
+                    Some(d) => now + d.as_millis() as i64,
+                    None if keep_armed => now + IN_FLIGHT_MS,
+                    None => 0,
+                };
                 Err(JobError::RetryAt(failure.message, at))
             } else {
                 fail_rest(&state.db, &chain, item.position, platform, now).await?;
@@ -109,8 +134,32 @@ async fn publish_chain<'c>(
         if matches!(item.status.as_str(), "failed" | "deleted") {
             break;
         }
-        if item.sending_since_ms.is_some() {
-            return Err((item, lost_answer(platform)));
+        if let Some(armed_at) = item.sending_since_ms {
+            let it = Item {
+                text: &item.body,
+                reply_to: previous.as_deref(),
+                params,
+                media: media.get(&item.post_id).unwrap_or(&no_media),
+            };
+            match reconcile(state, &account, &it, item.result_id, armed_at).await {
+                Ok(Some(found)) => {
+                    store::record_published(
+                        &state.db,
+                        item.result_id,
+                        &found.id,
+                        found.permalink.as_deref(),
+                        now_ms(),
+                    )
+                    .await
+                    .map_err(|e| (item, db_failure(e)))?;
+                    tracing::info!(post_id = item.post_id, profile_id, %platform, platform_post_id = %found.id,
+                        "an earlier attempt had published it: found on the platform");
+                    previous = Some(found.id);
+                    continue;
+                }
+                Ok(None) => {} // certainly not there, and disarmed: send it
+                Err(f) => return Err((item, f)),
+            }
         }
         store::start_result(&state.db, item.result_id, now_ms())
             .await
@@ -182,8 +231,68 @@ async fn load_media(state: &AppState, chain: &[ChainItem]) -> sqlx::Result<HashM
     Ok(out)
 }
 
+/// An armed item: looks for it on the platform. `Some` when an earlier attempt published it;
+/// `None` when it is certainly absent (and now disarmed, so it may be sent); an `Unknown`
+/// failure to look again later; a final one where the platform cannot be asked.
+async fn reconcile(
+    state: &AppState,
+    account: &Account,
+    item: &Item<'_>,
+    result_id: i64,
+    armed_at: i64,
+) -> Result<Option<Published>, Failure> {
+    let platform = account.platform;
+    let label = platform_label(platform);
+    if !platforms::can_look_up(platform) {
+        return Err(lost_answer(
+            platform,
+            &format!("{label} offers no way to look the post up"),
+        ));
+    }
+    let still_unknown = |f: Failure| Failure {
+        kind: FailureKind::Unknown,
+        note: Some(format!(
+            "An earlier attempt may have published this post; postproxy could not check {label} yet and will look again before sending anything."
+        )),
+        ..f
+    };
+    match platforms::look_up(&state.http, account, item, armed_at - LOOKUP_SLACK_MS)
+        .await
+        .map_err(still_unknown)?
+    {
+        Lookup::Found(p) => Ok(Some(p)),
+        Lookup::Absent if now_ms() < armed_at + IN_FLIGHT_MS => {
+            let wait = (armed_at + IN_FLIGHT_MS - now_ms()).max(1_000) as u64;
+            Err(Failure::new(
+                FailureKind::Unknown,
+                format!("Not on {label} yet after an attempt with no clear outcome; looking again shortly"),
+            )
+            .retry_after(Some(std::time::Duration::from_millis(wait)))
+            .note(format!(
+                "postproxy sends the post again only once it is sure the earlier attempt did not reach {label}."
+            )))
+        }
+        Lookup::Absent => {
+            store::disarm(&state.db, result_id).await.map_err(db_failure)?;
+            tracing::info!(result_id, %platform, "not on the platform after an unknown outcome: sending again");
+            Ok(None)
+        }
+        Lookup::Unavailable(why) => Err(lost_answer(platform, &why)),
+    }
+}
+
 /// Writes a failed attempt; `final_` ends the result, otherwise it waits for the retry.
-async fn record(db: &Db, result_id: i64, f: &Failure, error: &str, final_: bool, now: i64) -> Result<(), JobError> {
+/// `keep_armed` keeps the send marker of an unknown outcome, so the retry looks it up first.
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    db: &Db,
+    result_id: i64,
+    f: &Failure,
+    error: &str,
+    final_: bool,
+    keep_armed: bool,
+    now: i64,
+) -> Result<(), JobError> {
     store::record_failure(
         db,
         result_id,
@@ -194,6 +303,7 @@ async fn record(db: &Db, result_id: i64, f: &Failure, error: &str, final_: bool,
             message: &f.message,
             note: f.note.as_deref(),
             final_,
+            keep_armed,
         },
         now,
     )
@@ -216,22 +326,29 @@ async fn fail_rest(db: &Db, chain: &[ChainItem], failed_at: i64, platform: Platf
             ),
         )
         .note("The thread stops where a part fails, so that it never has a gap; nothing after it was sent.");
-        record(db, item.result_id, &f, &f.message, true, now).await?;
+        record(db, item.result_id, &f, &f.message, true, false, now).await?;
     }
     Ok(())
 }
 
-fn lost_answer(platform: Platform) -> Failure {
+/// The final word on an unknown outcome that cannot be resolved: `why` says what was tried.
+/// Refused, so it is not retried.
+fn lost_answer(platform: Platform, why: &str) -> Failure {
     let label = platform_label(platform);
     Failure::new(
-        FailureKind::Unknown,
-        format!("An earlier attempt to publish on {label} was interrupted after the request was sent"),
+        FailureKind::Refused,
+        format!("An earlier attempt to publish on {label} was interrupted after the request was sent ({why})"),
     )
-    .note(format!(
-        "The post may or may not be on {label}: the server stopped or lost the answer while sending it. \
-         postproxy does not send it again, so that it cannot appear twice. Check the account on {label}, \
-         and create the post again if it is not there."
-    ))
+    .note(unresolved_note(platform))
+}
+
+fn unresolved_note(platform: Platform) -> String {
+    let label = platform_label(platform);
+    format!(
+        "The post may or may not be on {label}: the server stopped or lost the answer while sending it, and \
+         it could not be looked up there. postproxy does not send it again, so that it cannot appear twice. \
+         Check the account on {label}, and create the post again if it is not there."
+    )
 }
 
 fn reconnect(platform: Platform, f: Failure) -> Failure {

@@ -403,6 +403,27 @@ pub async fn publish(
     }
 }
 
+/// Whether the platform lets postproxy look for a post whose create call had an unknown outcome.
+pub fn can_look_up(p: Platform) -> bool {
+    matches!(p, Platform::Twitter)
+}
+
+/// Looks for an item among the account's posts created since `since_ms` (see `can_look_up`).
+pub async fn look_up(
+    http: &reqwest::Client,
+    account: &publish::Account,
+    item: &publish::Item<'_>,
+    since_ms: i64,
+) -> Result<publish::Lookup, publish::Failure> {
+    match account.platform {
+        Platform::Twitter => x::lookup(http, account, item, since_ms).await,
+        p => Ok(publish::Lookup::Unavailable(format!(
+            "{} offers no way to look the post up",
+            crate::domain::post::platform_label(p)
+        ))),
+    }
+}
+
 /// Whether the platform's API lets an app delete a post it published.
 pub fn can_delete(p: Platform) -> bool {
     matches!(

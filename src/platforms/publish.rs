@@ -74,6 +74,35 @@ pub struct Published {
     pub permalink: Option<String>,
 }
 
+/// What looking on the platform found for an item whose create call has an unknown outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Found(Published),
+    /// Not among the account's posts of the attempt's time window.
+    Absent,
+    /// The platform (or this connection's permissions) offers no way to look; the reason.
+    Unavailable(String),
+}
+
+/// Whether a post found on a platform carries the text that was sent: platforms show `&`, `<`,
+/// `>` as entities and may rewrite links (X's t.co), so links and spacing are compared loosely.
+pub fn same_text(sent: &str, found: &str) -> bool {
+    fn norm(s: &str) -> String {
+        let s = s.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&");
+        s.split_whitespace()
+            .map(|w| {
+                if w.starts_with("http://") || w.starts_with("https://") {
+                    "<link>"
+                } else {
+                    w
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+    norm(sent) == norm(found)
+}
+
 /// How a failure should be handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
@@ -86,7 +115,9 @@ pub enum FailureKind {
     Revoked,
     /// The platform refused the content or the request; retrying will not help.
     Refused,
-    /// The content-creating request was sent but its answer was lost: it may be live.
+    /// The content-creating request was sent but its outcome is unknown (a lost answer, a 5xx,
+    /// an unreadable answer): it may be live. It is looked up on the platform before anything
+    /// is sent again.
     Unknown,
 }
 
@@ -190,9 +221,8 @@ pub async fn send(platform: Platform, req: reqwest::RequestBuilder, creates: boo
                 ),
             )
             .note(format!(
-                "The post may or may not be on {label}: the answer was lost after the request was sent. \
-                 postproxy does not send it again, so that it cannot appear twice. Check the account on {label}, \
-                 and create the post again if it is not there."
+                "The answer was lost after the request was sent, so the post may or may not be on {label}. \
+                 postproxy looks for it on {label} before deciding whether to send it again."
             ))
         }
     };

@@ -79,7 +79,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::publish::{self, Account, Answer, Failure, FailureKind, Item, Published, SendGuard};
+use super::publish::{self, Account, Answer, Failure, FailureKind, Item, Lookup, Published, SendGuard};
 use crate::domain::platform::Platform;
 
 /// `POST /2/tweets`; a thread part replies to the previous part.
@@ -207,11 +207,67 @@ pub fn classify(answer: &Answer, creates: bool) -> Failure {
         ),
         500..=599 if creates => failure(FailureKind::Unknown).note(
             "X answered with a server error after receiving the post, so it may or may not have been published. \
-             postproxy does not send it again, so that it cannot appear twice; check the account on X.",
+             postproxy looks for it on X before deciding whether to send it again.",
         ),
         500..=599 => failure(FailureKind::Transient),
         _ => failure(FailureKind::Refused).note("X refused the request; the message above is X's own."),
     }
+}
+
+/// Looks for the item among the account's posts since `since_ms` (`GET /2/users/:id/tweets`):
+/// same text, and for a thread part, a reply to the same post.
+pub async fn lookup(
+    http: &reqwest::Client,
+    account: &Account,
+    item: &Item<'_>,
+    since_ms: i64,
+) -> Result<Lookup, Failure> {
+    // X refuses a start before its own epoch (2010-11-04).
+    let since_ms = since_ms.max(1_288_834_974_657);
+    let start = crate::clock::iso8601(since_ms - since_ms.rem_euclid(1000));
+    // X wants whole seconds: `2024-01-15T10:30:00Z`.
+    let start = format!("{}Z", &start[..19]);
+    let answer = publish::send(
+        Platform::Twitter,
+        http.get(format!("{}/2/users/{}/tweets", account.cfg.api_url, account.user_id))
+            .query(&[
+                ("start_time", start.as_str()),
+                ("max_results", "100"),
+                ("tweet.fields", "created_at,referenced_tweets"),
+            ])
+            .bearer_auth(&account.token),
+        false,
+    )
+    .await?;
+    if !answer.ok() {
+        let f = classify(&answer, false);
+        return match f.kind {
+            FailureKind::Transient | FailureKind::TokenRejected => Err(f),
+            _ => Ok(Lookup::Unavailable(format!(
+                "X did not let postproxy read the account's recent posts: {}",
+                f.message
+            ))),
+        };
+    }
+    let found = answer.body["data"].as_array().into_iter().flatten().find(|t| {
+        let replies_to = t["referenced_tweets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|r| r["type"] == "replied_to")
+            .and_then(|r| r["id"].as_str());
+        t["text"]
+            .as_str()
+            .is_some_and(|text| publish::same_text(item.text, text))
+            && (item.reply_to.is_none() || replies_to == item.reply_to)
+    });
+    Ok(match found.and_then(|t| publish::id_of(&t["id"])) {
+        Some(id) => Lookup::Found(Published {
+            permalink: Some(permalink(account.username.as_deref(), &id)),
+            id,
+        }),
+        None => Lookup::Absent,
+    })
 }
 
 /// `DELETE /2/tweets/:id`.

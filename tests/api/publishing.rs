@@ -217,7 +217,7 @@ fake_test!(
 );
 
 fake_test!(
-    a_lost_answer_is_never_sent_twice,
+    a_lost_answer_is_looked_up_on_x_and_shown_published_once,
     |fake: FakeProvider, t: TestApp| async move {
         connect(&t, &fake, "twitter").await;
         let mut state = t.state.clone();
@@ -226,10 +226,14 @@ fake_test!(
             .build()
             .unwrap();
         fake.script("twitter", Scripted::ApplyThenStall(Duration::from_secs(3)));
-        let id = create(&t, json!({"post": {"body": "Maybe"}, "profiles": ["twitter"]})).await;
+        let id = create(
+            &t,
+            json!({"post": {"body": "Maybe & <maybe> https://example.com/a"}, "profiles": ["twitter"]}),
+        )
+        .await;
         postproxy::jobs::drain(&state).await.unwrap();
         let entry = get(&t, &id).await["platforms"][0].clone();
-        assert_eq!(entry["status"], "failed", "{entry}");
+        assert_eq!(entry["status"], "processing", "not failed while unknown: {entry}");
         assert!(
             entry["error"].as_str().unwrap().contains("no answer came back"),
             "{entry}"
@@ -238,16 +242,93 @@ fake_test!(
             entry["error_details"]["postproxy_note"]
                 .as_str()
                 .unwrap()
-                .contains("may or may not be on X")
+                .contains("looks for it on X"),
+            "{entry}"
         );
+        // The retry waits until nothing of the attempt can be in flight.
+        let run_at = t.count("SELECT run_at_ms FROM jobs WHERE state = 'queued'").await;
+        assert!(run_at >= postproxy::clock::now_ms() + 25_000, "looked up too early");
         time_passes(&t).await;
         drain(&t).await;
-        assert_eq!(fake.posts("twitter").len(), 1, "applied once, never re-sent");
+        let posts = fake.posts("twitter");
+        assert_eq!(posts.len(), 1, "applied once, never re-sent");
+        let post = get(&t, &id).await;
+        let entry = &post["platforms"][0];
+        assert_eq!(entry["status"], "published", "{entry}");
+        assert_eq!(entry["platform_post_id"], posts[0].id.as_str());
+        assert!(entry["error"].is_null(), "{entry}");
+        assert_eq!(post["status"], "processed");
+        let lookups = fake
+            .requests_for("twitter")
+            .iter()
+            .filter(|r| r.path.ends_with("/tweets") && r.method == "GET")
+            .count();
+        assert_eq!(lookups, 1);
     }
 );
 
 fake_test!(
-    a_crash_while_sending_fails_with_a_note_instead_of_resending,
+    a_5xx_after_x_created_the_post_is_shown_published_not_sent_again,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "twitter").await;
+        let unavailable = json!({"title": "Service Unavailable", "detail": "Service Unavailable", "type": "about:blank", "status": 503});
+        fake.script("twitter", Scripted::ApplyThenFail(503, unavailable));
+        let id = create(
+            &t,
+            json!({"post": {"body": "one"}, "profiles": ["twitter"], "thread": [{"body": "two"}]}),
+        )
+        .await;
+        drain(&t).await;
+        assert_eq!(get(&t, &id).await["platforms"][0]["status"], "processing");
+        time_passes(&t).await;
+        drain(&t).await;
+        let posts = fake.posts("twitter");
+        assert_eq!(
+            posts.iter().map(|p| p.text.as_str()).collect::<Vec<_>>(),
+            ["one", "two"],
+            "the root was found, not sent again, and the thread went on from it"
+        );
+        assert_eq!(posts[1].reply_to.as_deref(), Some(posts[0].id.as_str()));
+        let post = get(&t, &id).await;
+        assert_eq!(post["platforms"][0]["platform_post_id"], posts[0].id.as_str());
+        assert_eq!(post["thread"][0]["platforms"][0]["status"], "published", "{post}");
+        assert_eq!(post["status"], "processed");
+    }
+);
+
+fake_test!(
+    a_5xx_with_nothing_created_is_sent_again_once_it_is_surely_absent,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "twitter").await;
+        let unavailable = json!({"title": "Service Unavailable", "detail": "Service Unavailable", "type": "about:blank", "status": 503});
+        fake.script("twitter", Scripted::Fail(503, unavailable, vec![]));
+        let id = create(&t, json!({"post": {"body": "Again"}, "profiles": ["twitter"]})).await;
+        drain(&t).await;
+        let entry = get(&t, &id).await["platforms"][0].clone();
+        assert_eq!(entry["status"], "processing", "{entry}");
+        assert_eq!(entry["error"], "Service Unavailable");
+        // Looked up too soon after the send, absence proves nothing yet: it waits again.
+        time_passes(&t).await;
+        drain(&t).await;
+        assert!(fake.posts("twitter").is_empty());
+        assert_eq!(get(&t, &id).await["platforms"][0]["status"], "processing");
+        // Once no request of that attempt can still arrive, absent means absent: sent again.
+        t.exec(
+            "UPDATE post_profiles SET sending_since_ms = sending_since_ms - 60000 WHERE sending_since_ms IS NOT NULL",
+        )
+        .await;
+        time_passes(&t).await;
+        drain(&t).await;
+        let posts = fake.posts("twitter");
+        assert_eq!(posts.len(), 1);
+        let entry = get(&t, &id).await["platforms"][0].clone();
+        assert_eq!(entry["status"], "published", "{entry}");
+        assert_eq!(entry["platform_post_id"], posts[0].id.as_str());
+    }
+);
+
+fake_test!(
+    a_crash_while_sending_is_looked_up_then_sent_once_when_absent,
     |fake: FakeProvider, t: TestApp| async move {
         connect(&t, &fake, "twitter").await;
         let id = create(
@@ -255,19 +336,48 @@ fake_test!(
             json!({"post": {"body": "Crash", "draft": true}, "profiles": ["twitter"]}),
         )
         .await;
-        // A worker armed the send and died before recording the answer.
+        // A worker armed the send long ago and died before recording the answer.
         t.exec("UPDATE post_profiles SET sending_since_ms = 1, status = 'processing'")
             .await;
         let r = t
             .post(&format!("/api/posts/{id}/publish"), &t.account.key, json!({}))
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-        let before = fake.requests_for("twitter").len();
+        drain(&t).await;
+        let posts = fake.posts("twitter");
+        assert_eq!(posts.len(), 1, "not on X, so sent");
+        let entry = get(&t, &id).await["platforms"][0].clone();
+        assert_eq!(entry["status"], "published", "{entry}");
+        assert_eq!(entry["platform_post_id"], posts[0].id.as_str());
+    }
+);
+
+fake_test!(
+    an_unknown_outcome_where_nothing_can_be_looked_up_fails_with_a_note,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "threads").await;
+        let id = create(
+            &t,
+            json!({"post": {"body": "Crash", "draft": true}, "profiles": ["threads"]}),
+        )
+        .await;
+        t.exec("UPDATE post_profiles SET sending_since_ms = 1, status = 'processing'")
+            .await;
+        t.post(&format!("/api/posts/{id}/publish"), &t.account.key, json!({}))
+            .await;
+        let before = fake.requests_for("threads").len();
         drain(&t).await;
         let entry = get(&t, &id).await["platforms"][0].clone();
         assert_eq!(entry["status"], "failed", "{entry}");
         assert!(entry["error"].as_str().unwrap().contains("interrupted"), "{entry}");
-        assert_eq!(fake.requests_for("twitter").len(), before, "nothing sent");
+        assert!(
+            entry["error_details"]["postproxy_note"]
+                .as_str()
+                .unwrap()
+                .contains("may or may not be on Threads"),
+            "{entry}"
+        );
+        assert_eq!(fake.requests_for("threads").len(), before, "nothing sent");
     }
 );
 
@@ -613,5 +723,168 @@ fake_test!(
         assert!(fake.posts("linkedin")[0].deleted);
         let r = t.get(&format!("/api/posts/{solo}"), &t.account.key).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
+    }
+);
+
+fake_test!(
+    concurrent_writes_never_fail_and_a_deleted_post_is_never_published,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "twitter").await;
+        // A real worker publishes the immediate posts while the writes go on.
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let worker = postproxy::jobs::spawn(t.state.clone(), shutdown.clone());
+        let due_ms = postproxy::clock::now_ms() + 5_000;
+        let due = postproxy::clock::iso8601(due_ms);
+        let key = t.account.key.clone();
+        let statuses = std::sync::Mutex::new(Vec::<(String, StatusCode, String)>::new());
+        let note = |what: &str, r: &crate::helpers::TestResponse| {
+            statuses
+                .lock()
+                .unwrap()
+                .push((what.to_string(), r.status, r.text.clone()));
+        };
+        let creator = |c: usize| {
+            let (t, key, note) = (&t, &key, &note);
+            async move {
+                for i in 0..15 {
+                    let r = t
+                        .post(
+                            "/api/posts",
+                            key,
+                            json!({"post": {"body": format!("now {c}.{i}")}, "profiles": ["twitter"]}),
+                        )
+                        .await;
+                    note("create", &r);
+                }
+            }
+        };
+        let deleter = |c: usize| {
+            let (t, key, note, due) = (&t, &key, &note, &due);
+            async move {
+                for i in 0..15 {
+                    let body = format!("deleted {c}.{i}");
+                    let r = t
+                        .post(
+                            "/api/posts",
+                            key,
+                            json!({"post": {"body": body, "scheduled_at": due}, "profiles": ["twitter"]}),
+                        )
+                        .await;
+                    note("create scheduled", &r);
+                    if let Some(id) = r.body["id"].as_str() {
+                        note("delete scheduled", &t.delete(&format!("/api/posts/{id}"), key).await);
+                    }
+                    let r = t
+                        .post(
+                            "/api/posts",
+                            key,
+                            json!({"post": {"body": format!("draft {c}.{i}"), "draft": true}, "profiles": ["twitter"]}),
+                        )
+                        .await;
+                    note("create draft", &r);
+                    let Some(id) = r.body["id"].as_str() else { continue };
+                    let r = t
+                        .call(
+                            axum::http::Method::PATCH,
+                            &format!("/api/posts/{id}"),
+                            Some(key),
+                            Some(json!({"post": {"body": format!("deleted draft {c}.{i}"), "scheduled_at": due}})),
+                        )
+                        .await;
+                    note("edit draft", &r);
+                    note("delete draft", &t.delete(&format!("/api/posts/{id}"), key).await);
+                }
+            }
+        };
+        tokio::join!(creator(0), creator(1), creator(2), creator(3), deleter(0), deleter(1));
+        for (what, status, text) in statuses.lock().unwrap().iter() {
+            assert!(status.is_success(), "{:?}: {what} answered {status}: {text}", t.backend);
+        }
+        // Past the deleted posts' time, everything due has run.
+        let wait = (due_ms + 300 - postproxy::clock::now_ms()).max(0) as u64;
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        shutdown.cancel();
+        worker.await.unwrap();
+        drain(&t).await;
+        let posts = fake.posts("twitter");
+        assert!(
+            posts.iter().all(|p| !p.text.starts_with("deleted")),
+            "a deleted post went out: {:?}",
+            posts.iter().map(|p| &p.text).collect::<Vec<_>>()
+        );
+        assert_eq!(posts.len(), 60, "every immediate post once");
+        assert_eq!(t.count("SELECT COUNT(*) FROM posts").await, 60);
+    }
+);
+
+/// Waits (up to `limit`) until the fake holds `n` posts of the platform; the time it took.
+async fn wait_for_posts(fake: &FakeProvider, platform: &str, n: usize, limit: Duration) -> Duration {
+    let start = tokio::time::Instant::now();
+    while fake.posts(platform).len() < n && start.elapsed() < limit {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    start.elapsed()
+}
+
+fake_test!(
+    a_killed_workers_job_is_taken_over_within_one_lease,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "twitter").await;
+        create(&t, json!({"post": {"body": "Orphaned"}, "profiles": ["twitter"]})).await;
+        // A worker claimed the job and was killed (its lease is the usual length, shortened here).
+        let lease = Duration::from_secs(2);
+        let claimed = postproxy::db::jobs::claim(&t.db, "killed", postproxy::clock::now_ms(), 2_000, &[])
+            .await
+            .unwrap();
+        assert!(claimed.is_some());
+        let mut worker = t.state.clone();
+        worker.job_lease = lease;
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let handle = postproxy::jobs::spawn(worker, shutdown.clone());
+        let took = wait_for_posts(&fake, "twitter", 1, Duration::from_secs(10)).await;
+        shutdown.cancel();
+        handle.await.unwrap();
+        assert_eq!(fake.posts("twitter").len(), 1, "{:?}", t.backend);
+        match t.backend {
+            // The only process serving a SQLite file takes its predecessor's jobs back at start.
+            Backend::Sqlite => assert!(took < Duration::from_secs(1), "{took:?}"),
+            // Another replica takes it over when the lease runs out, not later.
+            Backend::Postgres => assert!(took < lease + Duration::from_secs(2), "{took:?}"),
+        }
+    }
+);
+
+fake_test!(
+    a_running_job_keeps_its_lease_while_its_worker_lives,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "twitter").await;
+        // X takes 2 s to answer; the lease is 600 ms, renewed every 200 ms.
+        fake.script("twitter", Scripted::ApplyThenStall(Duration::from_secs(2)));
+        create(&t, json!({"post": {"body": "Slow"}, "profiles": ["twitter"]})).await;
+        let mut worker = t.state.clone();
+        worker.job_lease = Duration::from_millis(600);
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let handle = postproxy::jobs::spawn(worker, shutdown.clone());
+        tokio::time::sleep(Duration::from_millis(1_300)).await;
+        // Two leases later the job is still held, and another replica finds nothing to take.
+        let held = t
+            .count("SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND locked_by IS NOT NULL")
+            .await;
+        assert_eq!(held, 1, "{:?}", t.backend);
+        let ahead = t
+            .count("SELECT MIN(locked_until_ms) FROM jobs WHERE state = 'queued'")
+            .await;
+        assert!(ahead > postproxy::clock::now_ms(), "the lease was renewed");
+        assert!(!postproxy::jobs::run_next(&t.state, "other replica").await.unwrap());
+        wait_for_posts(&fake, "twitter", 1, Duration::from_secs(10)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        shutdown.cancel();
+        handle.await.unwrap();
+        assert_eq!(fake.posts("twitter").len(), 1);
+        assert_eq!(
+            t.count("SELECT COUNT(*) FROM post_profiles WHERE status = 'published'")
+                .await,
+            1
+        );
     }
 );

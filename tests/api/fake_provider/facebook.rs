@@ -111,6 +111,7 @@ impl Inner {
             text: message,
             reply_to: link,
             deleted: false,
+            created_ms: postproxy::clock::now_ms(),
         });
         let mut out = json!({ "id": id });
         if requested_fields(r, "fields", &["id"])
@@ -157,6 +158,7 @@ impl Inner {
             text: message,
             reply_to: None,
             deleted: false,
+            created_ms: postproxy::clock::now_ms(),
         });
         json_resp(StatusCode::OK, json!({ "id": photo, "post_id": post }))
     }

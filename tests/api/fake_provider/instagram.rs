@@ -205,6 +205,7 @@ impl Inner {
             text: c.text,
             reply_to: None,
             deleted: false,
+            created_ms: postproxy::clock::now_ms(),
         });
         json_resp(StatusCode::OK, json!({"id": id}))
     }

@@ -161,6 +161,7 @@ impl Inner {
             text,
             reply_to: None,
             deleted: false,
+            created_ms: postproxy::clock::now_ms(),
         });
         let mut resp = StatusCode::CREATED.into_response();
         resp.headers_mut().insert("x-restli-id", urn.parse().expect("header"));

@@ -20,6 +20,8 @@ pub struct FakePost {
     pub text: String,
     pub reply_to: Option<String>,
     pub deleted: bool,
+    /// When the platform created it (epoch ms), for time-window searches.
+    pub created_ms: i64,
 }
 
 /// What the next content-creating request of a platform gets instead of normal handling.
@@ -30,6 +32,8 @@ pub enum Scripted {
     /// Create the post, then hold the answer for this long (longer than the client waits:
     /// "request applied, response lost").
     ApplyThenStall(Duration),
+    /// Create the post, then answer this status and body anyway (a 5xx after applying).
+    ApplyThenFail(u16, Value),
 }
 
 impl Inner {

@@ -227,6 +227,7 @@ impl Inner {
             text: c.text.clone(),
             reply_to: c.reply_to,
             deleted: false,
+            created_ms: postproxy::clock::now_ms(),
         });
         if let Some(Scripted::ApplyThenStall(d)) = script {
             self.stall = Some(d);

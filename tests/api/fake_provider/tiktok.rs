@@ -142,6 +142,7 @@ impl Inner {
                     text: body["post_info"]["description"].as_str().unwrap_or("").to_string(),
                     reply_to: None,
                     deleted: false,
+                    created_ms: postproxy::clock::now_ms(),
                 });
                 tiktok(StatusCode::OK, json!({"publish_id": publish_id}), "ok", "")
             }

@@ -32,6 +32,13 @@ impl Inner {
         match (r.method.as_str(), path) {
             ("POST", "/2/tweets") => Some(self.x_create(r)),
             ("POST", "/2/media/upload") => Some(self.x_media_upload(r)),
+            ("GET", user) if user.starts_with("/2/users/") && user.ends_with("/tweets") => {
+                let user = user
+                    .trim_start_matches("/2/users/")
+                    .trim_end_matches("/tweets")
+                    .to_string();
+                Some(self.x_user_tweets(&user, r))
+            }
             ("DELETE", id) if id.starts_with("/2/tweets/") => {
                 let id = id.trim_start_matches("/2/tweets/").to_string();
                 let i = match self.check_access(p, r.bearer()) {
@@ -143,9 +150,12 @@ impl Inner {
             text: text.clone(),
             reply_to,
             deleted: false,
+            created_ms: postproxy::clock::now_ms(),
         });
-        if let Some(Scripted::ApplyThenStall(d)) = script {
-            self.stall = Some(d);
+        match script {
+            Some(Scripted::ApplyThenStall(d)) => self.stall = Some(d),
+            Some(Scripted::ApplyThenFail(status, body)) => return scripted_response(status, body, vec![]),
+            _ => {}
         }
         let mut resp = json_resp(
             StatusCode::CREATED,
@@ -159,6 +169,75 @@ impl Inner {
 }
 
 impl Inner {
+    /// `GET /2/users/:id/tweets`: the user's posts, newest first, from `start_time` on. Like X,
+    /// the text comes back with `&`, `<`, `>` as HTML entities and links as t.co links.
+    fn x_user_tweets(&mut self, user: &str, r: &RecordedRequest) -> Response {
+        let p = "twitter";
+        let i = match self.check_access(p, r.bearer()) {
+            Ok(i) => i,
+            Err(f) => return auth_error(p, f),
+        };
+        let grant = &self.grants[self.tokens[i].grant];
+        if !grant.has_scope("tweet.read") || !grant.has_scope("users.read") {
+            return x_api_err(StatusCode::FORBIDDEN, "Forbidden");
+        }
+        let invalid = |detail: String| {
+            json_resp(
+                StatusCode::BAD_REQUEST,
+                json!({"errors": [{"message": detail}], "title": "Invalid Request", "detail": "One or more parameters to your request was invalid.", "type": "https://api.twitter.com/2/problems/invalid-request"}),
+            )
+        };
+        let since = match r.query_param("start_time") {
+            None => 0,
+            Some(s) => match time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339) {
+                Ok(t) => (t.unix_timestamp_nanos() / 1_000_000) as i64,
+                Err(_) => {
+                    return invalid(format!(
+                        "The `start_time` query parameter value [{s}] is not a valid RFC 3339 date"
+                    ));
+                }
+            },
+        };
+        let max: usize = match r.query_param("max_results").map(str::parse::<usize>) {
+            None => 10,
+            Some(Ok(n)) if (5..=100).contains(&n) => n,
+            Some(_) => return invalid("The `max_results` query parameter value is not between 5 and 100".into()),
+        };
+        let fields = r.query_param("tweet.fields").unwrap_or("");
+        let url = regex::Regex::new(r"https?://\S+").expect("regex");
+        let mut data = Vec::new();
+        for post in self
+            .live_posts(p)
+            .filter(|x| x.author == user && x.created_ms >= since)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .take(max)
+        {
+            let escaped = post
+                .text
+                .replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;");
+            let mut t = json!({"id": post.id, "text": url.replace_all(&escaped, "https://t.co/AbCdEf1234").to_string(),
+                               "edit_history_tweet_ids": [post.id]});
+            if fields.contains("created_at") {
+                t["created_at"] = json!(postproxy::clock::iso8601(post.created_ms));
+            }
+            if fields.contains("referenced_tweets")
+                && let Some(parent) = &post.reply_to
+            {
+                t["referenced_tweets"] = json!([{"type": "replied_to", "id": parent}]);
+            }
+            data.push(t);
+        }
+        if data.is_empty() {
+            return json_resp(StatusCode::OK, json!({"meta": {"result_count": 0}}));
+        }
+        let n = data.len();
+        json_resp(StatusCode::OK, json!({"data": data, "meta": {"result_count": n}}))
+    }
+
     /// One-shot `POST /2/media/upload` (multipart: `media`, `media_category`, `media_type`).
     fn x_media_upload(&mut self, r: &RecordedRequest) -> Response {
         let p = "twitter";
