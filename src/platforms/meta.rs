@@ -190,7 +190,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::publish::{self, Account, Answer, Failure, FailureKind, Item, Published, SendGuard};
+use super::publish::{self, Account, Answer, Failure, FailureKind, Item, Lookup, Published, SendGuard};
 use crate::domain::post::platform_label;
 
 /// How long a container may take before we give up (Meta: poll at most five minutes).
@@ -276,14 +276,76 @@ pub async fn publish_facebook(
     let permalink = answer.body["permalink_url"]
         .as_str()
         .map(absolute_facebook_url)
-        .unwrap_or_else(|| match id.split_once('_') {
-            Some((page_id, post)) => format!("https://www.facebook.com/{page_id}/posts/{post}"),
-            None => format!("https://www.facebook.com/{id}"),
-        });
+        .unwrap_or_else(|| facebook_permalink(&id));
     Ok(Published {
         id,
         permalink: Some(permalink),
     })
+}
+
+/// Looks for the item among the Page's posts since `since_ms` (`GET /{page}/feed`), by its text.
+pub async fn lookup_facebook(
+    http: &reqwest::Client,
+    account: &Account,
+    item: &Item<'_>,
+    since_ms: i64,
+) -> Result<Lookup, Failure> {
+    let p = Platform::Facebook;
+    let (Some(page), Some(token)) = (
+        account.placement.as_ref(),
+        account.placement.as_ref().and_then(|pl| pl.token.as_deref()),
+    ) else {
+        return Ok(Lookup::Unavailable("no Page or Page token to look with".into()));
+    };
+    let since = (since_ms / 1000).max(0).to_string();
+    let answer = publish::send(
+        p,
+        http.get(format!("{}/{}/feed", account.cfg.api_url, page.id)).query(&[
+            ("fields", "id,message,created_time,permalink_url"),
+            ("since", since.as_str()),
+            ("limit", "100"),
+            ("access_token", token),
+        ]),
+        false,
+    )
+    .await?;
+    if !answer.ok() {
+        let f = classify(p, &answer, false);
+        return match f.kind {
+            FailureKind::Transient | FailureKind::TokenRejected => Err(f),
+            _ => Ok(Lookup::Unavailable(format!(
+                "Facebook did not let postproxy read the Page's posts: {}",
+                f.message
+            ))),
+        };
+    }
+    let found = answer.body["data"].as_array().into_iter().flatten().find(|post| {
+        post["message"].as_str().unwrap_or("") == item.text
+            || post["message"]
+                .as_str()
+                .is_some_and(|m| publish::same_text(item.text, m))
+    });
+    Ok(
+        match found.and_then(|post| publish::id_of(&post["id"]).map(|id| (id, post))) {
+            Some((id, post)) => Lookup::Found(Published {
+                permalink: Some(
+                    post["permalink_url"]
+                        .as_str()
+                        .map(absolute_facebook_url)
+                        .unwrap_or_else(|| facebook_permalink(&id)),
+                ),
+                id,
+            }),
+            None => Lookup::Absent,
+        },
+    )
+}
+
+fn facebook_permalink(id: &str) -> String {
+    match id.split_once('_') {
+        Some((page_id, post)) => format!("https://www.facebook.com/{page_id}/posts/{post}"),
+        None => format!("https://www.facebook.com/{id}"),
+    }
 }
 
 /// Video nodes answer relative permalinks (`/{page}/videos/{id}/`).
@@ -548,6 +610,17 @@ pub fn classify(p: Platform, answer: &Answer, creates: bool) -> Failure {
         Some(4 | 17 | 32 | 341 | 613 | 80001 | 80002) => failure(FailureKind::Transient)
             .retry_after(publish::retry_after_header(&answer.headers).or(Some(Duration::from_secs(300))))
             .note(format!("{label}'s rate limit was reached; postproxy retries later.")),
+        // A service error to a create may come after the post was made: an unknown outcome.
+        Some(1 | 2) | None if creates && (answer.status >= 500 || code.is_some()) => {
+            failure(FailureKind::Unknown).note(format!(
+                "{label} answered with a server error after receiving the post, so it may or may not have been published. \
+                 postproxy looks for it on {label} before deciding whether to send it again."
+            ))
+        }
+        _ if transient && creates => failure(FailureKind::Unknown).note(format!(
+            "{label} answered with a temporary error after receiving the post, so it may or may not have been published. \
+             postproxy looks for it on {label} before deciding whether to send it again."
+        )),
         Some(1 | 2) => failure(FailureKind::Transient),
         _ if transient => failure(FailureKind::Transient),
         Some(506) => failure(FailureKind::Refused)
@@ -558,10 +631,6 @@ pub fn classify(p: Platform, answer: &Answer, creates: bool) -> Failure {
         Some(368) => failure(FailureKind::Refused)
             .note(format!("{label} has temporarily blocked this account from posting for a policy reason.")),
         Some(_) => failure(FailureKind::Refused).note(format!("{label} refused the post; the message above is {label}'s own.")),
-        None if answer.status >= 500 && creates => failure(FailureKind::Unknown).note(format!(
-            "{label} answered with a server error after receiving the post, so it may or may not have been published. \
-             postproxy does not send it again, so that it cannot appear twice; check the account on {label}."
-        )),
         None if answer.status >= 500 || answer.status == 429 => failure(FailureKind::Transient),
         None => failure(FailureKind::Refused),
     }
@@ -633,6 +702,16 @@ mod publish_tests {
         assert_eq!(
             classify(Platform::Facebook, &a(502, Value::Null), true).kind,
             FailureKind::Unknown
+        );
+        // A service error to a create may hide a created post; elsewhere it is just retried.
+        let service = json!({"error":{"message":"An unexpected error has occurred.","code":2,"is_transient":true}});
+        assert_eq!(
+            classify(Platform::Facebook, &a(500, service.clone()), true).kind,
+            FailureKind::Unknown
+        );
+        assert_eq!(
+            classify(Platform::Facebook, &a(500, service), false).kind,
+            FailureKind::Transient
         );
         assert_eq!(
             absolute_facebook_url("/1/videos/2/"),

@@ -405,7 +405,7 @@ pub async fn publish(
 
 /// Whether the platform lets postproxy look for a post whose create call had an unknown outcome.
 pub fn can_look_up(p: Platform) -> bool {
-    matches!(p, Platform::Twitter)
+    matches!(p, Platform::Twitter | Platform::Facebook)
 }
 
 /// Looks for an item among the account's posts created since `since_ms` (see `can_look_up`).
@@ -417,6 +417,7 @@ pub async fn look_up(
 ) -> Result<publish::Lookup, publish::Failure> {
     match account.platform {
         Platform::Twitter => x::lookup(http, account, item, since_ms).await,
+        Platform::Facebook => meta::lookup_facebook(http, account, item, since_ms).await,
         p => Ok(publish::Lookup::Unavailable(format!(
             "{} offers no way to look the post up",
             crate::domain::post::platform_label(p)

@@ -888,3 +888,32 @@ fake_test!(
         );
     }
 );
+
+fake_test!(
+    facebook_an_unknown_outcome_is_found_on_the_pages_feed,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "facebook").await;
+        let error = json!({"error": {"message": "An unexpected error has occurred. Please retry your request later.", "type": "OAuthException", "code": 2, "is_transient": true}});
+        fake.script("facebook", Scripted::ApplyThenFail(500, error));
+        let id = create(
+            &t,
+            json!({"post": {"body": "Page & news"}, "profiles": ["facebook"],
+               "platforms": {"facebook": {"page_id": "facebook-page-2"}}}),
+        )
+        .await;
+        drain(&t).await;
+        assert_eq!(get(&t, &id).await["platforms"][0]["status"], "processing");
+        time_passes(&t).await;
+        drain(&t).await;
+        let posts = fake.posts("facebook");
+        assert_eq!(posts.len(), 1, "found, not sent again");
+        let entry = get(&t, &id).await["platforms"][0].clone();
+        assert_eq!(entry["status"], "published", "{entry}");
+        assert_eq!(entry["platform_post_id"], posts[0].id.as_str());
+        let n = posts[0].id.split('_').nth(1).unwrap();
+        assert_eq!(
+            entry["permalink"],
+            format!("https://www.facebook.com/facebook-page-2/posts/{n}")
+        );
+    }
+);

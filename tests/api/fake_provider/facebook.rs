@@ -17,6 +17,7 @@ impl Inner {
         let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
         match (r.method.as_str(), segments.as_slice()) {
             ("POST", [page, "feed"]) => Some(self.facebook_feed(page, r)),
+            ("GET", [page, "feed"]) => Some(self.facebook_read_feed(page, r)),
             ("POST", [page, "photos"]) => Some(self.facebook_photo(page, r)),
             ("DELETE", [id]) if id.contains('_') => {
                 let id = id.to_string();
@@ -82,7 +83,8 @@ impl Inner {
         if message.is_empty() && link.is_none() && body["attached_media"].is_null() {
             return meta_err(100, None, "(#100) Missing message or attachment");
         }
-        if let Some(Scripted::Fail(status, body, headers)) = self.next_script(p) {
+        let script = self.next_script(p);
+        if let Some(Scripted::Fail(status, body, headers)) = script {
             return scripted_response(status, body, headers);
         }
         if self.live_posts(p).any(|x| x.author == page && x.text == message) {
@@ -113,6 +115,9 @@ impl Inner {
             deleted: false,
             created_ms: postproxy::clock::now_ms(),
         });
+        if let Some(Scripted::ApplyThenFail(status, body)) = script {
+            return scripted_response(status, body, vec![]);
+        }
         let mut out = json!({ "id": id });
         if requested_fields(r, "fields", &["id"])
             .iter()
@@ -126,6 +131,46 @@ impl Inner {
 }
 
 impl Inner {
+    /// `GET /{page}/feed` with the Page token: its posts from `since` (Unix seconds), newest
+    /// first, with the requested `fields`.
+    fn facebook_read_feed(&mut self, page: &str, r: &RecordedRequest) -> Response {
+        if let Err(resp) = self.facebook_page_token(page, r, None) {
+            return resp;
+        }
+        let since = match r.query_param("since").map(str::parse::<i64>) {
+            None => 0,
+            Some(Ok(s)) => s * 1000,
+            Some(Err(_)) => return meta_err(100, None, "(#100) The since parameter must be a Unix timestamp"),
+        };
+        let fields = requested_fields(r, "fields", &["id", "created_time"]);
+        let mut data = Vec::new();
+        for post in self
+            .live_posts("facebook")
+            .filter(|x| x.author == page && x.created_ms >= since)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+        {
+            let mut out = json!({"id": post.id});
+            for f in &fields {
+                match f.as_str() {
+                    "message" if !post.text.is_empty() => out["message"] = json!(post.text),
+                    "created_time" => {
+                        out["created_time"] =
+                            json!(format!("{}+0000", &postproxy::clock::iso8601(post.created_ms)[..19]))
+                    }
+                    "permalink_url" => {
+                        let n = post.id.split('_').nth(1).unwrap_or("");
+                        out["permalink_url"] = json!(format!("https://www.facebook.com/{page}/posts/{n}"))
+                    }
+                    _ => {}
+                }
+            }
+            data.push(out);
+        }
+        json_resp(StatusCode::OK, json!({"data": data, "paging": {}}))
+    }
+
     /// `POST /{page}/photos` from a pulled `url`: published (a photo story, `post_id` and `id`)
     /// or not (`published: false`, to attach to a feed post).
     fn facebook_photo(&mut self, page: &str, r: &RecordedRequest) -> Response {
