@@ -229,12 +229,17 @@ fn free_port() -> u16 {
 }
 
 fn start_server(db_url: &str) -> Server {
+    start_server_with(db_url, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", &[])
+}
+
+fn start_server_with(db_url: &str, secret_key: &str, env: &[(String, String)]) -> Server {
     let addr = format!("127.0.0.1:{}", free_port());
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", &addr])
         .env("POSTPROXY_DATABASE_URL", db_url)
-        .env("POSTPROXY_SECRET_KEY", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+        .env("POSTPROXY_SECRET_KEY", secret_key)
         .env("RUST_LOG", "info")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -332,5 +337,88 @@ async fn serve_bootstraps_once_and_shuts_down_gracefully() {
         let (exit, out) = stop(server);
         assert!(exit.success());
         assert!(!out.contains("pp_"), "second start printed a key: {out}");
+    }
+}
+
+/// SIGKILL of a server between sending a post to X and recording X's answer: after an
+/// immediate restart, the post is found on X and shown published, never sent twice, within
+/// 30 s of the kill (SQLite: the new process takes the jobs back at start; PostgreSQL: when the
+/// killed process's 15 s lease runs out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_publish_reconciles_after_restart() {
+    use crate::fake_provider::{FakeProvider, Scripted};
+    for backend in crate::helpers::backends() {
+        let fake = FakeProvider::start().await;
+        let t = TestApp::spawn_with_fake(backend, &fake).await;
+        crate::connect::connect(&t, &fake, "twitter").await;
+        let secret = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            crate::helpers::TEST_SECRET_KEY,
+        );
+        let p = "TWITTER";
+        let env: Vec<(String, String)> = vec![
+            (format!("POSTPROXY_{p}_CLIENT_ID"), FakeProvider::client_id("twitter")),
+            (
+                format!("POSTPROXY_{p}_CLIENT_SECRET"),
+                FakeProvider::client_secret("twitter"),
+            ),
+            (format!("POSTPROXY_{p}_AUTHORIZE_URL"), fake.authorize_url("twitter")),
+            (format!("POSTPROXY_{p}_TOKEN_URL"), fake.token_url("twitter")),
+            (format!("POSTPROXY_{p}_API_URL"), fake.api_url("twitter")),
+        ];
+        // X applies the post and then never answers in time.
+        fake.script("twitter", Scripted::ApplyThenStall(Duration::from_secs(120)));
+        let r = t
+            .post(
+                "/api/posts",
+                &t.account.key,
+                serde_json::json!({"post": {"body": "Sent, then the server died"}, "profiles": ["twitter"]}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        let id = r.body["id"].as_str().unwrap().to_string();
+        let (url, media) = (t.db_url.clone(), tempfile::tempdir().unwrap());
+        let mut env = env;
+        env.push(("POSTPROXY_MEDIA_URL".into(), media.path().to_string_lossy().into()));
+        let mut server = start_server_with(&url, &secret, &env);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while fake.posts("twitter").is_empty() {
+            assert!(Instant::now() < deadline, "{backend:?}: the server never sent the post");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200)); // the send is armed and in flight
+        server.child.kill().unwrap(); // SIGKILL
+        server.child.wait().unwrap();
+        let killed = Instant::now();
+        assert_eq!(
+            t.count(
+                "SELECT COUNT(*) FROM post_profiles WHERE sending_since_ms IS NOT NULL AND platform_post_id IS NULL"
+            )
+            .await,
+            1,
+            "{backend:?}: the send was armed and unrecorded when the server died"
+        );
+        let _server = start_server_with(&url, &secret, &env);
+        let deadline = killed + Duration::from_secs(30);
+        loop {
+            let published = t
+                .count("SELECT COUNT(*) FROM post_profiles WHERE status = 'published'")
+                .await;
+            if published == 1 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{backend:?}: not reconciled within 30 s of the kill"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let posts = fake.posts("twitter");
+        assert_eq!(posts.len(), 1, "{backend:?}: sent twice");
+        let post = t.get(&format!("/api/posts/{id}"), &t.account.key).await;
+        let entry = &post.body["platforms"][0];
+        assert_eq!(entry["status"], "published", "{entry}");
+        assert_eq!(entry["platform_post_id"], posts[0].id.as_str());
+        eprintln!("{backend:?}: reconciled {:?} after the kill", killed.elapsed());
     }
 }
