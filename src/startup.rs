@@ -87,10 +87,11 @@ pub async fn serve(database_url: &str, secret_key: Option<&str>, args: &ServeArg
         .await
         .context("cannot read the media URL secret")?;
     let media = crate::media::Media::open(&media_url, args.allow_private_urls, media_secret.as_bytes())?;
-    let state = build_state(db.clone(), &public_url, providers, Sealer::new(&key))
+    let mut state = build_state(db.clone(), &public_url, providers, Sealer::new(&key))
         .await?
         .with_rate_limit(args.rate_limit_per_minute)
         .with_media(media);
+    state.worker_slots = usize::from(args.worker_concurrency);
 
     if let Some(account) = db::accounts::bootstrap_default(&db, now_ms()).await? {
         // The one time this key exists in plaintext: stdout, never the log.

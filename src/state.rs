@@ -32,6 +32,8 @@ pub struct AppState {
     /// How long a claimed job is its worker's; renewed every third of it while the job runs,
     /// so a killed worker's jobs come back within this (see `jobs`).
     pub job_lease: Duration,
+    /// Jobs this process runs at once (`--worker-concurrency`).
+    pub worker_slots: usize,
     /// Media storage, downloads and signed URLs.
     pub media: Arc<crate::media::Media>,
 }
@@ -50,9 +52,12 @@ impl AppState {
             http: http_client(),
             limiter: None,
             job_wakeup: Arc::new(tokio::sync::Notify::new()),
-            publish_poll: Duration::from_secs(2),
+            // Containers are checked at once, then after 250 ms, 500 ms, 1 s… (a text post is
+            // usually ready within a second).
+            publish_poll: Duration::from_millis(250),
             job_poll: Duration::from_secs(1),
             job_lease: Duration::from_secs(15),
+            worker_slots: 64,
             // Replaced by `with_media` wherever media is handled (serve, tests); commands that
             // never touch media keep this throwaway store.
             media: Arc::new(

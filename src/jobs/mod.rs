@@ -152,15 +152,14 @@ async fn execute(state: &AppState, job: jobs::JobRow) -> sqlx::Result<()> {
     Ok(())
 }
 
-/// Jobs one process runs at once, and per queue: a slow or rate-limited platform fills only its
-/// own slots, never another platform's.
-pub const WORKER_SLOTS: usize = 8;
-
-pub fn queue_limit(queue: &str) -> usize {
+/// How many of a process's `slots` one queue may fill. A platform's queue (one per platform)
+/// may take three quarters, so a slow or rate-limited platform never starves the others; how
+/// fast one profile may go is the platform's to say (its rate-limit answers), not ours.
+/// Downloads and maintenance get a few.
+pub fn queue_limit(queue: &str, slots: usize) -> usize {
     match queue {
-        "media" => 2,
-        "default" => 2,
-        _ => 3, // one queue per platform
+        "media" | "default" => slots.min(4),
+        _ => (slots * 3 / 4).max(1),
     }
 }
 
@@ -205,10 +204,10 @@ pub fn spawn(state: AppState, shutdown: CancellationToken) -> tokio::task::JoinH
         let mut running: tokio::task::JoinSet<String> = tokio::task::JoinSet::new();
         let mut per_queue: HashMap<String, usize> = HashMap::new();
         loop {
-            while running.len() < WORKER_SLOTS && !shutdown.is_cancelled() {
+            while running.len() < state.worker_slots && !shutdown.is_cancelled() {
                 let busy: Vec<&str> = per_queue
                     .iter()
-                    .filter(|(q, n)| **n >= queue_limit(q))
+                    .filter(|(q, n)| **n >= queue_limit(q, state.worker_slots))
                     .map(|(q, _)| q.as_str())
                     .collect();
                 match jobs::claim(&state.db, &worker, now_ms(), lease_ms(&state), &busy).await {
@@ -233,7 +232,7 @@ pub fn spawn(state: AppState, shutdown: CancellationToken) -> tokio::task::JoinH
             // Sleep exactly until the next job falls due (a scheduled post), not to the next poll.
             let busy: Vec<&str> = per_queue
                 .iter()
-                .filter(|(q, n)| **n >= queue_limit(q))
+                .filter(|(q, n)| **n >= queue_limit(q, state.worker_slots))
                 .map(|(q, _)| q.as_str())
                 .collect();
             let next_due = match jobs::next_due(&state.db, &busy).await {
@@ -243,7 +242,7 @@ pub fn spawn(state: AppState, shutdown: CancellationToken) -> tokio::task::JoinH
             let due = tokio::time::sleep(next_due.max(Duration::from_millis(5)));
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = due, if running.len() < WORKER_SLOTS => {}
+                _ = due, if running.len() < state.worker_slots => {}
                 Some(done) = running.join_next(), if !running.is_empty() => {
                     if let Ok(queue) = done
                         && let Some(n) = per_queue.get_mut(&queue)

@@ -89,14 +89,24 @@ pub async fn run(state: &AppState, job: &JobRow) -> Result<(), JobError> {
                 error = format!("{error} (gave up after {} attempts)", job.attempts);
             }
             let keep_armed = retry && failure.kind == FailureKind::Unknown;
+            // An unknown outcome is looked up once nothing of this attempt can be in flight.
+            let at = match failure.retry_after {
+                Some(d) => now + d.as_millis() as i64,
+                None if keep_armed => now + IN_FLIGHT_MS,
+                None => 0,
+            };
+            // As `jobs::execute` will schedule it.
+            let at = at.max(now + super::backoff_ms(job.attempts));
+            if retry && failure.retry_after.is_some() {
+                // A profile waiting out a platform's limit says until when.
+                let until = format!("Next attempt at {}.", crate::clock::iso8601(at));
+                failure.note = Some(match failure.note.take() {
+                    Some(n) => format!("{n} {until}"),
+                    None => until,
+                });
+            }
             record(&state.db, item.result_id, &failure, &error, !retry, keep_armed, now).await?;
             if retry {
-                // An unknown outcome is looked up once nothing of this attempt can be in flight.
-                let at = match failure.retry_after {
-                    Some(d) => now + d.as_millis() as i64,
-                    None if keep_armed => now + IN_FLIGHT_MS,
-                    None => 0,
-                };
                 Err(JobError::RetryAt(failure.message, at))
             } else {
                 fail_rest(&state.db, &chain, item.position, platform, now).await?;

@@ -375,6 +375,16 @@ impl FakeProvider {
     }
 
     /// The next content-creating request of the platform behaves as scripted (queued in order).
+    /// Every answer takes this long from now on.
+    pub fn set_latency(&self, d: std::time::Duration) {
+        self.shared.lock().latency = Some(d);
+    }
+
+    /// The most requests the fake was answering at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.lock().max_in_flight
+    }
+
     pub fn script(&self, platform: &str, s: Scripted) {
         self.with(platform, |st| st.publish_script.push_back(s));
     }
@@ -763,6 +773,11 @@ struct Inner {
     containers: HashMap<String, threads::Container>,
     /// Set by a handler: hold the current answer this long before sending it.
     stall: Option<std::time::Duration>,
+    /// How long every answer takes (a real platform's latency).
+    latency: Option<std::time::Duration>,
+    /// Requests being answered now, and the most ever at once.
+    in_flight: usize,
+    max_in_flight: usize,
     /// The image URLs each published post was made from (as the platform fetched them).
     media_of: HashMap<String, Vec<String>>,
     /// Comments posted on posts: (post id, text).
@@ -1245,12 +1260,15 @@ async fn serve(
     let (resp, stall) = {
         let mut inner = shared.lock();
         inner.requests.push(rec.clone());
+        inner.in_flight += 1;
+        inner.max_in_flight = inner.max_in_flight.max(inner.in_flight);
         let resp = inner.route(&rec);
-        (resp, inner.stall.take())
+        (resp, inner.stall.take().or(inner.latency))
     };
     if let Some(d) = stall {
         tokio::time::sleep(d).await;
     }
+    shared.lock().in_flight -= 1;
     resp
 }
 
@@ -1273,6 +1291,9 @@ impl Inner {
             posts: Vec::new(),
             containers: HashMap::new(),
             stall: None,
+            latency: None,
+            in_flight: 0,
+            max_in_flight: 0,
             media_of: HashMap::new(),
             comments: Vec::new(),
             unpublished_photos: HashMap::new(),
