@@ -3,14 +3,17 @@
 #
 # Usage: bash bench/publishing.sh [sqlite|postgres|both]      (default: both)
 #
-# For each backend: a fresh database, one `postproxy serve` against a fake X (the standard
-# library fake of tests/fuzz/fixtures.py, which records when each tweet arrives), one X profile
-# connected through the real connection flow, then POSTS posts scheduled evenly over WINDOW
-# seconds (bench/publishing.py). Prints lateness p50 / p99 / max, publishes per second, lost and
-# doubled, and "publishing: PASS|FAIL" (PASS: none lost, none doubled, p99 lateness < 1 s).
+# For each backend: a fresh database, one `postproxy serve` against a fake X and LinkedIn (the
+# standard-library fake of tests/fuzz/fixtures.py, which answers every post after LATENCY_MS and
+# records when each arrives), PROFILES profiles connected through the real connection flow, then
+# POSTS posts spread over them and scheduled evenly over WINDOW seconds (WINDOW=0: all due at
+# the same instant) by bench/publishing.py. Prints lateness p50 / p99 / max, publishes per
+# second, lost and doubled, CPU per side, and "publishing: PASS|FAIL" (PASS: none lost, none
+# doubled, p99 lateness < 1 s; for WINDOW=0, every post out within 60 s of its time).
 #
-# Environment: POSTS=10000 WINDOW=60 TIMEOUT=240 CREATE_WORKERS=8 LEAD=<seconds, auto>
-#   SKIP_BUILD=1 POSTPROXY_BIN=path PG_BIN=dir
+# Environment: POSTS=10000 WINDOW=60 LATENCY_MS=200 PROFILES=100 TIMEOUT=240 CREATE_WORKERS=8
+#   LEAD=<seconds, auto> COUNT_SQL=0|1 SKIP_BUILD=1 POSTPROXY_BIN=path PG_BIN=dir
+# Measure a release build: cargo build --release && SKIP_BUILD=1 POSTPROXY_BIN=target/release/postproxy
 # Only 127.0.0.1 is used; every wait is bounded.
 set -euo pipefail
 
