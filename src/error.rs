@@ -73,7 +73,11 @@ impl ApiError {
             ApiError::Forbidden => json!({"error": "Your API key has no such permission"}),
             ApiError::Unprocessable(msg) => json!({"error": msg}),
             // Both keys: Python/Node/Go read `error`, the MCP server reads `errors`.
-            ApiError::Validation(errors) => json!({"error": errors.join(", "), "errors": errors}),
+            // `error` is the first problem (as the README and the SDKs' messages read it),
+            // `errors` all of them.
+            ApiError::Validation(errors) => {
+                json!({"error": errors.first().cloned().unwrap_or_default(), "errors": errors})
+            }
             ApiError::BadRequest(msg) => {
                 json!({"status": 400, "error": "Bad Request", "message": msg})
             }

@@ -519,14 +519,6 @@ pub async fn find_duplicate(db: &Db, account_id: i64, fingerprint: &[u8], since_
         .bind(account_id).bind(fingerprint).bind(since_ms).fetch_optional(p).await)
 }
 
-/// Sets a root post's (and its children's) status.
-pub async fn set_status(db: &Db, post_id: i64, from: &[&str], to: &str, now_ms: i64) -> sqlx::Result<bool> {
-    let from = from.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
-    with_pool!(db, p => sqlx::query(sqlx::AssertSqlSafe(format!(
-        "UPDATE posts SET status = $2, updated_at_ms = $3 WHERE (id = $1 OR parent_id = $1) AND status IN ({from})")))
-        .bind(post_id).bind(to).bind(now_ms).execute(p).await.map(|r| r.rows_affected() > 0))
-}
-
 /// Storage keys waiting for removal, oldest first.
 pub async fn media_garbage(db: &Db, limit: i64) -> sqlx::Result<Vec<(i64, String)>> {
     with_pool!(db, p => sqlx::query_as("SELECT id, storage_key FROM media_garbage ORDER BY id LIMIT $1")
@@ -585,23 +577,32 @@ pub struct ChainItem {
     pub placement_id: Option<String>,
     pub platform_post_id: Option<String>,
     pub sending_since_ms: Option<i64>,
+    pub has_media: bool,
 }
 
-/// The chain of one (post, profile) in publishing order, with the root post's status and
-/// platform parameters.
-pub async fn chain(db: &Db, root: i64, profile_id: i64) -> sqlx::Result<Option<(String, String, Vec<ChainItem>)>> {
+/// The head of a publish: the root post's status (a due `scheduled` post becomes `processing`,
+/// with its thread, in the same statement) and its platform parameters.
+pub async fn start_publishing(db: &Db, root: i64, now_ms: i64) -> sqlx::Result<Option<(String, String)>> {
+    let rows: Vec<(i64, String, String)> = with_pool!(db, p => sqlx::query_as(
+        "UPDATE posts SET status = CASE WHEN status = 'scheduled' THEN 'processing' ELSE status END, \
+                updated_at_ms = CASE WHEN status = 'scheduled' THEN $2 ELSE updated_at_ms END \
+         WHERE id = $1 OR parent_id = $1 RETURNING id, status, platforms_json")
+        .bind(root).bind(now_ms).fetch_all(p).await)?;
+    Ok(rows.into_iter().find(|(id, _, _)| *id == root).map(|(_, s, j)| (s, j)))
+}
+
+/// The chain of one (post, profile) in publishing order, and whether any part has media.
+pub async fn chain(db: &Db, root: i64, profile_id: i64) -> sqlx::Result<(Vec<ChainItem>, bool)> {
     with_pool!(db, p => {
-        let head: Option<(String, String)> = sqlx::query_as(
-            "SELECT status, platforms_json FROM posts WHERE id = $1 AND parent_id IS NULL")
-            .bind(root).fetch_optional(p).await?;
-        let Some((status, params)) = head else { return Ok(None) };
-        let items = sqlx::query_as(
+        let items: Vec<ChainItem> = sqlx::query_as(
             "SELECT r.id AS result_id, r.post_id, p.position, p.body, r.status, r.platform, r.placement_id, \
-                    r.platform_post_id, r.sending_since_ms \
+                    r.platform_post_id, r.sending_since_ms, \
+                    EXISTS (SELECT 1 FROM media m WHERE m.post_id = r.post_id) AS has_media \
              FROM post_profiles r JOIN posts p ON p.id = r.post_id \
              WHERE r.root_post_id = $1 AND r.profile_id = $2 ORDER BY p.position")
             .bind(root).bind(profile_id).fetch_all(p).await?;
-        Ok(Some((status, params, items)))
+        let any_media = items.iter().any(|i| i.has_media);
+        Ok((items, any_media))
     })
 }
 
@@ -617,7 +618,8 @@ pub async fn start_result(db: &Db, result_id: i64, now_ms: i64) -> sqlx::Result<
 /// and never for a result that already has a platform id or an armed attempt.
 pub async fn arm(db: &Db, result_id: i64, now_ms: i64) -> sqlx::Result<bool> {
     with_pool!(db, p => sqlx::query(
-        "UPDATE post_profiles SET sending_since_ms = $2, status = 'processing', updated_at_ms = $2 \
+        "UPDATE post_profiles SET sending_since_ms = $2, status = 'processing', updated_at_ms = $2, \
+                attempted_at_ms = COALESCE(attempted_at_ms, $2) \
          WHERE id = $1 AND sending_since_ms IS NULL AND platform_post_id IS NULL \
            AND status IN ('pending', 'processing', 'retrying')")
         .bind(result_id).bind(now_ms).execute(p).await.map(|r| r.rows_affected() == 1))
@@ -635,14 +637,15 @@ pub async fn record_published(
     result_id: i64,
     platform_post_id: &str,
     permalink: Option<&str>,
+    note: Option<&str>,
     now_ms: i64,
 ) -> sqlx::Result<()> {
     with_pool!(db, p => sqlx::query(
         "UPDATE post_profiles SET status = 'published', platform_post_id = $2, permalink = $3, sending_since_ms = NULL, \
-                error = NULL, error_code = NULL, error_subcode = NULL, error_message = NULL, error_note = NULL, \
+                error = NULL, error_code = NULL, error_subcode = NULL, error_message = NULL, error_note = $5, \
                 published_at_ms = $4, updated_at_ms = $4 \
          WHERE id = $1 AND status <> 'deleted'")
-        .bind(result_id).bind(platform_post_id).bind(permalink).bind(now_ms).execute(p).await.map(|_| ()))
+        .bind(result_id).bind(platform_post_id).bind(permalink).bind(now_ms).bind(note).execute(p).await.map(|_| ()))
 }
 
 /// What a failed attempt leaves behind. `final_` fails the result; otherwise it is retried

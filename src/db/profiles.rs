@@ -120,6 +120,7 @@ pub struct CredentialRow {
     pub access_token_enc: Option<Vec<u8>>,
     pub refresh_token_enc: Option<Vec<u8>>,
     pub access_expires_at_ms: Option<i64>,
+    pub username: Option<String>,
 }
 
 /// Takes the profile's refresh lease until `until_ms`, unless another holder has it.
@@ -135,12 +136,6 @@ pub async fn unlock_refresh(db: &Db, id: i64) -> sqlx::Result<()> {
         .bind(id).execute(p).await.map(|_| ()))
 }
 
-/// The username shown in permalinks (X, TikTok).
-pub async fn username(db: &Db, id: i64) -> sqlx::Result<Option<String>> {
-    with_pool!(db, p => sqlx::query_scalar::<_, Option<String>>("SELECT username FROM profiles WHERE id = $1")
-        .bind(id).fetch_optional(p).await.map(Option::flatten))
-}
-
 /// The sealed token of one placement (a Facebook Page).
 pub async fn placement_token(db: &Db, profile_id: i64, external_id: &str) -> sqlx::Result<Option<Option<Vec<u8>>>> {
     with_pool!(db, p => sqlx::query_scalar(
@@ -150,8 +145,8 @@ pub async fn placement_token(db: &Db, profile_id: i64, external_id: &str) -> sql
 
 pub async fn credentials(db: &Db, id: i64) -> sqlx::Result<Option<CredentialRow>> {
     with_pool!(db, p => sqlx::query_as(
-        "SELECT id, account_id, platform, external_id, status, access_token_enc, refresh_token_enc, access_expires_at_ms \
-         FROM profiles WHERE id = $1")
+        "SELECT id, account_id, platform, external_id, status, access_token_enc, refresh_token_enc, access_expires_at_ms, \
+                username FROM profiles WHERE id = $1")
         .bind(id).fetch_optional(p).await)
 }
 

@@ -47,11 +47,13 @@ fn parse_payload(payload: &str) -> Result<(i64, i64), JobError> {
 
 pub async fn run(state: &AppState, job: &JobRow) -> Result<(), JobError> {
     let (root, profile_id) = parse_payload(&job.payload)?;
-    let Some((status, params_json, chain)) = store::chain(&state.db, root, profile_id).await? else {
-        return Ok(()); // deleted meanwhile
-    };
+    // Few statements per publish: this path runs for every post on every profile.
+    let (chain, any_media) = store::chain(&state.db, root, profile_id).await?;
     let Some(first) = chain.first() else {
-        return Ok(()); // the profile is no longer a target
+        return Ok(()); // deleted meanwhile, or the profile is no longer a target
+    };
+    let Some((status, params_json)) = store::start_publishing(&state.db, root, now_ms()).await? else {
+        return Ok(()); // deleted meanwhile
     };
     match status.as_str() {
         "pending" => return Err(JobError::Defer(now_ms() + MEDIA_WAIT_MS)),
@@ -60,7 +62,6 @@ pub async fn run(state: &AppState, job: &JobRow) -> Result<(), JobError> {
     }
     let platform = Platform::parse(&first.platform)
         .ok_or_else(|| JobError::Permanent(format!("unknown platform {:?}", first.platform)))?;
-    store::set_status(&state.db, root, &["scheduled"], "processing", now_ms()).await?;
     let params: serde_json::Value = serde_json::from_str(&params_json).unwrap_or_default();
     let params = params
         .get(platform.as_str())
@@ -69,7 +70,16 @@ pub async fn run(state: &AppState, job: &JobRow) -> Result<(), JobError> {
     let placement = first.placement_id.clone();
     let last_attempt = job.attempts >= job.max_attempts;
 
-    let outcome = publish_chain(state, profile_id, platform, placement.as_deref(), &params, &chain).await;
+    let outcome = publish_chain(
+        state,
+        profile_id,
+        platform,
+        placement.as_deref(),
+        &params,
+        &chain,
+        any_media,
+    )
+    .await;
     let now = now_ms();
     let result = match outcome {
         Ok(()) => Ok(()),
@@ -128,12 +138,17 @@ async fn publish_chain<'c>(
     placement: Option<&str>,
     params: &serde_json::Value,
     chain: &'c [ChainItem],
+    any_media: bool,
 ) -> Result<(), (&'c ChainItem, Failure)> {
     let Some(first) = chain.first() else { return Ok(()) };
     let mut account = open_account(state, profile_id, platform, placement, true)
         .await
         .map_err(|f| (first, f))?;
-    let media = load_media(state, chain).await.map_err(|e| (first, db_failure(e)))?;
+    let media = if any_media {
+        load_media(state, chain).await.map_err(|e| (first, db_failure(e)))?
+    } else {
+        HashMap::new()
+    };
     let no_media = Vec::new();
     let mut previous: Option<String> = None;
     for item in chain {
@@ -158,6 +173,7 @@ async fn publish_chain<'c>(
                         item.result_id,
                         &found.id,
                         found.permalink.as_deref(),
+                        None,
                         now_ms(),
                     )
                     .await
@@ -171,9 +187,12 @@ async fn publish_chain<'c>(
                 Err(f) => return Err((item, f)),
             }
         }
-        store::start_result(&state.db, item.result_id, now_ms())
-            .await
-            .map_err(|e| (item, db_failure(e)))?;
+        if item.has_media {
+            // Uploads come before the send is armed (which marks the rest): show them as started.
+            store::start_result(&state.db, item.result_id, now_ms())
+                .await
+                .map_err(|e| (item, db_failure(e)))?;
+        }
         let guard = DbGuard {
             db: &state.db,
             result_id: item.result_id,
@@ -213,6 +232,7 @@ async fn publish_chain<'c>(
             item.result_id,
             &published.id,
             published.permalink.as_deref(),
+            published.note.as_deref(),
             now_ms(),
         )
         .await
@@ -515,7 +535,7 @@ async fn open_account(
         cfg,
         token,
         user_id: row.external_id,
-        username: profiles::username(&state.db, profile_id).await.map_err(db_failure)?,
+        username: row.username,
         placement,
         poll: state.publish_poll,
         storage: state.media.storage.clone(),

@@ -157,6 +157,7 @@ pub async fn publish(
             )
         })?;
     Ok(Published {
+        note: None,
         permalink: Some(format!("https://www.linkedin.com/feed/update/{urn}")),
         id: urn,
     })

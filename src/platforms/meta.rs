@@ -278,6 +278,7 @@ pub async fn publish_facebook(
         .map(absolute_facebook_url)
         .unwrap_or_else(|| facebook_permalink(&id));
     Ok(Published {
+        note: None,
         id,
         permalink: Some(permalink),
     })
@@ -328,6 +329,7 @@ pub async fn lookup_facebook(
     Ok(
         match found.and_then(|post| publish::id_of(&post["id"]).map(|id| (id, post))) {
             Some((id, post)) => Lookup::Found(Published {
+                note: None,
                 permalink: Some(
                     post["permalink_url"]
                         .as_str()
@@ -427,7 +429,11 @@ pub async fn publish_threads(
         .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/threads_publish"))?;
     // The post is live; a missing permalink is no reason to fail it.
     let permalink = read_field(http, account, &id, "permalink").await;
-    Ok(Published { id, permalink })
+    Ok(Published {
+        note: None,
+        id,
+        permalink,
+    })
 }
 
 /// Instagram (Instagram Login): one image or a carousel of 2–10. Containers are created from our
@@ -491,6 +497,7 @@ pub async fn publish_instagram(
     }
     let id = publish::id_of(&published.body["id"])
         .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/media_publish"))?;
+    let mut note = None;
     if let Some(comment) = item.params["first_comment"].as_str().filter(|c| !c.is_empty()) {
         let answer = publish::send(
             p,
@@ -500,12 +507,28 @@ pub async fn publish_instagram(
             false,
         )
         .await;
-        if !answer.as_ref().is_ok_and(Answer::ok) {
-            tracing::warn!(platform_post_id = %id, "the first comment could not be posted");
+        let refused = match answer {
+            Ok(a) if a.ok() => None,
+            Ok(a) => Some(classify(p, &a, false)),
+            Err(f) => Some(f),
+        };
+        if let Some(f) = refused {
+            tracing::warn!(platform_post_id = %id, error = %f.message, "the first comment could not be posted");
+            let missing_permission =
+                matches!(f.code.as_deref(), Some("10") | Some("200")) || f.kind == FailureKind::TokenRejected;
+            let what = if missing_permission {
+                "Reconnect the profile to grant instagram_business_manage_comments, then add the comment on Instagram."
+            } else {
+                "Add the comment on Instagram yourself."
+            };
+            note = Some(format!(
+                "The post is live, but Instagram refused its first comment: {} {what}",
+                f.message
+            ));
         }
     }
     let permalink = read_field(http, account, &id, "permalink").await;
-    Ok(Published { id, permalink })
+    Ok(Published { note, id, permalink })
 }
 
 /// Polls a container (`status` on Threads, `status_code` on Instagram) until it is ready, with
@@ -652,7 +675,14 @@ pub async fn delete(http: &reqwest::Client, account: &Account, id: &str) -> Resu
     if answer.ok() {
         return Ok(());
     }
-    Err(classify(account.platform, &answer, false))
+    let f = classify(account.platform, &answer, false);
+    if account.platform == Platform::Threads && matches!(f.code.as_deref(), Some("10") | Some("200")) {
+        // Profiles connected before threads_delete was requested lack it.
+        return Err(f.note(
+            "Reconnect the profile to grant threads_delete, then delete again; the post is still live on Threads.",
+        ));
+    }
+    Err(f)
 }
 
 #[cfg(test)]

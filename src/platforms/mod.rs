@@ -61,7 +61,12 @@ pub fn defaults(p: Platform) -> (&'static str, &'static str, &'static str, &'sta
             "https://www.instagram.com/oauth/authorize",
             "https://api.instagram.com/oauth/access_token",
             "https://graph.instagram.com",
-            &["instagram_business_basic", "instagram_business_content_publish"],
+            // manage_comments: the post's first_comment.
+            &[
+                "instagram_business_basic",
+                "instagram_business_content_publish",
+                "instagram_business_manage_comments",
+            ],
         ),
         Platform::Tiktok => (
             "https://www.tiktok.com/v2/auth/authorize/",
@@ -101,7 +106,8 @@ pub fn defaults(p: Platform) -> (&'static str, &'static str, &'static str, &'sta
             "https://threads.net/oauth/authorize",
             "https://graph.threads.net/oauth/access_token",
             "https://graph.threads.net",
-            &["threads_basic", "threads_content_publish"],
+            // threads_delete: delete_on_platform.
+            &["threads_basic", "threads_content_publish", "threads_delete"],
         ),
     }
 }

@@ -72,6 +72,9 @@ impl MediaFile {
 pub struct Published {
     pub id: String,
     pub permalink: Option<String>,
+    /// Something that went wrong after the post went live (a first comment refused): shown in
+    /// the result's `postproxy_note`, with the platform's words.
+    pub note: Option<String>,
 }
 
 /// What looking on the platform found for an item whose create call has an unknown outcome.

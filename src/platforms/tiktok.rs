@@ -210,6 +210,7 @@ pub async fn publish(
                     _ => None,
                 };
                 return Ok(Published {
+                    note: None,
                     id: id.unwrap_or(publish_id),
                     permalink,
                 });

@@ -115,6 +115,7 @@ pub async fn publish(
     let id = publish::id_of(&answer.body["data"]["id"])
         .ok_or_else(|| Failure::protocol(Platform::Twitter, "no data.id in the answer to POST /2/tweets"))?;
     Ok(Published {
+        note: None,
         permalink: Some(permalink(account.username.as_deref(), &id)),
         id,
     })
@@ -166,8 +167,10 @@ pub fn permalink(username: Option<&str>, id: &str) -> String {
 pub fn classify(answer: &Answer, creates: bool) -> Failure {
     let b = &answer.body;
     let text = |v: &Value| v.as_str().map(str::to_string);
-    let message = text(&b["detail"])
-        .or_else(|| text(&b["errors"][0]["message"]))
+    // The most specific words first: `errors[0].message` ("The Tweet contains an invalid URL.")
+    // over the problem's generic `detail` ("One or more parameters … was invalid.").
+    let message = text(&b["errors"][0]["message"])
+        .or_else(|| text(&b["detail"]))
         .or_else(|| text(&b["title"]))
         .unwrap_or_else(|| format!("HTTP {}", answer.status));
     let title = text(&b["title"]).or_else(|| text(&b["type"]));
@@ -263,6 +266,7 @@ pub async fn lookup(
     });
     Ok(match found.and_then(|t| publish::id_of(&t["id"])) {
         Some(id) => Lookup::Found(Published {
+            note: None,
             permalink: Some(permalink(account.username.as_deref(), &id)),
             id,
         }),
@@ -323,6 +327,12 @@ mod publish_tests {
             FailureKind::Refused
         );
         assert_eq!(classify(&answer(503, Value::Null), true).kind, FailureKind::Unknown);
+        let invalid = json!({"errors":[{"parameters":{"text":["x"]},"message":"The Tweet contains an invalid URL."}],
+            "title":"Invalid Request","detail":"One or more parameters to your request was invalid.",
+            "type":"https://api.twitter.com/2/problems/invalid-request"});
+        let f = classify(&answer(400, invalid), true);
+        assert_eq!(f.message, "The Tweet contains an invalid URL.");
+        assert_eq!(f.kind, FailureKind::Refused);
         assert_eq!(classify(&answer(503, Value::Null), false).kind, FailureKind::Transient);
         assert_eq!(permalink(Some("acme"), "1"), "https://x.com/acme/status/1");
         assert_eq!(permalink(None, "1"), "https://x.com/i/web/status/1");

@@ -375,6 +375,14 @@ impl FakeProvider {
     }
 
     /// The next content-creating request of the platform behaves as scripted (queued in order).
+    /// The user withdraws one permission of every grant of the platform (unticks it).
+    pub fn withdraw_scope(&self, platform: &str, scope: &str) {
+        let p = check_platform(platform);
+        for g in self.shared.lock().grants.iter_mut().filter(|g| g.platform == p) {
+            g.scopes.retain(|s| s != scope);
+        }
+    }
+
     /// Every answer takes this long from now on.
     pub fn set_latency(&self, d: std::time::Duration) {
         self.shared.lock().latency = Some(d);

@@ -95,6 +95,32 @@ media_test!(
 );
 
 media_test!(
+    a_refused_first_comment_shows_on_the_published_result,
+    |fake: FakeProvider, t: TestApp, _base: String| async move {
+        connect(&t, &fake, "instagram").await;
+        fake.withdraw_scope("instagram", "instagram_business_manage_comments");
+        let id = create(
+            &t,
+            json!({"post": {"body": "Photo"}, "profiles": ["instagram"], "media": [jpeg(&fake)],
+               "platforms": {"instagram": {"first_comment": "#first"}}}),
+        )
+        .await;
+        settle(&t).await;
+        let entry = get(&t, &id).await["platforms"][0].clone();
+        assert_eq!(entry["status"], "published", "the post itself is live: {entry}");
+        assert!(entry["error"].is_null());
+        let note = entry["error_details"]["postproxy_note"].as_str().unwrap();
+        assert!(note.contains("refused its first comment"), "{note}");
+        assert!(
+            note.contains("does not have permission"),
+            "the platform's words: {note}"
+        );
+        assert!(note.contains("instagram_business_manage_comments"), "{note}");
+        assert!(fake.comments().is_empty());
+    }
+);
+
+media_test!(
     signed_media_urls_serve_exact_bytes_and_nothing_else,
     |fake: FakeProvider, t: TestApp, base: String| async move {
         connect(&t, &fake, "instagram").await;

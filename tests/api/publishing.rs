@@ -960,3 +960,27 @@ fake_test!(
         assert!((6..=12).contains(&peak), "{:?}: {peak} at once", t.backend);
     }
 );
+
+fake_test!(
+    deleting_on_threads_without_the_permission_says_what_to_grant,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "threads").await;
+        let id = create(&t, json!({"post": {"body": "Stays"}, "profiles": ["threads"]})).await;
+        drain(&t).await;
+        fake.withdraw_scope("threads", "threads_delete");
+        let r = t
+            .post(
+                &format!("/api/posts/{id}/delete_on_platform"),
+                &t.account.key,
+                json!({}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+        drain(&t).await;
+        let entry = get(&t, &id).await["platforms"][0].clone();
+        assert_eq!(entry["status"], "published", "still live: {entry}");
+        let note = entry["error_details"]["postproxy_note"].as_str().unwrap();
+        assert!(note.contains("grant threads_delete"), "{note}");
+        assert!(fake.posts("threads").iter().all(|p| !p.deleted));
+    }
+);

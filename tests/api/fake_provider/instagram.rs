@@ -52,6 +52,13 @@ impl Inner {
                 if let Err(resp) = self.instagram_user(r) {
                     return Some(resp);
                 }
+                if !self.token_has_scope("instagram", r, "instagram_business_manage_comments") {
+                    return Some(meta_err(
+                        10,
+                        None,
+                        "(#10) Application does not have permission for this action",
+                    ));
+                }
                 let body = json_body(r).unwrap_or(Value::Null);
                 let message = body["message"]
                     .as_str()
@@ -67,6 +74,13 @@ impl Inner {
             }
             _ => None,
         }
+    }
+
+    /// Whether the request's token was granted `scope`.
+    pub(super) fn token_has_scope(&self, p: &str, r: &RecordedRequest, scope: &str) -> bool {
+        let token = r.meta_token().or_else(|| r.form_param("access_token"));
+        self.check_access(p, token)
+            .is_ok_and(|i| self.grants[self.tokens[i].grant].has_scope(scope))
     }
 
     #[allow(clippy::result_large_err)] // a ready response is the natural error here

@@ -54,6 +54,13 @@ impl Inner {
                 if let Err(resp) = self.threads_user(r) {
                     return Some(resp);
                 }
+                if !self.token_has_scope("threads", r, "threads_delete") {
+                    return Some(meta_err(
+                        10,
+                        None,
+                        "(#10) Application does not have permission for this action",
+                    ));
+                }
                 if let Some(post) = self.posts.iter_mut().find(|x| x.platform == "threads" && x.id == id) {
                     post.deleted = true;
                 }
