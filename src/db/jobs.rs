@@ -39,37 +39,47 @@ pub async fn enqueue(
 /// Claims the next runnable job for `lease_ms`, counting the attempt, from any queue but the
 /// `busy` ones (queues at their concurrency limit in this process).
 pub async fn claim(db: &Db, worker: &str, now_ms: i64, lease_ms: i64, busy: &[&str]) -> sqlx::Result<Option<JobRow>> {
+    Ok(claim_many(db, worker, now_ms, lease_ms, busy, 1).await?.pop())
+}
+
+/// Claims up to `limit` runnable jobs in one statement, oldest due first (see `claim`).
+pub async fn claim_many(
+    db: &Db,
+    worker: &str,
+    now_ms: i64,
+    lease_ms: i64,
+    busy: &[&str],
+    limit: i64,
+) -> sqlx::Result<Vec<JobRow>> {
     let skip = skip_queues(busy);
     let pick = format!(
         "SELECT id FROM jobs WHERE state = 'queued' AND run_at_ms <= $1 {skip}\
-         AND (locked_until_ms IS NULL OR locked_until_ms < $1) ORDER BY run_at_ms, id LIMIT 1"
+         AND (locked_until_ms IS NULL OR locked_until_ms < $1) ORDER BY run_at_ms, id LIMIT $4"
     );
-    match db {
-        Db::Postgres(p) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "UPDATE jobs SET locked_until_ms = $2, locked_by = $3, attempts = attempts + 1 \
-                 WHERE id = ({pick} FOR UPDATE SKIP LOCKED) \
-                 RETURNING id, kind, payload, attempts, max_attempts, queue"
-            )))
-            .bind(now_ms)
-            .bind(now_ms + lease_ms)
-            .bind(worker)
-            .fetch_optional(p)
-            .await
-        }
-        Db::Sqlite(p) => {
-            sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "UPDATE jobs SET locked_until_ms = $2, locked_by = $3, attempts = attempts + 1 \
-                 WHERE id = ({pick}) \
-                 RETURNING id, kind, payload, attempts, max_attempts, queue"
-            )))
-            .bind(now_ms)
-            .bind(now_ms + lease_ms)
-            .bind(worker)
-            .fetch_optional(p)
-            .await
-        }
+    let lock = match db {
+        Db::Postgres(_) => " FOR UPDATE SKIP LOCKED",
+        Db::Sqlite(_) => "",
+    };
+    let sql = format!(
+        "UPDATE jobs SET locked_until_ms = $2, locked_by = $3, attempts = attempts + 1 \
+         WHERE id IN ({pick}{lock}) \
+         RETURNING id, kind, payload, attempts, max_attempts, queue"
+    );
+    let mut jobs: Vec<JobRow> = with_pool!(db, p => sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(now_ms).bind(now_ms + lease_ms).bind(worker).bind(limit).fetch_all(p).await)?;
+    jobs.sort_by_key(|j| j.id);
+    Ok(jobs)
+}
+
+/// Gives claimed jobs back untouched (claimed beyond a queue's limit): no attempt counted.
+pub async fn unclaim(db: &Db, ids: &[i64]) -> sqlx::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
     }
+    let ids = ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+    with_pool!(db, p => sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE jobs SET locked_until_ms = NULL, locked_by = NULL, attempts = attempts - 1 WHERE id IN ({ids})")))
+        .execute(p).await.map(|_| ()))
 }
 
 /// Extends the leases of every job `worker` holds (its heartbeat while they run).

@@ -203,16 +203,42 @@ pub fn spawn(state: AppState, shutdown: CancellationToken) -> tokio::task::JoinH
         let mut poll = tokio::time::interval(state.job_poll);
         let mut running: tokio::task::JoinSet<String> = tokio::task::JoinSet::new();
         let mut per_queue: HashMap<String, usize> = HashMap::new();
+        let slots = state.worker_slots;
+        // Look at the queue only when something may have become runnable (a job fell due, new
+        // work, a freed slot of a full queue), not after every job: fewer statements per job.
+        let mut look = true;
+        let mut wake_at = tokio::time::Instant::now();
         loop {
-            while running.len() < state.worker_slots && !shutdown.is_cancelled() {
-                let busy: Vec<&str> = per_queue
-                    .iter()
-                    .filter(|(q, n)| **n >= queue_limit(q, state.worker_slots))
-                    .map(|(q, _)| q.as_str())
-                    .collect();
-                match jobs::claim(&state.db, &worker, now_ms(), lease_ms(&state), &busy).await {
-                    Ok(Some(job)) => {
-                        *per_queue.entry(job.queue.clone()).or_default() += 1;
+            if look && !shutdown.is_cancelled() {
+                look = false;
+                while running.len() < slots {
+                    let busy = busy_queues(&per_queue, slots);
+                    let want = (slots - running.len()).min(16);
+                    let claimed = match jobs::claim_many(
+                        &state.db,
+                        &worker,
+                        now_ms(),
+                        lease_ms(&state),
+                        &busy,
+                        want as i64,
+                    )
+                    .await
+                    {
+                        Ok(c) => c,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "job worker could not reach the database");
+                            break;
+                        }
+                    };
+                    let got = claimed.len();
+                    let mut over = Vec::new();
+                    for job in claimed {
+                        let n = per_queue.entry(job.queue.clone()).or_default();
+                        if *n >= queue_limit(&job.queue, slots) {
+                            over.push(job.id); // this batch filled its queue
+                            continue;
+                        }
+                        *n += 1;
                         let state = state.clone();
                         running.spawn(async move {
                             let queue = job.queue.clone();
@@ -222,31 +248,31 @@ pub fn spawn(state: AppState, shutdown: CancellationToken) -> tokio::task::JoinH
                             queue
                         });
                     }
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "job worker could not reach the database");
-                        break;
+                    if let Err(e) = jobs::unclaim(&state.db, &over).await {
+                        tracing::warn!(error = %e, "could not give back jobs over a queue's limit; their leases will expire");
+                    }
+                    if got < want || !over.is_empty() {
+                        break; // nothing more is due now (or what is, waits for a slot)
                     }
                 }
+                // Sleep exactly until the next job falls due (a scheduled post), not to the next poll.
+                let busy = busy_queues(&per_queue, slots);
+                let wait = match jobs::next_due(&state.db, &busy).await {
+                    Ok(Some(at)) => Duration::from_millis((at - now_ms()).clamp(0, 60_000) as u64),
+                    _ => state.job_poll,
+                };
+                wake_at = tokio::time::Instant::now() + wait.max(Duration::from_millis(5));
             }
-            // Sleep exactly until the next job falls due (a scheduled post), not to the next poll.
-            let busy: Vec<&str> = per_queue
-                .iter()
-                .filter(|(q, n)| **n >= queue_limit(q, state.worker_slots))
-                .map(|(q, _)| q.as_str())
-                .collect();
-            let next_due = match jobs::next_due(&state.db, &busy).await {
-                Ok(Some(at)) => Duration::from_millis((at - now_ms()).clamp(0, 60_000) as u64),
-                _ => state.job_poll,
-            };
-            let due = tokio::time::sleep(next_due.max(Duration::from_millis(5)));
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                _ = due, if running.len() < state.worker_slots => {}
+                _ = tokio::time::sleep_until(wake_at), if running.len() < slots => look = true,
                 Some(done) = running.join_next(), if !running.is_empty() => {
+                    let was_full = running.len() + 1 >= slots;
                     if let Ok(queue) = done
                         && let Some(n) = per_queue.get_mut(&queue)
                     {
+                        // A freed slot of a full queue may let a waiting job run now.
+                        look |= was_full || *n >= queue_limit(&queue, slots);
                         *n = n.saturating_sub(1);
                     }
                     // A panicked job's slot is lost until restart only in the count; log it.
@@ -258,15 +284,25 @@ pub fn spawn(state: AppState, shutdown: CancellationToken) -> tokio::task::JoinH
                     if let Err(e) = schedule_tick(&state).await {
                         tracing::warn!(error = %e, "scheduler tick failed");
                     }
+                    look = true;
                 }
-                _ = state.job_wakeup.notified() => {}
-                _ = poll.tick() => {}
+                _ = state.job_wakeup.notified() => look = true,
+                _ = poll.tick() => look = true,
             }
         }
         while running.join_next().await.is_some() {}
         beats.cancel();
         tracing::info!("job worker stopped");
     })
+}
+
+/// Queues at their limit in this process, which a claim skips.
+fn busy_queues(per_queue: &HashMap<String, usize>, slots: usize) -> Vec<&str> {
+    per_queue
+        .iter()
+        .filter(|(q, n)| **n >= queue_limit(q, slots))
+        .map(|(q, _)| q.as_str())
+        .collect()
 }
 
 /// Renews the leases of the jobs this worker runs until `stop` fires (after its last job).
