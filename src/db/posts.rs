@@ -591,18 +591,53 @@ pub async fn start_publishing(db: &Db, root: i64, now_ms: i64) -> sqlx::Result<O
     Ok(rows.into_iter().find(|(id, _, _)| *id == root).map(|(_, s, j)| (s, j)))
 }
 
-/// The chain of one (post, profile) in publishing order, and whether any part has media.
-pub async fn chain(db: &Db, root: i64, profile_id: i64) -> sqlx::Result<(Vec<ChainItem>, bool)> {
-    with_pool!(db, p => {
-        let items: Vec<ChainItem> = sqlx::query_as(
-            "SELECT r.id AS result_id, r.post_id, p.position, p.body, r.status, r.platform, r.placement_id, \
-                    r.platform_post_id, r.sending_since_ms, \
-                    EXISTS (SELECT 1 FROM media m WHERE m.post_id = r.post_id) AS has_media \
-             FROM post_profiles r JOIN posts p ON p.id = r.post_id \
-             WHERE r.root_post_id = $1 AND r.profile_id = $2 ORDER BY p.position")
-            .bind(root).bind(profile_id).fetch_all(p).await?;
-        let any_media = items.iter().any(|i| i.has_media);
-        Ok((items, any_media))
+/// What a publish of one (post, profile) starts from: the chain in publishing order, whether any
+/// part has media, and the profile's credentials (one statement: this runs for every publish).
+pub struct PublishChain {
+    pub items: Vec<ChainItem>,
+    pub any_media: bool,
+    pub credentials: Option<super::profiles::CredentialRow>,
+}
+
+pub async fn chain(db: &Db, root: i64, profile_id: i64) -> sqlx::Result<PublishChain> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        item: ChainItem,
+        profile_account_id: i64,
+        external_id: String,
+        profile_status: String,
+        access_token_enc: Option<Vec<u8>>,
+        refresh_token_enc: Option<Vec<u8>>,
+        access_expires_at_ms: Option<i64>,
+        username: Option<String>,
+    }
+    let rows: Vec<Row> = with_pool!(db, p => sqlx::query_as(
+        "SELECT r.id AS result_id, r.post_id, p.position, p.body, r.status, r.platform, r.placement_id, \
+                r.platform_post_id, r.sending_since_ms, \
+                EXISTS (SELECT 1 FROM media m WHERE m.post_id = r.post_id) AS has_media, \
+                pr.account_id AS profile_account_id, pr.external_id, pr.status AS profile_status, \
+                pr.access_token_enc, pr.refresh_token_enc, pr.access_expires_at_ms, pr.username \
+         FROM post_profiles r JOIN posts p ON p.id = r.post_id JOIN profiles pr ON pr.id = r.profile_id \
+         WHERE r.root_post_id = $1 AND r.profile_id = $2 ORDER BY p.position")
+        .bind(root).bind(profile_id).fetch_all(p).await)?;
+    let credentials = rows.first().map(|r| super::profiles::CredentialRow {
+        id: profile_id,
+        account_id: r.profile_account_id,
+        platform: r.item.platform.clone(),
+        external_id: r.external_id.clone(),
+        status: r.profile_status.clone(),
+        access_token_enc: r.access_token_enc.clone(),
+        refresh_token_enc: r.refresh_token_enc.clone(),
+        access_expires_at_ms: r.access_expires_at_ms,
+        username: r.username.clone(),
+    });
+    let items: Vec<ChainItem> = rows.into_iter().map(|r| r.item).collect();
+    let any_media = items.iter().any(|i| i.has_media);
+    Ok(PublishChain {
+        items,
+        any_media,
+        credentials,
     })
 }
 

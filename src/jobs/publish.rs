@@ -48,7 +48,11 @@ fn parse_payload(payload: &str) -> Result<(i64, i64), JobError> {
 pub async fn run(state: &AppState, job: &JobRow) -> Result<(), JobError> {
     let (root, profile_id) = parse_payload(&job.payload)?;
     // Few statements per publish: this path runs for every post on every profile.
-    let (chain, any_media) = store::chain(&state.db, root, profile_id).await?;
+    let store::PublishChain {
+        items: chain,
+        any_media,
+        credentials,
+    } = store::chain(&state.db, root, profile_id).await?;
     let Some(first) = chain.first() else {
         return Ok(()); // deleted meanwhile, or the profile is no longer a target
     };
@@ -78,6 +82,7 @@ pub async fn run(state: &AppState, job: &JobRow) -> Result<(), JobError> {
         &params,
         &chain,
         any_media,
+        credentials,
     )
     .await;
     let now = now_ms();
@@ -139,9 +144,10 @@ async fn publish_chain<'c>(
     params: &serde_json::Value,
     chain: &'c [ChainItem],
     any_media: bool,
+    credentials: Option<profiles::CredentialRow>,
 ) -> Result<(), (&'c ChainItem, Failure)> {
     let Some(first) = chain.first() else { return Ok(()) };
-    let mut account = open_account(state, profile_id, platform, placement, true)
+    let mut account = open_account(state, profile_id, platform, placement, true, credentials)
         .await
         .map_err(|f| (first, f))?;
     let media = if any_media {
@@ -417,7 +423,7 @@ async fn renew(
             ));
         }
     }
-    open_account(state, profile_id, platform, placement, false)
+    open_account(state, profile_id, platform, placement, false, None)
         .await
         .map_err(|f| match f.kind {
             // The refresh did not bring back an active profile: the connection is dead.
@@ -433,6 +439,7 @@ async fn open_account(
     platform: Platform,
     placement: Option<&str>,
     refresh_if_due: bool,
+    known: Option<profiles::CredentialRow>,
 ) -> Result<Account, Failure> {
     let label = platform_label(platform);
     let cfg = state.providers.get(platform).cloned().ok_or_else(|| {
@@ -445,15 +452,16 @@ async fn open_account(
             platform.as_str().to_ascii_uppercase()
         ))
     })?;
-    let mut row = profiles::credentials(&state.db, profile_id)
-        .await
-        .map_err(db_failure)?
-        .ok_or_else(|| {
-            Failure::new(
-                FailureKind::Refused,
-                "The profile was deleted before this post was published",
-            )
-        })?;
+    let known = match known {
+        Some(row) => Some(row),
+        None => profiles::credentials(&state.db, profile_id).await.map_err(db_failure)?,
+    };
+    let mut row = known.ok_or_else(|| {
+        Failure::new(
+            FailureKind::Refused,
+            "The profile was deleted before this post was published",
+        )
+    })?;
     if refresh_if_due
         && row.status == "active"
         && row
@@ -571,7 +579,16 @@ pub async fn unpublish(state: &AppState, job: &JobRow) -> Result<(), JobError> {
     let platform = Platform::parse(&plan.platform)
         .ok_or_else(|| JobError::Permanent(format!("unknown platform {:?}", plan.platform)))?;
     let last_attempt = job.attempts >= job.max_attempts;
-    let account = match open_account(state, plan.profile_id, platform, plan.placement_id.as_deref(), true).await {
+    let account = match open_account(
+        state,
+        plan.profile_id,
+        platform,
+        plan.placement_id.as_deref(),
+        true,
+        None,
+    )
+    .await
+    {
         Ok(a) => a,
         Err(f) if f.kind == FailureKind::Transient && !last_attempt => return Err(JobError::Retry(f.message)),
         Err(f) => {
