@@ -53,7 +53,7 @@ pub async fn run(state: &AppState, job: &JobRow) -> Result<(), JobError> {
         any_media,
         credentials,
     } = store::chain(&state.db, root, profile_id).await?;
-    let Some(first) = chain.first() else {
+    let (Some(first), Some(credentials)) = (chain.first(), credentials) else {
         return Ok(()); // deleted meanwhile, or the profile is no longer a target
     };
     let Some((status, params_json)) = store::start_publishing(&state.db, root, now_ms()).await? else {
@@ -76,13 +76,12 @@ pub async fn run(state: &AppState, job: &JobRow) -> Result<(), JobError> {
 
     let outcome = publish_chain(
         state,
-        profile_id,
+        credentials,
         platform,
         placement.as_deref(),
         &params,
         &chain,
         any_media,
-        credentials,
     )
     .await;
     let now = now_ms();
@@ -138,16 +137,16 @@ pub async fn run(state: &AppState, job: &JobRow) -> Result<(), JobError> {
 /// part it failed on.
 async fn publish_chain<'c>(
     state: &AppState,
-    profile_id: i64,
+    credentials: profiles::CredentialRow,
     platform: Platform,
     placement: Option<&str>,
     params: &serde_json::Value,
     chain: &'c [ChainItem],
     any_media: bool,
-    credentials: Option<profiles::CredentialRow>,
 ) -> Result<(), (&'c ChainItem, Failure)> {
     let Some(first) = chain.first() else { return Ok(()) };
-    let mut account = open_account(state, profile_id, platform, placement, true, credentials)
+    let profile_id = credentials.id;
+    let mut account = open_account(state, profile_id, platform, placement, true, Some(credentials))
         .await
         .map_err(|f| (first, f))?;
     let media = if any_media {
