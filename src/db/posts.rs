@@ -577,6 +577,8 @@ pub struct ChainItem {
     pub placement_id: Option<String>,
     pub platform_post_id: Option<String>,
     pub sending_since_ms: Option<i64>,
+    /// What the armed send can be looked up by (a container id).
+    pub sending_ref: Option<String>,
     pub has_media: bool,
 }
 
@@ -614,7 +616,7 @@ pub async fn chain(db: &Db, root: i64, profile_id: i64) -> sqlx::Result<PublishC
     }
     let rows: Vec<Row> = with_pool!(db, p => sqlx::query_as(
         "SELECT r.id AS result_id, r.post_id, p.position, p.body, r.status, r.platform, r.placement_id, \
-                r.platform_post_id, r.sending_since_ms, \
+                r.platform_post_id, r.sending_since_ms, r.sending_ref, \
                 EXISTS (SELECT 1 FROM media m WHERE m.post_id = r.post_id) AS has_media, \
                 pr.account_id AS profile_account_id, pr.external_id, pr.status AS profile_status, \
                 pr.access_token_enc, pr.refresh_token_enc, pr.access_expires_at_ms, pr.username \
@@ -651,18 +653,18 @@ pub async fn start_result(db: &Db, result_id: i64, now_ms: i64) -> sqlx::Result<
 
 /// Marks that the content-creating request is about to leave. Only one holder ever succeeds,
 /// and never for a result that already has a platform id or an armed attempt.
-pub async fn arm(db: &Db, result_id: i64, now_ms: i64) -> sqlx::Result<bool> {
+pub async fn arm(db: &Db, result_id: i64, now_ms: i64, reference: Option<&str>) -> sqlx::Result<bool> {
     with_pool!(db, p => sqlx::query(
-        "UPDATE post_profiles SET sending_since_ms = $2, status = 'processing', updated_at_ms = $2, \
+        "UPDATE post_profiles SET sending_since_ms = $2, sending_ref = $3, status = 'processing', updated_at_ms = $2, \
                 attempted_at_ms = COALESCE(attempted_at_ms, $2) \
          WHERE id = $1 AND sending_since_ms IS NULL AND platform_post_id IS NULL \
            AND status IN ('pending', 'processing', 'retrying')")
-        .bind(result_id).bind(now_ms).execute(p).await.map(|r| r.rows_affected() == 1))
+        .bind(result_id).bind(now_ms).bind(reference).execute(p).await.map(|r| r.rows_affected() == 1))
 }
 
 /// The armed request was refused (so it created nothing): it may be sent again.
 pub async fn disarm(db: &Db, result_id: i64) -> sqlx::Result<()> {
-    with_pool!(db, p => sqlx::query("UPDATE post_profiles SET sending_since_ms = NULL WHERE id = $1 AND platform_post_id IS NULL")
+    with_pool!(db, p => sqlx::query("UPDATE post_profiles SET sending_since_ms = NULL, sending_ref = NULL WHERE id = $1 AND platform_post_id IS NULL")
         .bind(result_id).execute(p).await.map(|_| ()))
 }
 
@@ -676,7 +678,7 @@ pub async fn record_published(
     now_ms: i64,
 ) -> sqlx::Result<()> {
     with_pool!(db, p => sqlx::query(
-        "UPDATE post_profiles SET status = 'published', platform_post_id = $2, permalink = $3, sending_since_ms = NULL, \
+        "UPDATE post_profiles SET status = 'published', platform_post_id = $2, permalink = $3, sending_since_ms = NULL, sending_ref = NULL, \
                 error = NULL, error_code = NULL, error_subcode = NULL, error_message = NULL, error_note = $5, \
                 published_at_ms = $4, updated_at_ms = $4 \
          WHERE id = $1 AND status <> 'deleted'")
@@ -701,6 +703,7 @@ pub async fn record_failure(db: &Db, result_id: i64, f: &Failed<'_>, now_ms: i64
     with_pool!(db, p => sqlx::query(
         "UPDATE post_profiles SET status = $2, error = $3, error_code = $4, error_subcode = $5, error_message = $6, \
                 error_note = $7, sending_since_ms = CASE WHEN $9 THEN sending_since_ms ELSE NULL END, \
+                sending_ref = CASE WHEN $9 THEN sending_ref ELSE NULL END, \
                 attempted_at_ms = COALESCE(attempted_at_ms, $8), updated_at_ms = $8 \
          WHERE id = $1 AND status IN ('pending', 'processing', 'retrying')")
         .bind(result_id).bind(status).bind(f.error).bind(f.code).bind(f.subcode).bind(f.message).bind(f.note).bind(now_ms)

@@ -171,7 +171,7 @@ async fn publish_chain<'c>(
                 params,
                 media: media.get(&item.post_id).unwrap_or(&no_media),
             };
-            match reconcile(state, &account, &it, item.result_id, armed_at).await {
+            match reconcile(state, &account, &it, item, armed_at).await {
                 Ok(Some(found)) => {
                     store::record_published(
                         &state.db,
@@ -273,9 +273,10 @@ async fn reconcile(
     state: &AppState,
     account: &Account,
     item: &Item<'_>,
-    result_id: i64,
+    armed: &ChainItem,
     armed_at: i64,
 ) -> Result<Option<Published>, Failure> {
+    let result_id = armed.result_id;
     let platform = account.platform;
     let label = platform_label(platform);
     if !platforms::can_look_up(platform) {
@@ -291,9 +292,15 @@ async fn reconcile(
         )),
         ..f
     };
-    match platforms::look_up(&state.http, account, item, armed_at - LOOKUP_SLACK_MS)
-        .await
-        .map_err(still_unknown)?
+    match platforms::look_up(
+        &state.http,
+        account,
+        item,
+        armed_at - LOOKUP_SLACK_MS,
+        armed.sending_ref.as_deref(),
+    )
+    .await
+    .map_err(still_unknown)?
     {
         Lookup::Found(p) => Ok(Some(p)),
         Lookup::Absent if now_ms() < armed_at + IN_FLIGHT_MS => {
@@ -556,9 +563,9 @@ struct DbGuard<'a> {
 }
 
 impl SendGuard for DbGuard<'_> {
-    fn arm(&self) -> Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + '_>> {
+    fn arm<'a>(&'a self, reference: Option<&'a str>) -> Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'a>> {
         Box::pin(async move {
-            match store::arm(self.db, self.result_id, now_ms()).await {
+            match store::arm(self.db, self.result_id, now_ms(), reference).await {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(
                     Failure::new(FailureKind::Unknown, "Another attempt is already sending this post")

@@ -125,7 +125,7 @@ pub async fn publish(
                 json!({ "multiImage": { "images": many.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>() } })
         }
     }
-    guard.arm().await?;
+    guard.arm(None).await?;
     let answer = publish::send(
         Platform::Linkedin,
         rest(

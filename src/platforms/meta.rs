@@ -220,7 +220,7 @@ pub async fn publish_facebook(
     let answer = match item.media {
         // One photo: the photo post itself (Facebook pulls the file from our signed URL).
         [photo] => {
-            guard.arm().await?;
+            guard.arm(None).await?;
             publish::send(
                 p,
                 http.post(format!("{api}/{}/photos", page.id))
@@ -255,7 +255,7 @@ pub async fn publish_facebook(
             if !attached.is_empty() {
                 body["attached_media"] = json!(attached);
             }
-            guard.arm().await?;
+            guard.arm(None).await?;
             publish::send(
                 p,
                 http.post(format!("{api}/{}/feed", page.id))
@@ -343,6 +343,89 @@ pub async fn lookup_facebook(
     )
 }
 
+/// Threads and Instagram: the container the send was armed with tells whether it was published
+/// (`PUBLISHED`) or not (`FINISHED`, `ERROR`, `EXPIRED`: never published); a published one is found
+/// among the account's media since `since_ms` by its text. Without a container (a send armed
+/// before containers were recorded), the text alone decides.
+pub async fn lookup_container(
+    http: &reqwest::Client,
+    account: &Account,
+    item: &Item<'_>,
+    since_ms: i64,
+    container: Option<&str>,
+) -> Result<Lookup, Failure> {
+    let p = account.platform;
+    let label = platform_label(p);
+    let api = &account.cfg.api_url;
+    let token = account.token.as_str();
+    let (status_field, edge, text_field) = match p {
+        Platform::Threads => ("status", "threads", "text"),
+        _ => ("status_code", "media", "caption"),
+    };
+    let unreadable = |answer: &Answer| {
+        let f = classify(p, answer, false);
+        match f.kind {
+            FailureKind::Transient | FailureKind::TokenRejected => Err(f),
+            _ => Ok(Lookup::Unavailable(format!(
+                "{label} did not let postproxy look: {}",
+                f.message
+            ))),
+        }
+    };
+    let mut published = false;
+    if let Some(c) = container {
+        let answer = publish::send(
+            p,
+            http.get(format!("{api}/{c}"))
+                .query(&[("fields", status_field), ("access_token", token)]),
+            false,
+        )
+        .await?;
+        if !answer.ok() {
+            return unreadable(&answer);
+        }
+        match answer.body[status_field].as_str() {
+            Some("PUBLISHED") => published = true,
+            Some(_) => return Ok(Lookup::Absent),
+            None => return Ok(Lookup::Unavailable(format!("{label} gave the container no status"))),
+        }
+    }
+    let since = (since_ms / 1000).max(0).to_string();
+    let fields = format!("id,{text_field},timestamp,permalink");
+    let answer = publish::send(
+        p,
+        http.get(format!("{api}/{}/{edge}", account.user_id)).query(&[
+            ("fields", fields.as_str()),
+            ("since", since.as_str()),
+            ("limit", "50"),
+            ("access_token", token),
+        ]),
+        false,
+    )
+    .await?;
+    if !answer.ok() {
+        return unreadable(&answer);
+    }
+    let found = answer.body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m[text_field].as_str().is_some_and(|t| publish::same_text(item.text, t)));
+    match found.and_then(|m| publish::id_of(&m["id"]).map(|id| (id, m))) {
+        Some((id, m)) => Ok(Lookup::Found(Published {
+            note: None,
+            permalink: m["permalink"].as_str().map(str::to_string),
+            id,
+        })),
+        // Published, but not listed yet: look again later rather than guess.
+        None if published => Err(Failure::new(
+            FailureKind::Unknown,
+            format!("The post is on {label}, but its id is not listed yet"),
+        )),
+        None => Ok(Lookup::Absent),
+    }
+}
+
 fn facebook_permalink(id: &str) -> String {
     match id.split_once('_') {
         Some((page_id, post)) => format!("https://www.facebook.com/{page_id}/posts/{post}"),
@@ -412,7 +495,7 @@ pub async fn publish_threads(
     }
     let container_id = make(fields).await?;
     wait_for_container(http, account, &container_id, "status").await?;
-    guard.arm().await?;
+    guard.arm(Some(&container_id)).await?;
     let published = publish::send(
         p,
         http.post(format!("{api}/{}/threads_publish", account.user_id)).form(&[
@@ -483,7 +566,7 @@ pub async fn publish_instagram(
         }
     };
     wait_for_container(http, account, &container, "status_code").await?;
-    guard.arm().await?;
+    guard.arm(Some(&container)).await?;
     let published = publish::send(
         p,
         http.post(format!("{api}/{user}/media_publish"))

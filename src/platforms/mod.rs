@@ -411,19 +411,27 @@ pub async fn publish(
 
 /// Whether the platform lets postproxy look for a post whose create call had an unknown outcome.
 pub fn can_look_up(p: Platform) -> bool {
-    matches!(p, Platform::Twitter | Platform::Facebook)
+    matches!(
+        p,
+        Platform::Twitter | Platform::Facebook | Platform::Threads | Platform::Instagram
+    )
 }
 
-/// Looks for an item among the account's posts created since `since_ms` (see `can_look_up`).
+/// Looks for an item among the account's posts created since `since_ms` (see `can_look_up`);
+/// `reference` is what the send was armed with (a Threads or Instagram container).
 pub async fn look_up(
     http: &reqwest::Client,
     account: &publish::Account,
     item: &publish::Item<'_>,
     since_ms: i64,
+    reference: Option<&str>,
 ) -> Result<publish::Lookup, publish::Failure> {
     match account.platform {
         Platform::Twitter => x::lookup(http, account, item, since_ms).await,
         Platform::Facebook => meta::lookup_facebook(http, account, item, since_ms).await,
+        Platform::Threads | Platform::Instagram => {
+            meta::lookup_container(http, account, item, since_ms, reference).await
+        }
         p => Ok(publish::Lookup::Unavailable(format!(
             "{} offers no way to look the post up",
             crate::domain::post::platform_label(p)

@@ -183,8 +183,9 @@ impl Failure {
 }
 
 /// Marks the moment past which a request may have created content (see the module docs).
+/// `reference` is what the send can later be looked up by (a container id), stored with it.
 pub trait SendGuard: Send + Sync {
-    fn arm(&self) -> Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + '_>>;
+    fn arm<'a>(&'a self, reference: Option<&'a str>) -> Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'a>>;
 }
 
 /// A platform's answer, read whole (publishing answers are small).

@@ -168,7 +168,7 @@ pub async fn publish(
             "photo_images": item.media.iter().map(|m| m.url.as_str()).collect::<Vec<_>>(),
         },
     });
-    guard.arm().await?;
+    guard.arm(None).await?;
     let init = call(http, account, "/v2/post/publish/content/init/", &body, true).await?;
     let publish_id = init.body["data"]["publish_id"]
         .as_str()

@@ -100,7 +100,7 @@ pub async fn publish(
         }
         body["media"] = json!({ "media_ids": ids });
     }
-    guard.arm().await?;
+    guard.arm(None).await?;
     let answer = publish::send(
         Platform::Twitter,
         http.post(format!("{}/2/tweets", account.cfg.api_url))

@@ -121,6 +121,26 @@ media_test!(
 );
 
 media_test!(
+    instagram_an_unknown_outcome_is_found_through_its_container,
+    |fake: FakeProvider, t: TestApp, _base: String| async move {
+        connect(&t, &fake, "instagram").await;
+        let error = json!({"error": {"message": "An unexpected error has occurred.", "type": "OAuthException", "code": 2, "is_transient": true}});
+        fake.script("instagram", crate::fake_provider::Scripted::ApplyThenFail(500, error));
+        let id = create(
+            &t,
+            json!({"post": {"body": "Made it"}, "profiles": ["instagram"], "media": [jpeg(&fake)]}),
+        )
+        .await;
+        settle(&t).await;
+        let posts = fake.posts("instagram");
+        assert_eq!(posts.len(), 1, "found, not sent again");
+        let entry = get(&t, &id).await["platforms"][0].clone();
+        assert_eq!(entry["status"], "published", "{entry}");
+        assert_eq!(entry["platform_post_id"], posts[0].id.as_str());
+    }
+);
+
+media_test!(
     signed_media_urls_serve_exact_bytes_and_nothing_else,
     |fake: FakeProvider, t: TestApp, base: String| async move {
         connect(&t, &fake, "instagram").await;

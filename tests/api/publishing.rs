@@ -357,17 +357,17 @@ fake_test!(
 fake_test!(
     an_unknown_outcome_where_nothing_can_be_looked_up_fails_with_a_note,
     |fake: FakeProvider, t: TestApp| async move {
-        connect(&t, &fake, "threads").await;
+        connect(&t, &fake, "linkedin").await;
         let id = create(
             &t,
-            json!({"post": {"body": "Crash", "draft": true}, "profiles": ["threads"]}),
+            json!({"post": {"body": "Crash", "draft": true}, "profiles": ["linkedin"]}),
         )
         .await;
         t.exec("UPDATE post_profiles SET sending_since_ms = 1, status = 'processing'")
             .await;
         t.post(&format!("/api/posts/{id}/publish"), &t.account.key, json!({}))
             .await;
-        let before = fake.requests_for("threads").len();
+        let before = fake.requests_for("linkedin").len();
         drain(&t).await;
         let entry = get(&t, &id).await["platforms"][0].clone();
         assert_eq!(entry["status"], "failed", "{entry}");
@@ -376,10 +376,10 @@ fake_test!(
             entry["error_details"]["postproxy_note"]
                 .as_str()
                 .unwrap()
-                .contains("may or may not be on Threads"),
+                .contains("may or may not be on LinkedIn"),
             "{entry}"
         );
-        assert_eq!(fake.requests_for("threads").len(), before, "nothing sent");
+        assert_eq!(fake.requests_for("linkedin").len(), before, "nothing sent");
     }
 );
 
@@ -982,5 +982,49 @@ fake_test!(
         let note = entry["error_details"]["postproxy_note"].as_str().unwrap();
         assert!(note.contains("grant threads_delete"), "{note}");
         assert!(fake.posts("threads").iter().all(|p| !p.deleted));
+    }
+);
+
+fake_test!(
+    threads_an_unknown_outcome_is_found_through_its_container,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "threads").await;
+        let error = json!({"error": {"message": "An unexpected error has occurred. Please retry your request later.", "type": "OAuthException", "code": 2, "is_transient": true}});
+        // Published, then a server error: the container now reads PUBLISHED.
+        fake.script("threads", Scripted::ApplyThenFail(500, error.clone()));
+        let live = create(&t, json!({"post": {"body": "Made it"}, "profiles": ["threads"]})).await;
+        drain(&t).await;
+        assert_eq!(get(&t, &live).await["platforms"][0]["status"], "processing");
+        time_passes(&t).await;
+        drain(&t).await;
+        let posts = fake.posts("threads");
+        assert_eq!(posts.len(), 1, "found, not sent again");
+        let entry = get(&t, &live).await["platforms"][0].clone();
+        assert_eq!(entry["status"], "published", "{entry}");
+        assert_eq!(entry["platform_post_id"], posts[0].id.as_str());
+
+        // Refused before publishing: the container still reads FINISHED, so it is sent again
+        // once no request of that attempt can be in flight.
+        fake.script("threads", Scripted::Fail(500, error, vec![]));
+        let again = create(&t, json!({"post": {"body": "Second try"}, "profiles": ["threads"]})).await;
+        drain(&t).await;
+        assert_eq!(get(&t, &again).await["platforms"][0]["status"], "processing");
+        t.exec(
+            "UPDATE post_profiles SET sending_since_ms = sending_since_ms - 60000 WHERE sending_since_ms IS NOT NULL",
+        )
+        .await;
+        time_passes(&t).await;
+        drain(&t).await;
+        let posts = fake.posts("threads");
+        assert_eq!(posts.len(), 2);
+        let entry = get(&t, &again).await["platforms"][0].clone();
+        assert_eq!(entry["status"], "published", "{entry}");
+        assert_eq!(entry["platform_post_id"], posts[1].id.as_str());
+        let container_reads = fake
+            .requests_for("threads")
+            .iter()
+            .filter(|r| r.method == "GET" && r.query_param("fields") == Some("status"))
+            .count();
+        assert!(container_reads >= 2, "looked up through the containers");
     }
 );

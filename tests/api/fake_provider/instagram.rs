@@ -18,6 +18,16 @@ impl Inner {
         match (r.method.as_str(), segments.as_slice()) {
             ("POST", [user, "media"]) => Some(self.instagram_container(user, r)),
             ("POST", [user, "media_publish"]) => Some(self.instagram_publish(user, r)),
+            ("GET", [user_path, "media"]) => {
+                let user = match self.instagram_user(r) {
+                    Ok(u) => u,
+                    Err(resp) => return Some(resp),
+                };
+                if *user_path != user && *user_path != "me" {
+                    return Some(meta_err(100, Some(33), "(#100) Unsupported get request"));
+                }
+                Some(self.meta_media_list("instagram", &user, "caption", r))
+            }
             ("GET", [id]) if self.containers.get(*id).is_some_and(|c| c.platform == "instagram") => {
                 let user = match self.instagram_user(r) {
                     Ok(u) => u,
@@ -205,7 +215,8 @@ impl Inner {
         if c.published.is_some() || c.status_reads < 2 {
             return meta_err(9007, Some(2207027), "Media ID is not available");
         }
-        if let Some(Scripted::Fail(status, body, headers)) = self.next_script(p) {
+        let script = self.next_script(p);
+        if let Some(Scripted::Fail(status, body, headers)) = script {
             return scripted_response(status, body, headers);
         }
         let id = self.numeric_id();
@@ -221,6 +232,9 @@ impl Inner {
             deleted: false,
             created_ms: postproxy::clock::now_ms(),
         });
+        if let Some(Scripted::ApplyThenFail(status, body)) = script {
+            return scripted_response(status, body, vec![]);
+        }
         json_resp(StatusCode::OK, json!({"id": id}))
     }
 }

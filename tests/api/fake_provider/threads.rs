@@ -32,6 +32,16 @@ impl Inner {
         match (m, segments.as_slice()) {
             ("POST", [user, "threads"]) => Some(self.threads_container(user, r)),
             ("POST", [user, "threads_publish"]) => Some(self.threads_publish(user, r)),
+            ("GET", [user_path, "threads"]) => {
+                let user = match self.threads_user(r) {
+                    Ok(u) => u,
+                    Err(resp) => return Some(resp),
+                };
+                if *user_path != user && *user_path != "me" {
+                    return Some(meta_err(100, Some(33), "(#100) Unsupported get request"));
+                }
+                Some(self.meta_media_list("threads", &user, "text", r))
+            }
             ("GET", [id]) if self.containers.get(*id).is_some_and(|c| c.platform == "threads") => {
                 Some(self.threads_container_status(id, r))
             }
@@ -236,10 +246,51 @@ impl Inner {
             deleted: false,
             created_ms: postproxy::clock::now_ms(),
         });
-        if let Some(Scripted::ApplyThenStall(d)) = script {
-            self.stall = Some(d);
+        match script {
+            Some(Scripted::ApplyThenStall(d)) => self.stall = Some(d),
+            Some(Scripted::ApplyThenFail(status, body)) => return scripted_response(status, body, vec![]),
+            _ => {}
         }
         json_resp(StatusCode::OK, json!({ "id": id }))
+    }
+}
+
+impl Inner {
+    /// `GET /{user}/threads` (Threads) or `/{user}/media` (Instagram): the user's published
+    /// media from `since` (Unix seconds), newest first, with the requested `fields`.
+    pub(super) fn meta_media_list(&self, p: &str, user: &str, text_field: &str, r: &RecordedRequest) -> Response {
+        let since = match r.query_param("since").map(str::parse::<i64>) {
+            None => 0,
+            Some(Ok(s)) => s * 1000,
+            Some(Err(_)) => return meta_err(100, None, "(#100) since must be a Unix timestamp"),
+        };
+        let fields = r.query_param("fields").unwrap_or("id");
+        let limit: usize = r.query_param("limit").and_then(|l| l.parse().ok()).unwrap_or(25);
+        let mut data = Vec::new();
+        let mine: Vec<_> = self
+            .live_posts(p)
+            .filter(|x| x.author == user && x.created_ms >= since)
+            .collect();
+        for post in mine.into_iter().rev().take(limit) {
+            let mut m = json!({"id": post.id});
+            for f in fields.split(',') {
+                match f {
+                    "timestamp" => {
+                        m["timestamp"] = json!(format!("{}+0000", &postproxy::clock::iso8601(post.created_ms)[..19]))
+                    }
+                    "permalink" => {
+                        m["permalink"] = json!(match p {
+                            "threads" => format!("https://www.threads.com/@user/post/C{}", post.id),
+                            _ => format!("https://www.instagram.com/p/P{}/", post.id),
+                        })
+                    }
+                    f if f == text_field && !post.text.is_empty() => m[text_field] = json!(post.text),
+                    _ => {}
+                }
+            }
+            data.push(m);
+        }
+        json_resp(StatusCode::OK, json!({"data": data, "paging": {}}))
     }
 }
 
