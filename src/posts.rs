@@ -254,13 +254,16 @@ pub async fn check(
     {
         errors.push("Queues are not supported by this server; set post.scheduled_at instead".into());
     }
+    // A `post` that is itself wrong (an unknown key) is reported once, not also as a blank body.
+    let post_invalid = matches!(req.post, Field::Invalid(_));
     let fields = req.post.take("post", &mut errors).unwrap_or_default();
     let body_field = fields.body;
     let body = match (body_field, existing) {
         (Field::Missing, Some(e)) => Some(e.row.body.clone()),
         (f, _) => f.take("post.body", &mut errors).map(|t| t.0),
     };
-    if body.is_none() && creating {
+    let body_missing = body.is_none() && creating && !post_invalid;
+    if body_missing {
         errors.push("Body can't be blank".into());
     }
     let body = body.unwrap_or_default();
@@ -463,6 +466,10 @@ pub async fn check(
         },
         &facts_of_targets,
     ));
+    if body_missing || post_invalid {
+        // Said once already, without the per-platform detail.
+        errors.retain(|e| !e.starts_with("Body can't be blank:"));
+    }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }

@@ -80,6 +80,9 @@ impl<T> Field<T> {
 /// serde's messages carry positions and Rust type names; keep the part a user can act on.
 fn clean_serde_message(msg: &str) -> String {
     let msg = msg.split(" at line ").next().unwrap_or(msg);
+    if msg.contains("did not match any variant of untagged enum MediaInput") {
+        return "must be a URL (text) or an object with a \"url\"".into();
+    }
     msg.replace("invalid type: ", "has the wrong type: ")
         .replace("a sequence", "an array")
         .replace("a map", "an object")

@@ -423,6 +423,11 @@ fn looks_like_url(word: &str) -> bool {
 /// Every problem with sending `draft` to `targets`, as user-facing messages.
 pub fn check(draft: &Draft<'_>, targets: &[TargetFacts]) -> Vec<String> {
     let mut errors = Vec::new();
+    for (i, (body, media)) in draft.thread.iter().enumerate() {
+        if body.trim().is_empty() && media.is_empty() {
+            errors.push(format!("thread[{i}] body can't be blank"));
+        }
+    }
     let mut seen = std::collections::HashSet::new();
     for t in targets {
         let p = t.platform;
@@ -438,6 +443,17 @@ pub fn check(draft: &Draft<'_>, targets: &[TargetFacts]) -> Vec<String> {
             continue;
         }
         if first {
+            let fb_link = p == Platform::Facebook && draft.params.facebook.as_ref().is_some_and(|f| f.link.is_some());
+            if draft.body.trim().is_empty()
+                && draft.media.is_empty()
+                && !fb_link
+                && matches!(
+                    p,
+                    Platform::Twitter | Platform::Threads | Platform::Linkedin | Platform::Facebook
+                )
+            {
+                errors.push(format!("Body can't be blank: {name} needs text or media"));
+            }
             check_text(p, name, "Body", draft.body, &mut errors);
             check_media(p, name, "", draft.media, &mut errors);
             if !draft.thread.is_empty() && !matches!(p, Platform::Twitter | Platform::Threads) {

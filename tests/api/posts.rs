@@ -623,3 +623,33 @@ backend_test!(due_jobs_never_leave_a_post_waiting, |t: TestApp| async move {
     assert_eq!(r2.body["platforms"][0]["status"], "failed");
     assert_eq!(t.count("SELECT COUNT(*) FROM jobs WHERE state = 'queued'").await, 0);
 });
+
+backend_test!(validation_holes_are_422s_that_name_the_field, |t: TestApp| async move {
+    let key = t.account.key.clone();
+    t.insert_profile(&t.account, t.account.group_id, Platform::Twitter, "x-1")
+        .await;
+    let problems = |body: Value| {
+        let t = &t;
+        let key = key.clone();
+        async move {
+            let r = t.post("/api/posts", &key, body).await;
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+            let errors: Vec<String> = serde_json::from_value(r.body["errors"].clone()).unwrap();
+            assert_eq!(r.body["error"], errors[0].as_str());
+            errors
+        }
+    };
+    // A blank body and no media: X would refuse it at publish time.
+    let e = problems(json!({"post": {"body": "   "}, "profiles": ["twitter"]})).await;
+    assert_eq!(e, ["Body can't be blank: X needs text or media"]);
+    // An empty thread part.
+    let e = problems(json!({"post": {"body": "1/2"}, "profiles": ["twitter"], "thread": [{"body": " "}]})).await;
+    assert_eq!(e, ["thread[0] body can't be blank"]);
+    // An unknown key in `post` is named, with no blank body beside it.
+    let e = problems(json!({"post": {"body": "hi", "foo": 1}, "profiles": ["twitter"]})).await;
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].starts_with("post unknown field `foo`"), "{e:?}");
+    // Media of the wrong shape, in plain words.
+    let e = problems(json!({"post": {"body": "hi"}, "profiles": ["twitter"], "media": [123]})).await;
+    assert_eq!(e, ["media item 0: must be a URL (text) or an object with a \"url\""]);
+});
