@@ -223,13 +223,25 @@ pub fn publish_key(post_id: i64, profile_id: i64) -> String {
 }
 
 macro_rules! tx_body {
-    ($tx:ident, $np:expr, $root:expr, $now:expr) => {{
+    ($tx:ident, $np:expr, $root:expr, $now:expr, $keep_results:expr) => {{
         let np = $np;
         let root: i64 = $root;
         let now: i64 = $now;
         let mut pending_media = false;
         pending_media |= insert_media!($tx, np.account_id, root, &np.media, now);
         for t in &np.targets {
+            // An edit keeps each remaining profile's result (its id stays the same), reset.
+            if $keep_results
+                && sqlx::query(
+                    "UPDATE post_profiles SET platform = $3, profile_name = $4, placement_id = $5, status = 'pending', \
+                            error = NULL, error_code = NULL, error_subcode = NULL, error_message = NULL, error_note = NULL, \
+                            sending_since_ms = NULL, sending_ref = NULL, updated_at_ms = $6 \
+                     WHERE post_id = $1 AND profile_id = $2")
+                    .bind(root).bind(t.profile_id).bind(&t.platform).bind(&t.profile_name).bind(&t.placement_id)
+                    .bind(now).execute(&mut *$tx).await?.rows_affected() > 0
+            {
+                continue;
+            }
             sqlx::query(
                 "INSERT INTO post_profiles (account_id, post_id, root_post_id, profile_id, platform, profile_name, placement_id, \
                                             status, created_at_ms, updated_at_ms) \
@@ -325,7 +337,7 @@ pub async fn create(db: &Db, np: &NewPost, now_ms: i64) -> sqlx::Result<i64> {
              VALUES ($1, $2, NULL, 0, $3, $4, $5, $6, $7, $8, $8) RETURNING id")
             .bind(np.account_id).bind(np.profile_group_id).bind(&np.body).bind(&np.status).bind(np.scheduled_at_ms)
             .bind(&np.platforms_json).bind(&np.fingerprint).bind(now_ms).fetch_one(&mut *tx).await?;
-        tx_body!(tx, np, root, now_ms);
+        tx_body!(tx, np, root, now_ms, false);
         tx.commit().await?;
         Ok(root)
     })
@@ -360,9 +372,16 @@ pub async fn rewrite(db: &Db, post_id: i64, expected_status: &str, np: &NewPost,
         cancel_jobs!(tx, post_id);
         sqlx::query("DELETE FROM media WHERE post_id = $1 OR post_id IN (SELECT id FROM posts WHERE parent_id = $1)")
             .bind(post_id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM post_profiles WHERE root_post_id = $1").bind(post_id).execute(&mut *tx).await?;
+        // The root's results of profiles still targeted stay (stable ids); the rest go, with
+        // the thread, which is written anew.
+        let kept = id_list(&np.targets.iter().map(|t| t.profile_id).collect::<Vec<_>>());
+        let kept = if kept.is_empty() { "NULL".to_string() } else { kept };
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM post_profiles WHERE root_post_id = $1 \
+             AND NOT (post_id = $1 AND profile_id IS NOT NULL AND profile_id IN ({kept}))")))
+            .bind(post_id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM posts WHERE parent_id = $1").bind(post_id).execute(&mut *tx).await?;
-        tx_body!(tx, np, post_id, now_ms);
+        tx_body!(tx, np, post_id, now_ms, true);
         tx.commit().await?;
         Ok(true)
     })

@@ -344,6 +344,25 @@ backend_test!(patch_merges_and_replaces_as_documented, |t: TestApp| async move {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["thread"], json!([]));
     assert_eq!(t.count("SELECT COUNT(*) FROM posts").await, 1);
+    // A profile's entry keeps its id across edits.
+    let entry = r.body["platforms"][0]["id"].clone();
+    let r = patch(
+        &t,
+        &format!("/api/posts/{id}"),
+        &key,
+        json!({"post": {"body": "Three"}, "profiles": [th.clone(), tw.clone()]}),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    let entries = r.body["platforms"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    let kept = entries.iter().find(|e| e["profile_id"] == th).unwrap();
+    assert_eq!(kept["id"], entry, "the Threads entry kept its id");
+    assert_eq!(kept["status"], "pending");
+    let r = patch(&t, &format!("/api/posts/{id}"), &key, json!({"profiles": [th.clone()]})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["platforms"].as_array().unwrap().len(), 1);
+    assert_eq!(r.body["platforms"][0]["id"], entry);
     // Scheduling through PATCH keeps it a draft until published.
     let r = patch(
         &t,
