@@ -157,14 +157,20 @@ pub async fn render(state: &AppState, roots: Vec<PostRow>) -> ApiResult<Vec<Post
 }
 
 fn render_media(state: &AppState, rows: Vec<MediaRow>) -> Vec<Media> {
+    let now_s = now_ms() / 1000;
     rows.into_iter()
         .map(|m| Media {
             id: state.encode(Kind::Media, m.id),
+            // A stored file (fetched or uploaded) is served back through a signed, expiring URL.
+            url: m
+                .storage_key
+                .as_deref()
+                .filter(|_| m.status == "processed")
+                .map(|key| format!("{}{}", state.public_url, state.media.signed_path(key, now_s))),
             status: m.status,
             error_message: m.error_message,
             content_type: m.content_type.unwrap_or_default(),
             source_url: m.source_url,
-            url: None,
         })
         .collect()
 }

@@ -750,6 +750,12 @@ pub async fn pending_media(db: &Db, root: i64) -> sqlx::Result<Vec<MediaRow>> {
         .bind(root).fetch_all(p).await)
 }
 
+/// A download failed for now and will be tried again: why, and when.
+pub async fn media_retrying(db: &Db, id: i64, message: &str) -> sqlx::Result<()> {
+    with_pool!(db, p => sqlx::query("UPDATE media SET error_message = $2 WHERE id = $1 AND status = 'pending'")
+        .bind(id).bind(message).execute(p).await.map(|_| ()))
+}
+
 /// A download landed: what it is and where it is stored.
 pub async fn media_processed(
     db: &Db,

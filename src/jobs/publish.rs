@@ -671,11 +671,25 @@ pub async fn fetch_media(state: &AppState, job: &JobRow) -> Result<(), JobError>
             }
             Err(e) if e.is_transient() && job.attempts < job.max_attempts => {
                 tracing::warn!(post_id, code = e.code(), "media download failed; will retry");
-                return Err(JobError::Retry(e.to_string()));
+                // Visible on the medium while it waits: what went wrong and when it is tried again.
+                let next = now_ms() + super::backoff_ms(job.attempts);
+                let why = format!(
+                    "{e} (attempt {} of {}; next try at {})",
+                    job.attempts,
+                    job.max_attempts,
+                    crate::clock::iso8601(next)
+                );
+                store::media_retrying(&state.db, m.id, &why).await?;
+                return Err(JobError::RetryAt(e.to_string(), next));
             }
             Err(e) => {
                 tracing::warn!(post_id, code = e.code(), "media download failed");
-                store::fail_pending_media(&state.db, post_id, &e.to_string(), now_ms()).await?;
+                let why = if e.is_transient() {
+                    format!("{e} (gave up after {} attempts)", job.attempts)
+                } else {
+                    e.to_string()
+                };
+                store::fail_pending_media(&state.db, post_id, &why, now_ms()).await?;
                 return Ok(());
             }
         }

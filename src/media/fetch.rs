@@ -97,9 +97,19 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
 enum Refusal {
     Scheme(String),
     NoHost,
-    Private { addr: IpAddr, via: Option<String> },
-    TooManyRedirects { max: usize },
-    Unresolvable { host: String },
+    Private {
+        addr: IpAddr,
+        via: Option<String>,
+    },
+    TooManyRedirects {
+        max: usize,
+    },
+    /// `temporary`: the resolver failed (try again), rather than answering that the name
+    /// does not exist.
+    Unresolvable {
+        host: String,
+        temporary: bool,
+    },
 }
 
 impl std::fmt::Display for Refusal {
@@ -109,7 +119,7 @@ impl std::fmt::Display for Refusal {
             Refusal::NoHost => f.write_str("no host"),
             Refusal::Private { addr, .. } => write!(f, "private address {addr}"),
             Refusal::TooManyRedirects { max } => write!(f, "more than {max} redirects"),
-            Refusal::Unresolvable { host } => write!(f, "{host} has no address"),
+            Refusal::Unresolvable { host, .. } => write!(f, "{host} has no address"),
         }
     }
 }
@@ -128,7 +138,7 @@ impl Refusal {
                 via: via.map(|v| format!(", via {v}")).unwrap_or_default(),
             },
             Refusal::TooManyRedirects { max } => FetchError::TooManyRedirects { url, max },
-            Refusal::Unresolvable { host } => FetchError::Dns { host },
+            Refusal::Unresolvable { host, temporary } => FetchError::Dns { host, temporary },
         }
     }
 }
@@ -185,9 +195,21 @@ impl Resolve for GuardedResolver {
         let allow_private = self.allow_private;
         let host = name.as_str().to_string();
         Box::pin(async move {
-            let found: Vec<SocketAddr> = match tokio::net::lookup_host((host.as_str(), 0)).await {
-                Ok(addrs) => addrs.collect(),
-                Err(_) => Vec::new(),
+            let mut temporary = false;
+            // RFC 6761: `.invalid` names never resolve; no need to ask.
+            let reserved = host.ends_with(".invalid") || host == "invalid";
+            let found: Vec<SocketAddr> = if reserved {
+                Vec::new()
+            } else {
+                match tokio::net::lookup_host((host.as_str(), 0)).await {
+                    Ok(addrs) => addrs.collect(),
+                    Err(e) => {
+                        // getaddrinfo's EAI_AGAIN: the resolver could not answer now. Anything
+                        // else (EAI_NONAME, EAI_NODATA) means the name has no address.
+                        temporary = e.to_string().contains("Temporary failure");
+                        Vec::new()
+                    }
+                }
             };
             if allow_private && !found.is_empty() {
                 return Ok(Box::new(found.into_iter()) as Addrs);
@@ -202,7 +224,7 @@ impl Resolve for GuardedResolver {
                     addr: a.ip(),
                     via: Some(host),
                 },
-                None => Refusal::Unresolvable { host },
+                None => Refusal::Unresolvable { host, temporary },
             };
             Err(Box::new(refusal) as Box<dyn StdError + Send + Sync>)
         })
@@ -221,8 +243,8 @@ pub enum FetchError {
     UnsupportedScheme { url: String, scheme: String },
     #[error("The media URL {url} points to a private address ({addr}{via}), which this server does not fetch from")]
     PrivateAddress { url: String, addr: String, via: String },
-    #[error("The host {host} of the media URL could not be resolved")]
-    Dns { host: String },
+    #[error("{}", if *.temporary { format!("The host {host} of the media URL could not be resolved right now") } else { format!("The host {host} of the media URL does not exist (no DNS address)") })]
+    Dns { host: String, temporary: bool },
     #[error("Could not connect to {host} to fetch the media URL")]
     Connect { host: String },
     #[error("Too many redirects (more than {max}) fetching the media URL {url}")]
@@ -279,8 +301,8 @@ impl FetchError {
     /// fail the same way every time.
     pub fn is_transient(&self) -> bool {
         match self {
-            FetchError::Dns { .. }
-            | FetchError::Connect { .. }
+            FetchError::Dns { temporary, .. } => *temporary,
+            FetchError::Connect { .. }
             | FetchError::Timeout { .. }
             | FetchError::Network { .. }
             | FetchError::Storage(_) => true,

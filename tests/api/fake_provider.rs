@@ -30,7 +30,7 @@ mod threads;
 mod tiktok;
 mod x;
 
-pub use publishing::{FakePost, Scripted};
+pub use publishing::{FakePost, JPEG, Scripted};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -1591,6 +1591,10 @@ impl Inner {
         }
         if rest == "/files/photo.jpg" {
             return ([(header::CONTENT_TYPE, "image/jpeg")], publishing::JPEG.to_vec()).into_response();
+        }
+        if rest == "/files/busy.jpg" {
+            // A file host that is down for now.
+            return (StatusCode::SERVICE_UNAVAILABLE, "try later").into_response();
         }
         if rest.starts_with("/static/") {
             let png = STANDARD.decode(PIXEL_PNG).expect("png");

@@ -532,3 +532,49 @@ media_test!(
         assert!(refused["error"].as_str().unwrap().contains("SELF_ONLY"), "{refused}");
     }
 );
+
+media_test!(
+    download_failures_say_why_and_when_and_uploads_come_back_with_a_url,
+    |fake: FakeProvider, t: TestApp, base: String| async move {
+        connect(&t, &fake, "instagram").await;
+        // A host that does not exist fails the medium at once, with the reason.
+        let gone = create(
+            &t,
+            json!({"post": {"body": "Gone"}, "profiles": ["instagram"], "media": ["https://no-such-host.invalid/a.jpg"]}),
+        )
+        .await;
+        // A file host that answers 503 is retried, and says when.
+        let busy = create(
+            &t,
+            json!({"post": {"body": "Busy"}, "profiles": ["instagram"],
+                   "media": [format!("{}/instagram/files/busy.jpg", fake.base())]}),
+        )
+        .await;
+        postproxy::jobs::drain(&t.state).await.unwrap();
+        let post = get(&t, &gone).await;
+        assert_eq!(post["status"], "media_processing_failed", "{post}");
+        assert_eq!(post["media"][0]["status"], "failed");
+        let why = post["media"][0]["error_message"].as_str().unwrap();
+        assert!(why.contains("does not exist"), "{why}");
+        let post = get(&t, &busy).await;
+        assert_eq!(post["status"], "pending", "{post}");
+        let why = post["media"][0]["error_message"].as_str().unwrap();
+        assert!(why.contains("503") && why.contains("next try at"), "{why}");
+        // A processed file comes back with its signed URL, which serves it.
+        let ok = create(
+            &t,
+            json!({"post": {"body": "Fine"}, "profiles": ["instagram"], "media": [jpeg(&fake)]}),
+        )
+        .await;
+        settle(&t).await;
+        let post = get(&t, &ok).await;
+        let url = post["media"][0]["url"].as_str().expect("a url").to_string();
+        assert!(
+            url.starts_with(&format!("{base}/media/")) && url.contains("sig="),
+            "{url}"
+        );
+        let got = reqwest::get(&url).await.unwrap();
+        assert_eq!(got.status(), 200);
+        assert_eq!(got.bytes().await.unwrap().as_ref(), crate::fake_provider::JPEG);
+    }
+);
