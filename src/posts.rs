@@ -302,7 +302,11 @@ pub async fn check(
             },
         },
     };
-    let params = match (req.platforms.take("platforms", &mut errors), existing) {
+    let given = req
+        .platforms
+        .take("platforms", &mut errors)
+        .map(|v| PlatformParams::parse(v, &mut errors));
+    let params = match (given, existing) {
         (Some(p), Some(e)) => serde_json::from_str::<PlatformParams>(&e.row.platforms_json)
             .unwrap_or_default()
             .merged(&p),

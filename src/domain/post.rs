@@ -94,7 +94,7 @@ pub struct PostRequest {
     pub media: Field<List<MediaInput>>,
     #[serde(default)]
     #[schema(required = false, value_type = PlatformParams)]
-    pub platforms: Field<PlatformParams>,
+    pub platforms: Field<Value>,
     /// Follow-up posts (X and Threads only), published as a reply chain after the post.
     #[serde(default)]
     #[schema(required = false, value_type = Vec<ThreadChild>)]
@@ -190,6 +190,9 @@ pub struct FacebookParams {
     /// A link to attach to a text post.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link: Option<String>,
+    /// Posted as the first comment (as the Page) once the post is live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_comment: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
@@ -200,6 +203,12 @@ pub struct InstagramParams {
     /// Posted as the first comment once the post is live (up to 2,196 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_comment: Option<String>,
+    /// Alternative text of the image(s), for screen readers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_text: Option<String>,
+    /// Instagram usernames invited as collaborators (up to 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collaborators: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
@@ -247,6 +256,9 @@ pub struct LinkedinParams {
     /// Publish as this organisation (one of the profile's placements) instead of the member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_id: Option<String>,
+    /// Alternative text of the image(s), for screen readers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_text: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
@@ -270,9 +282,139 @@ pub struct TwitterParams {
 pub struct ThreadsParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<PostFormat>,
+    /// Alternative text of the image(s), for screen readers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_text: Option<String>,
+    /// One topic tag (up to 50 characters, without `#`, `.` or `&`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_tag: Option<String>,
+}
+
+/// Platforms the official SDKs know that this server does not serve yet.
+const NOT_YET_PLATFORMS: &[&str] = &["pinterest", "bluesky", "telegram", "google_business"];
+
+/// Keys the official SDKs document that this server does not act on yet: refused by name rather
+/// than silently dropped.
+fn not_yet(platform: &str, key: &str) -> Option<&'static str> {
+    let polls = "polls are not available on this server yet";
+    let later = "is not available on this server yet";
+    match (platform, key) {
+        ("twitter", "poll_options" | "poll_duration_minutes") => Some(polls),
+        ("linkedin", "poll_question" | "poll_options" | "poll_duration_days") => Some(polls),
+        ("twitter", "alt_text") => Some(later),
+        ("facebook", "title" | "alt_text" | "made_with_ai" | "countries") => Some(later),
+        (
+            "instagram",
+            "cover_url" | "cover_file" | "audio_name" | "audio_id" | "audio_volume" | "video_volume" | "strip_audio"
+            | "trial_strategy" | "thumb_offset" | "user_tags" | "made_with_ai" | "share_to_feed",
+        ) => Some(later),
+        (
+            "tiktok",
+            "made_with_ai"
+            | "disable_duet"
+            | "disable_stitch"
+            | "brand_content_toggle"
+            | "brand_organic_toggle"
+            | "upload_as_draft"
+            | "cover_url"
+            | "cover_file"
+            | "thumb_offset",
+        ) => Some(later),
+        ("linkedin", "reshare_urn" | "countries") => Some(later),
+        (
+            "youtube",
+            "privacy_status"
+            | "cover_url"
+            | "cover_file"
+            | "made_for_kids"
+            | "tags"
+            | "category_id"
+            | "contains_synthetic_media",
+        ) => Some(later),
+        _ => None,
+    }
+}
+
+/// One platform's parameters, every problem named with its platform and key.
+fn parse_one<T: serde::de::DeserializeOwned>(platform: Platform, mut v: Value, errors: &mut Vec<String>) -> Option<T> {
+    let name = platform.as_str();
+    let label = platform_label(platform);
+    let Some(obj) = v.as_object_mut() else {
+        errors.push(format!("platforms.{name} must be an object of {label} parameters"));
+        return None;
+    };
+    let mut refused = false;
+    obj.retain(|k, _| match not_yet(name, k) {
+        Some(why) => {
+            refused = true;
+            errors.push(format!("platforms.{name}.{k} {why}"));
+            false
+        }
+        None => true,
+    });
+    match serde_path_to_error::deserialize::<_, T>(v) {
+        Ok(t) => (!refused).then_some(t),
+        Err(e) => {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            let inner = inner.split(" at line ").next().unwrap_or(&inner).to_string();
+            let key = if path == "." { String::new() } else { format!(".{path}") };
+            errors.push(if let Some(rest) = inner.strip_prefix("unknown field `") {
+                let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
+                let known = expected
+                    .replace(", expected one of ", "")
+                    .replace(", expected ", "")
+                    .replace('`', "");
+                format!("platforms.{name}.{field} is not one of {label}'s parameters (known: {known})")
+            } else if let Some(rest) = inner.strip_prefix("unknown variant `") {
+                let (value, expected) = rest.split_once('`').unwrap_or((rest, ""));
+                let allowed = expected
+                    .replace(", expected one of ", "")
+                    .replace(", expected ", "")
+                    .replace('`', "")
+                    .replace(" or ", ", ");
+                format!("platforms.{name}{key} {value:?} is not available (allowed: {allowed})")
+            } else {
+                format!(
+                    "platforms.{name}{key} {}",
+                    inner.replace("invalid type: ", "has the wrong type: ")
+                )
+            });
+            None
+        }
+    }
 }
 
 impl PlatformParams {
+    /// Reads `platforms` platform by platform, so a problem in one is named with its platform and
+    /// key and never hides the others' (which are still checked).
+    pub fn parse(v: Value, errors: &mut Vec<String>) -> PlatformParams {
+        let mut out = PlatformParams::default();
+        let Value::Object(map) = v else {
+            errors.push("platforms must be an object keyed by platform".into());
+            return out;
+        };
+        for (k, v) in map {
+            match Platform::parse(&k) {
+                Some(p @ Platform::Facebook) => out.facebook = parse_one(p, v, errors),
+                Some(p @ Platform::Instagram) => out.instagram = parse_one(p, v, errors),
+                Some(p @ Platform::Tiktok) => out.tiktok = parse_one(p, v, errors),
+                Some(p @ Platform::Linkedin) => out.linkedin = parse_one(p, v, errors),
+                Some(p @ Platform::Youtube) => out.youtube = parse_one(p, v, errors),
+                Some(p @ Platform::Twitter) => out.twitter = parse_one(p, v, errors),
+                Some(p @ Platform::Threads) => out.threads = parse_one(p, v, errors),
+                None if NOT_YET_PLATFORMS.contains(&k.as_str()) => {
+                    errors.push(format!("platforms.{k}: {k} is not available on this server yet"))
+                }
+                None => errors.push(format!(
+                    "platforms.{k} is not a platform (known: {})",
+                    Platform::ALL.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(", ")
+                )),
+            }
+        }
+        out
+    }
+
     /// Merges `other` over `self` per platform (PATCH semantics: `platforms` is merged).
     pub fn merged(&self, other: &PlatformParams) -> PlatformParams {
         let (a, b) = (
@@ -507,6 +649,42 @@ pub fn check(draft: &Draft<'_>, targets: &[TargetFacts]) -> Vec<String> {
         && c.chars().count() > 2196
     {
         errors.push("platforms.instagram.first_comment is too long (maximum is 2196 characters)".into());
+    }
+    if let Some(ig) = &draft.params.instagram
+        && let Some(c) = &ig.collaborators
+        && c.len() > 3
+    {
+        errors.push("platforms.instagram.collaborators lists too many accounts (maximum is 3)".into());
+    }
+    if let Some(tag) = draft.params.threads.as_ref().and_then(|t| t.topic_tag.as_deref())
+        && (tag.chars().count() > 50 || tag.is_empty() || tag.contains(['#', '.', '&']))
+    {
+        errors.push("platforms.threads.topic_tag must be 1 to 50 characters without #, . or &".into());
+    }
+    for (name, alt) in [
+        (
+            "instagram",
+            draft.params.instagram.as_ref().and_then(|p| p.alt_text.as_deref()),
+        ),
+        (
+            "threads",
+            draft.params.threads.as_ref().and_then(|p| p.alt_text.as_deref()),
+        ),
+        (
+            "linkedin",
+            draft.params.linkedin.as_ref().and_then(|p| p.alt_text.as_deref()),
+        ),
+    ] {
+        if alt.is_some_and(|a| a.chars().count() > 1000) {
+            errors.push(format!(
+                "platforms.{name}.alt_text is too long (maximum is 1000 characters)"
+            ));
+        }
+    }
+    if let Some(c) = draft.params.facebook.as_ref().and_then(|f| f.first_comment.as_deref())
+        && c.chars().count() > 8000
+    {
+        errors.push("platforms.facebook.first_comment is too long (maximum is 8000 characters)".into());
     }
     errors
 }

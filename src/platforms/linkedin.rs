@@ -77,7 +77,7 @@ pub async fn revoke(http: &reqwest::Client, cfg: &ProviderConfig, access_token: 
 
 // ---- publishing (Posts API) -----------------------------------------------------------------
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::publish::{self, Account, Answer, Failure, FailureKind, Item, Published, SendGuard};
 use crate::domain::platform::Platform;
@@ -119,10 +119,22 @@ pub async fn publish(
     });
     match images.as_slice() {
         [] => {}
-        [one] => body["content"] = json!({ "media": { "id": one } }),
+        [one] => {
+            let mut media = json!({ "id": one });
+            if let Some(alt) = item.params["alt_text"].as_str() {
+                media["altText"] = json!(alt);
+            }
+            body["content"] = json!({ "media": media })
+        }
         many => {
-            body["content"] =
-                json!({ "multiImage": { "images": many.iter().map(|id| json!({ "id": id })).collect::<Vec<_>>() } })
+            let images: Vec<Value> = many
+                .iter()
+                .map(|id| match item.params["alt_text"].as_str() {
+                    Some(alt) => json!({ "id": id, "altText": alt }),
+                    None => json!({ "id": id }),
+                })
+                .collect();
+            body["content"] = json!({ "multiImage": { "images": images } })
         }
     }
     guard.arm(None).await?;

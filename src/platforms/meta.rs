@@ -273,12 +273,35 @@ pub async fn publish_facebook(
     let id = publish::id_of(&answer.body["post_id"])
         .or_else(|| publish::id_of(&answer.body["id"]))
         .ok_or_else(|| Failure::protocol(Platform::Facebook, "no id in the answer to the Page post"))?;
+    let mut note = None;
+    if let Some(comment) = item.params["first_comment"].as_str().filter(|c| !c.is_empty()) {
+        // As the Page; a refusal leaves the post live and says so.
+        let answer = publish::send(
+            p,
+            http.post(format!("{api}/{id}/comments"))
+                .json(&json!({"message": comment, "access_token": token})),
+            false,
+        )
+        .await;
+        let refused = match answer {
+            Ok(a) if a.ok() => None,
+            Ok(a) => Some(classify(p, &a, false)),
+            Err(f) => Some(f),
+        };
+        if let Some(f) = refused {
+            tracing::warn!(platform_post_id = %id, error = %f.message, "the first comment could not be posted");
+            note = Some(format!(
+                "The post is live, but Facebook refused its first comment: {} Add the comment on Facebook yourself.",
+                f.message
+            ));
+        }
+    }
     let permalink = answer.body["permalink_url"]
         .as_str()
         .map(absolute_facebook_url)
         .unwrap_or_else(|| facebook_permalink(&id));
     Ok(Published {
-        note: None,
+        note,
         id,
         permalink: Some(permalink),
     })
@@ -469,17 +492,24 @@ pub async fn publish_threads(
                 .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/threads"))
         }
     };
+    let alt_text = item.params["alt_text"].as_str().map(str::to_string);
+    let with_alt = |mut f: Vec<(&'static str, String)>| {
+        if let Some(alt) = &alt_text {
+            f.push(("alt_text", alt.clone()));
+        }
+        f
+    };
     let mut fields: Vec<(&'static str, String)> = match item.media {
         [] => vec![("media_type", "TEXT".into())],
-        [image] => vec![("media_type", "IMAGE".into()), ("image_url", image.url.clone())],
+        [image] => with_alt(vec![("media_type", "IMAGE".into()), ("image_url", image.url.clone())]),
         images => {
             let mut children = Vec::new();
             for image in images {
-                let id = make(vec![
+                let id = make(with_alt(vec![
                     ("media_type", "IMAGE".into()),
                     ("image_url", image.url.clone()),
                     ("is_carousel_item", "true".into()),
-                ])
+                ]))
                 .await?;
                 wait_for_container(http, account, &id, "status").await?;
                 children.push(id);
@@ -492,6 +522,9 @@ pub async fn publish_threads(
     }
     if let Some(parent) = item.reply_to {
         fields.push(("reply_to_id", parent.to_string()));
+    } else if let Some(tag) = item.params["topic_tag"].as_str() {
+        // The topic belongs to the post that opens the thread.
+        fields.push(("topic_tag", tag.to_string()));
     }
     let container_id = make(fields).await?;
     wait_for_container(http, account, &container_id, "status").await?;
@@ -553,16 +586,26 @@ pub async fn publish_instagram(
                     .note("Add media to the post."),
             );
         }
-        [image] => create(json!({"image_url": image.url, "caption": item.text})).await?,
+        [image] => {
+            let mut body = json!({"image_url": image.url, "caption": item.text});
+            extend_instagram(&mut body, item.params, true);
+            create(body).await?
+        }
         images => {
             let mut children = Vec::new();
             for image in images {
-                children.push(create(json!({"image_url": image.url, "is_carousel_item": true})).await?);
+                let mut body = json!({"image_url": image.url, "is_carousel_item": true});
+                extend_instagram(&mut body, item.params, false);
+                children.push(create(body).await?);
             }
             for child in &children {
                 wait_for_container(http, account, child, "status_code").await?;
             }
-            create(json!({"media_type": "CAROUSEL", "children": children.join(","), "caption": item.text})).await?
+            let mut body = json!({"media_type": "CAROUSEL", "children": children.join(","), "caption": item.text});
+            if let Some(c) = item.params.get("collaborators") {
+                body["collaborators"] = c.clone();
+            }
+            create(body).await?
         }
     };
     wait_for_container(http, account, &container, "status_code").await?;
@@ -612,6 +655,17 @@ pub async fn publish_instagram(
     }
     let permalink = read_field(http, account, &id, "permalink").await;
     Ok(Published { note, id, permalink })
+}
+
+/// An Instagram image container's optional keys: `alt_text` on every image, `collaborators` on
+/// the container that is published (`top`).
+fn extend_instagram(body: &mut Value, params: &Value, top: bool) {
+    if let Some(alt) = params.get("alt_text") {
+        body["alt_text"] = alt.clone();
+    }
+    if top && let Some(c) = params.get("collaborators") {
+        body["collaborators"] = c.clone();
+    }
 }
 
 /// Polls a container (`status` on Threads, `status_code` on Instagram) until it is ready, with

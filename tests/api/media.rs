@@ -141,6 +141,45 @@ media_test!(
 );
 
 media_test!(
+    alt_text_and_collaborators_ride_on_the_media_requests,
+    |fake: FakeProvider, t: TestApp, _base: String| async move {
+        connect(&t, &fake, "instagram").await;
+        connect(&t, &fake, "linkedin").await;
+        connect(&t, &fake, "threads").await;
+        create(
+            &t,
+            json!({"post": {"body": "Described"}, "profiles": ["instagram", "linkedin", "threads"], "media": [jpeg(&fake)],
+                   "platforms": {"instagram": {"alt_text": "A red door", "collaborators": ["friend"]},
+                                 "linkedin": {"alt_text": "A red door"}, "threads": {"alt_text": "A red door"}}}),
+        )
+        .await;
+        settle(&t).await;
+        assert_eq!(fake.posts("instagram").len(), 1);
+        let ig = fake
+            .requests_for("instagram")
+            .into_iter()
+            .find(|r| r.method == "POST" && r.path.ends_with("/media"))
+            .unwrap();
+        let body: Value = serde_json::from_str(&ig.body).unwrap();
+        assert_eq!(body["alt_text"], "A red door");
+        assert_eq!(body["collaborators"], json!(["friend"]));
+        let li = fake
+            .requests_for("linkedin")
+            .into_iter()
+            .find(|r| r.method == "POST" && r.path.ends_with("/rest/posts"))
+            .unwrap();
+        let body: Value = serde_json::from_str(&li.body).unwrap();
+        assert_eq!(body["content"]["media"]["altText"], "A red door", "{body}");
+        let th = fake
+            .requests_for("threads")
+            .into_iter()
+            .find(|r| r.method == "POST" && r.path.ends_with("/threads"))
+            .unwrap();
+        assert_eq!(th.form_param("alt_text"), Some("A red door"));
+    }
+);
+
+media_test!(
     signed_media_urls_serve_exact_bytes_and_nothing_else,
     |fake: FakeProvider, t: TestApp, base: String| async move {
         connect(&t, &fake, "instagram").await;

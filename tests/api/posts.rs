@@ -668,3 +668,60 @@ backend_test!(validation_holes_are_422s_that_name_the_field, |t: TestApp| async 
     let e = problems(json!({"post": {"body": "hi"}, "profiles": ["twitter"], "media": [123]})).await;
     assert_eq!(e, ["media item 0: must be a URL (text) or an object with a \"url\""]);
 });
+
+backend_test!(
+    platform_parameters_are_checked_platform_by_platform,
+    |t: TestApp| async move {
+        let key = t.account.key.clone();
+        t.insert_profile(&t.account, t.account.group_id, Platform::Threads, "th-1")
+            .await;
+        let r = t
+            .post(
+                "/api/posts",
+                &key,
+                json!({"post": {"body": "Hi", "draft": true}, "profiles": ["threads"],
+                   "platforms": {"instagram": {"foo": 1, "first_comment": "x"},
+                                 "twitter": {"poll_options": ["a", "b"]},
+                                 "linkedin": {"format": "reel"},
+                                 "threads": {"topic_tag": "rust", "alt_text": "A cat"},
+                                 "bluesky": {}}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+        let mut errors: Vec<String> = serde_json::from_value(r.body["errors"].clone()).unwrap();
+        errors.sort();
+        assert_eq!(
+            errors,
+            [
+                "platforms.bluesky: bluesky is not available on this server yet",
+                "platforms.instagram.foo is not one of Instagram's parameters (known: format, first_comment, alt_text, collaborators)",
+                "platforms.linkedin.format \"reel\" is not available (allowed: post)",
+                "platforms.twitter.poll_options polls are not available on this server yet",
+            ]
+        );
+        // The valid keys of every platform are kept and shown back.
+        let r = t
+            .post(
+                "/api/posts",
+                &key,
+                json!({"post": {"body": "Hi", "draft": true}, "profiles": ["threads"],
+                   "platforms": {"threads": {"topic_tag": "rust", "alt_text": "A cat"},
+                                 "instagram": {"first_comment": "x", "collaborators": ["a"]}}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        assert_eq!(r.body["platforms"][0]["params"]["topic_tag"], "rust");
+        let r = t
+            .post(
+                "/api/posts",
+                &key,
+                json!({"post": {"body": "Hi", "draft": true}, "profiles": ["threads"],
+                   "platforms": {"threads": {"topic_tag": "#rust"}}}),
+            )
+            .await;
+        assert_eq!(
+            r.body["error"],
+            "platforms.threads.topic_tag must be 1 to 50 characters without #, . or &"
+        );
+    }
+);

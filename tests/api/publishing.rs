@@ -1028,3 +1028,35 @@ fake_test!(
         assert!(container_reads >= 2, "looked up through the containers");
     }
 );
+
+fake_test!(
+    threads_topic_tag_and_facebook_first_comment_reach_the_platforms,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "threads").await;
+        connect(&t, &fake, "facebook").await;
+        let id = create(
+            &t,
+            json!({"post": {"body": "Tagged"}, "profiles": ["threads", "facebook"], 
+                   "platforms": {"threads": {"topic_tag": "rustlang"},
+                                 "facebook": {"page_id": "facebook-page-2", "first_comment": "More in the comments"}}}),
+        )
+        .await;
+        drain(&t).await;
+        let post = get(&t, &id).await;
+        for e in post["platforms"].as_array().unwrap() {
+            assert_eq!(e["status"], "published", "{e}");
+            assert!(e["error_details"].is_null(), "{e}");
+        }
+        let container = fake
+            .requests_for("threads")
+            .into_iter()
+            .find(|r| r.method == "POST" && r.path.ends_with("/threads"))
+            .unwrap();
+        assert_eq!(container.form_param("topic_tag"), Some("rustlang"));
+        let fb = &fake.posts("facebook")[0];
+        assert_eq!(
+            fake.comments(),
+            vec![(fb.id.clone(), "More in the comments".to_string())]
+        );
+    }
+);

@@ -18,6 +18,24 @@ impl Inner {
         match (r.method.as_str(), segments.as_slice()) {
             ("POST", [page, "feed"]) => Some(self.facebook_feed(page, r)),
             ("GET", [page, "feed"]) => Some(self.facebook_read_feed(page, r)),
+            ("POST", [post, "comments"]) if post.contains('_') => {
+                let post = post.to_string();
+                let page = post.split('_').next().unwrap_or("").to_string();
+                let body = json_body(r).unwrap_or(Value::Null);
+                if let Err(resp) = self.facebook_page_token(&page, r, Some(&body)) {
+                    return Some(resp);
+                }
+                if !self.live_posts("facebook").any(|x| x.id == post) {
+                    return Some(meta_err(100, Some(33), "(#100) Object does not exist"));
+                }
+                let message = body["message"].as_str().unwrap_or("").to_string();
+                if message.is_empty() {
+                    return Some(meta_err(100, None, "(#100) The parameter message is required"));
+                }
+                self.comments.push((post, message));
+                let id = self.numeric_id();
+                Some(json_resp(StatusCode::OK, json!({ "id": id })))
+            }
             ("POST", [page, "photos"]) => Some(self.facebook_photo(page, r)),
             ("DELETE", [id]) if id.contains('_') => {
                 let id = id.to_string();
