@@ -45,9 +45,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Payload<T> {
                 }
             })?;
         let value = parse_body(content_type.as_deref(), &bytes)?;
-        serde_json::from_value(value)
-            .map(Payload)
-            .map_err(|e| ApiError::BadRequest(format!("Invalid request body: {e}")))
+        serde_json::from_value(value).map(Payload).map_err(|e| {
+            // A well-formed body with a field the operation does not know is a validation
+            // problem (422, named), like every other; only unreadable bodies are 400.
+            let msg = e.to_string();
+            match msg.strip_prefix("unknown field `").and_then(|r| r.split_once('`')) {
+                Some((field, expected)) => {
+                    let known = expected
+                        .replace(", expected one of ", "")
+                        .replace(", expected ", "")
+                        .replace('`', "");
+                    ApiError::Validation(vec![format!("{field} is not a known field (known: {known})")])
+                }
+                None => ApiError::BadRequest(format!("Invalid request body: {e}")),
+            }
+        })
     }
 }
 

@@ -725,3 +725,22 @@ backend_test!(
         );
     }
 );
+
+backend_test!(an_unknown_top_level_field_is_a_named_422, |t: TestApp| async move {
+    t.insert_profile(&t.account, t.account.group_id, Platform::Twitter, "x-1")
+        .await;
+    let r = t
+        .post(
+            "/api/posts",
+            &t.account.key,
+            json!({"post": {"body": "hi"}, "profiles": ["twitter"], "foo": 1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+    let error = r.body["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("foo is not a known field (known: post, profiles"),
+        "{error}"
+    );
+    assert_eq!(r.body["errors"].as_array().unwrap().len(), 1);
+});
