@@ -681,6 +681,48 @@ pub async fn arm(db: &Db, result_id: i64, now_ms: i64, reference: Option<&str>) 
         .bind(result_id).bind(now_ms).bind(reference).execute(p).await.map(|r| r.rows_affected() == 1))
 }
 
+/// What the platform named an armed send (e.g. TikTok's publish_id), for a later lookup.
+pub async fn remember_send(db: &Db, result_id: i64, reference: &str) -> sqlx::Result<()> {
+    with_pool!(db, p => sqlx::query(
+        "UPDATE post_profiles SET sending_ref = $2 WHERE id = $1 AND sending_since_ms IS NOT NULL AND platform_post_id IS NULL")
+        .bind(result_id).bind(reference).execute(p).await.map(|_| ()))
+}
+
+/// A published result's id and permalink, once the platform gives the final ones (TikTok's
+/// public id arrives after the post is live). Only while it still carries `provisional_id`.
+pub async fn settle_post_id(
+    db: &Db,
+    result_id: i64,
+    provisional_id: &str,
+    id: &str,
+    permalink: Option<&str>,
+    now_ms: i64,
+) -> sqlx::Result<bool> {
+    with_pool!(db, p => sqlx::query(
+        "UPDATE post_profiles SET platform_post_id = $3, permalink = COALESCE($4, permalink), updated_at_ms = $5 \
+         WHERE id = $1 AND platform_post_id = $2 AND status = 'published'")
+        .bind(result_id).bind(provisional_id).bind(id).bind(permalink).bind(now_ms)
+        .execute(p).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Job kind that waits for a published post's final platform id (TikTok).
+pub const RESOLVE_ID_JOB: &str = "resolve_post_id";
+
+/// Enqueues the wait for a published result's final id.
+pub async fn enqueue_resolve_id(
+    db: &Db,
+    payload: &str,
+    platform: &str,
+    run_at_ms: i64,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    with_pool!(db, p => sqlx::query(
+        "INSERT INTO jobs (kind, payload, state, run_at_ms, max_attempts, dedupe_key, created_at_ms, queue) \
+         VALUES ($1, $2, 'queued', $3, 10, NULL, $4, $5)")
+        .bind(RESOLVE_ID_JOB).bind(payload).bind(run_at_ms).bind(now_ms).bind(platform)
+        .execute(p).await.map(|_| ()))
+}
+
 /// The armed request was refused (so it created nothing): it may be sent again.
 pub async fn disarm(db: &Db, result_id: i64) -> sqlx::Result<()> {
     with_pool!(db, p => sqlx::query("UPDATE post_profiles SET sending_since_ms = NULL, sending_ref = NULL WHERE id = $1 AND platform_post_id IS NULL")

@@ -129,6 +129,7 @@ async fn execute(state: &AppState, job: jobs::JobRow) -> sqlx::Result<()> {
         crate::db::posts::PUBLISH_JOB => publish::run(state, &job).await,
         crate::db::posts::FETCH_MEDIA_JOB => publish::fetch_media(state, &job).await,
         crate::db::posts::UNPUBLISH_JOB => publish::unpublish(state, &job).await,
+        crate::db::posts::RESOLVE_ID_JOB => publish::resolve_id(state, &job).await,
         other => Err(JobError::Permanent(format!("unknown job kind {other}"))),
     };
     let now = now_ms();

@@ -185,6 +185,7 @@ async fn publish_chain<'c>(
                     .map_err(|e| (item, db_failure(e)))?;
                     tracing::info!(post_id = item.post_id, profile_id, %platform, platform_post_id = %found.id,
                         "an earlier attempt had published it: found on the platform");
+                    await_final_id(state, item.result_id, profile_id, platform, placement, &found.id).await;
                     previous = Some(found.id);
                     continue;
                 }
@@ -243,9 +244,94 @@ async fn publish_chain<'c>(
         .await
         .map_err(|e| (item, db_failure(e)))?;
         tracing::info!(post_id = item.post_id, profile_id, %platform, platform_post_id = %published.id, "published");
+        await_final_id(state, item.result_id, profile_id, platform, placement, &published.id).await;
         previous = Some(published.id);
     }
     Ok(())
+}
+
+/// What a `resolve_post_id` job needs: the result, its profile, and the provisional id.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ResolveId {
+    result_id: i64,
+    profile_id: i64,
+    platform: String,
+    placement_id: Option<String>,
+    provisional_id: String,
+}
+
+/// A post published under a provisional id (TikTok's publish_id): a job asks for the final one
+/// later. Best effort: the post is live either way.
+async fn await_final_id(
+    state: &AppState,
+    result_id: i64,
+    profile_id: i64,
+    platform: Platform,
+    placement: Option<&str>,
+    id: &str,
+) {
+    if !platforms::awaits_final_id(platform, id) {
+        return;
+    }
+    let payload = ResolveId {
+        result_id,
+        profile_id,
+        platform: platform.as_str().to_string(),
+        placement_id: placement.map(str::to_string),
+        provisional_id: id.to_string(),
+    };
+    let now = now_ms();
+    let payload = serde_json::to_string(&payload).unwrap_or_default();
+    match store::enqueue_resolve_id(&state.db, &payload, platform.as_str(), now + RESOLVE_ID_EVERY_MS, now).await {
+        Ok(()) => state.jobs_enqueued().await,
+        Err(e) => tracing::warn!(result_id, error = %e, "could not schedule the wait for the post's final id"),
+    }
+}
+
+/// First pause before a provisional id is asked about; the job's backoff grows it from there
+/// (10 attempts, at most an hour apart: bounded).
+const RESOLVE_ID_EVERY_MS: i64 = 30_000;
+
+/// Asks the platform for a published post's final id; records it with its permalink, or tries
+/// again later (a bounded number of times: the post stays published under its provisional id).
+pub async fn resolve_id(state: &AppState, job: &JobRow) -> Result<(), JobError> {
+    let plan: ResolveId =
+        serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+    let platform = Platform::parse(&plan.platform)
+        .ok_or_else(|| JobError::Permanent(format!("unknown platform {:?}", plan.platform)))?;
+    let account = open_account(
+        state,
+        plan.profile_id,
+        platform,
+        plan.placement_id.as_deref(),
+        true,
+        None,
+    )
+    .await
+    .map_err(|f| JobError::Retry(f.message))?;
+    let again = || JobError::RetryAt("no final id yet".into(), now_ms() + RESOLVE_ID_EVERY_MS * job.attempts);
+    match platforms::final_id(&state.http, &account, &plan.provisional_id).await {
+        Ok(Some(found)) => {
+            store::settle_post_id(
+                &state.db,
+                plan.result_id,
+                &plan.provisional_id,
+                &found.id,
+                found.permalink.as_deref(),
+                now_ms(),
+            )
+            .await?;
+            tracing::info!(result_id = plan.result_id, %platform, platform_post_id = %found.id, "final post id recorded");
+            Ok(())
+        }
+        Ok(None) if job.attempts < job.max_attempts => Err(again()),
+        Ok(None) => {
+            tracing::info!(result_id = plan.result_id, %platform, "no final post id came; the provisional one stays");
+            Ok(())
+        }
+        Err(f) if f.kind == FailureKind::Transient && job.attempts < job.max_attempts => Err(again()),
+        Err(f) => Err(JobError::Permanent(f.message)),
+    }
 }
 
 /// The chain's stored media by post, with signed URLs for platforms that pull them.
@@ -563,6 +649,14 @@ struct DbGuard<'a> {
 }
 
 impl SendGuard for DbGuard<'_> {
+    fn remember<'a>(&'a self, reference: &'a str) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            if let Err(e) = store::remember_send(self.db, self.result_id, reference).await {
+                tracing::warn!(result_id = self.result_id, error = %e, "could not record the platform's name for a send");
+            }
+        })
+    }
+
     fn arm<'a>(&'a self, reference: Option<&'a str>) -> Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'a>> {
         Box::pin(async move {
             match store::arm(self.db, self.result_id, now_ms(), reference).await {

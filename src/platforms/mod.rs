@@ -413,7 +413,7 @@ pub async fn publish(
 pub fn can_look_up(p: Platform) -> bool {
     matches!(
         p,
-        Platform::Twitter | Platform::Facebook | Platform::Threads | Platform::Instagram
+        Platform::Twitter | Platform::Facebook | Platform::Threads | Platform::Instagram | Platform::Tiktok
     )
 }
 
@@ -432,10 +432,28 @@ pub async fn look_up(
         Platform::Threads | Platform::Instagram => {
             meta::lookup_container(http, account, item, since_ms, reference).await
         }
+        Platform::Tiktok => tiktok::lookup(http, account, reference).await,
         p => Ok(publish::Lookup::Unavailable(format!(
             "{} offers no way to look the post up",
             crate::domain::post::platform_label(p)
         ))),
+    }
+}
+
+/// Whether a published id is provisional and the platform names the final one later.
+pub fn awaits_final_id(p: Platform, id: &str) -> bool {
+    p == Platform::Tiktok && tiktok::awaits_public_id(id)
+}
+
+/// Asks the platform once for the final id of a post published under a provisional one.
+pub async fn final_id(
+    http: &reqwest::Client,
+    account: &publish::Account,
+    provisional: &str,
+) -> Result<Option<publish::Published>, publish::Failure> {
+    match account.platform {
+        Platform::Tiktok => tiktok::public_id(http, account, provisional).await,
+        _ => Ok(None),
     }
 }
 

@@ -186,6 +186,9 @@ impl Failure {
 /// `reference` is what the send can later be looked up by (a container id), stored with it.
 pub trait SendGuard: Send + Sync {
     fn arm<'a>(&'a self, reference: Option<&'a str>) -> Pin<Box<dyn Future<Output = Result<(), Failure>> + Send + 'a>>;
+    /// Records what the platform named the armed send (TikTok's `publish_id`), so that an
+    /// outcome left unknown after it can be looked up. Best effort.
+    fn remember<'a>(&'a self, reference: &'a str) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 }
 
 /// A platform's answer, read whole (publishing answers are small).

@@ -86,7 +86,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::publish::{self, Account, Answer, Failure, FailureKind, Item, Published, SendGuard};
+use super::publish::{self, Account, Answer, Failure, FailureKind, Item, Lookup, Published, SendGuard};
 use crate::domain::platform::Platform;
 
 /// How long TikTok may take to pull and publish the photos before we stop waiting.
@@ -174,7 +174,9 @@ pub async fn publish(
         .as_str()
         .map(str::to_string)
         .ok_or_else(|| Failure::protocol(Platform::Tiktok, "no data.publish_id in the answer to content/init"))?;
-    // From here the post exists on TikTok; what is left is waiting for its id.
+    // From here the post exists on TikTok; what is left is waiting for its id. The publish_id
+    // is kept with the send, so an interruption from here on can be looked up.
+    guard.remember(&publish_id).await;
     let started = tokio::time::Instant::now();
     let mut pause = account.poll;
     loop {
@@ -201,20 +203,7 @@ pub async fn publish(
         };
         let data = &status.body["data"];
         match data["status"].as_str().unwrap_or("") {
-            "PUBLISH_COMPLETE" => {
-                // The id is an int64 number; serde_json keeps it exact.
-                let id = data["publicaly_available_post_id"].get(0).and_then(publish::id_of);
-                let permalink = match (&id, &username) {
-                    (Some(id), Some(u)) => Some(format!("https://www.tiktok.com/@{u}/photo/{id}")),
-                    (None, Some(u)) => Some(format!("https://www.tiktok.com/@{u}")),
-                    _ => None,
-                };
-                return Ok(Published {
-                    note: None,
-                    id: id.unwrap_or(publish_id),
-                    permalink,
-                });
-            }
+            "PUBLISH_COMPLETE" => return Ok(completed(data, &publish_id, username.as_deref())),
             "FAILED" => {
                 let reason = data["fail_reason"].as_str().unwrap_or("unknown");
                 return Err(Failure::new(
@@ -234,10 +223,76 @@ pub async fn publish(
                     STATUS_DEADLINE.as_secs() / 60
                 ),
             )
-            .note("The post may still appear on TikTok; postproxy does not send it again."));
+            .note("The post may still appear on TikTok; postproxy looks it up by its publish_id before deciding anything."));
         }
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_secs(20));
+    }
+}
+
+/// A completed publish: the public post id when TikTok has named it (an int64 number, kept
+/// exact), otherwise the `publish_id` and the profile's URL until it does (see `public_id`).
+fn completed(data: &Value, publish_id: &str, username: Option<&str>) -> Published {
+    let id = data["publicaly_available_post_id"].get(0).and_then(publish::id_of);
+    let permalink = match (&id, username) {
+        (Some(id), Some(u)) => Some(format!("https://www.tiktok.com/@{u}/photo/{id}")),
+        (None, Some(u)) => Some(format!("https://www.tiktok.com/@{u}")),
+        _ => None,
+    };
+    Published {
+        note: None,
+        id: id.unwrap_or_else(|| publish_id.to_string()),
+        permalink,
+    }
+}
+
+/// Whether a published id is still TikTok's provisional `publish_id` (public ids are numbers).
+pub fn awaits_public_id(id: &str) -> bool {
+    !id.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Asks TikTok once more for the public id of a completed publish; `None` while it has none.
+pub async fn public_id(
+    http: &reqwest::Client,
+    account: &Account,
+    publish_id: &str,
+) -> Result<Option<Published>, Failure> {
+    let status = call(
+        http,
+        account,
+        "/v2/post/publish/status/fetch/",
+        &json!({"publish_id": publish_id}),
+        false,
+    )
+    .await?;
+    let found = completed(&status.body["data"], publish_id, account.username.as_deref());
+    Ok((!awaits_public_id(&found.id)).then_some(found))
+}
+
+/// Looks up an interrupted publish by the `publish_id` stored with it: complete → found,
+/// failed → not there, still processing → look again later.
+pub async fn lookup(http: &reqwest::Client, account: &Account, publish_id: Option<&str>) -> Result<Lookup, Failure> {
+    let Some(publish_id) = publish_id else {
+        return Ok(Lookup::Unavailable(
+            "the request was interrupted before TikTok named the publish".into(),
+        ));
+    };
+    let status = call(
+        http,
+        account,
+        "/v2/post/publish/status/fetch/",
+        &json!({"publish_id": publish_id}),
+        false,
+    )
+    .await?;
+    let data = &status.body["data"];
+    match data["status"].as_str().unwrap_or("") {
+        "PUBLISH_COMPLETE" => Ok(Lookup::Found(completed(data, publish_id, account.username.as_deref()))),
+        "FAILED" => Ok(Lookup::Absent),
+        other => Err(Failure::new(
+            FailureKind::Unknown,
+            format!("TikTok is still processing the post ({other})"),
+        )),
     }
 }
 

@@ -383,6 +383,16 @@ impl FakeProvider {
         }
     }
 
+    /// TikTok names the public post id only after this many status reads past completion.
+    pub fn delay_tiktok_public_id(&self, reads: u32) {
+        self.shared.lock().tiktok_public_id_delay = reads;
+    }
+
+    /// The publish_ids TikTok handed out.
+    pub fn tiktok_publish_ids(&self) -> Vec<String> {
+        self.shared.lock().tiktok_publishes.keys().cloned().collect()
+    }
+
     /// Every answer takes this long from now on.
     pub fn set_latency(&self, d: std::time::Duration) {
         self.shared.lock().latency = Some(d);
@@ -792,6 +802,8 @@ struct Inner {
     comments: Vec<(String, String)>,
     /// TikTok publish ids → (post id, status reads).
     tiktok_publishes: HashMap<String, (String, u32)>,
+    /// Status reads after completion that still name no public post id.
+    tiktok_public_id_delay: u32,
     /// Uploaded media: X media ids and LinkedIn image URNs → (owner, content type, size).
     uploads: HashMap<String, (String, String, usize)>,
     /// LinkedIn upload URLs handed out: token → (image URN, owner).
@@ -1307,6 +1319,7 @@ impl Inner {
             unpublished_photos: HashMap::new(),
             uploads: HashMap::new(),
             tiktok_publishes: HashMap::new(),
+            tiktok_public_id_delay: 0,
             upload_slots: HashMap::new(),
         }
     }

@@ -617,3 +617,67 @@ media_test!(
         assert_eq!(got.bytes().await.unwrap().as_ref(), crate::fake_provider::JPEG);
     }
 );
+
+media_test!(
+    tiktok_a_late_public_id_replaces_the_publish_id,
+    |fake: FakeProvider, t: TestApp, _base: String| async move {
+        connect(&t, &fake, "tiktok").await;
+        fake.delay_tiktok_public_id(2);
+        let id = create(
+            &t,
+            json!({"post": {"body": "Later id"}, "profiles": ["tiktok"], "media": [jpeg(&fake)]}),
+        )
+        .await;
+        postproxy::jobs::drain(&t.state).await.unwrap();
+        t.exec("UPDATE jobs SET run_at_ms = 0 WHERE state = 'queued' AND kind <> 'resolve_post_id'")
+            .await;
+        postproxy::jobs::drain(&t.state).await.unwrap();
+        let entry = get(&t, &id).await["platforms"][0].clone();
+        assert_eq!(entry["status"], "published", "{entry}");
+        let provisional = entry["platform_post_id"].as_str().unwrap().to_string();
+        assert!(provisional.starts_with("p_pub_url"), "the publish_id for now: {entry}");
+        assert_eq!(entry["permalink"], "https://www.tiktok.com/@fake_tiktok");
+        // Asked again later (bounded), until TikTok names the public post.
+        for _ in 0..3 {
+            t.exec("UPDATE jobs SET run_at_ms = 0 WHERE state = 'queued'").await;
+            postproxy::jobs::drain(&t.state).await.unwrap();
+        }
+        let entry = get(&t, &id).await["platforms"][0].clone();
+        let post = &fake.posts("tiktok")[0];
+        assert_eq!(entry["platform_post_id"], post.id.as_str(), "{entry}");
+        assert_eq!(
+            entry["permalink"],
+            format!("https://www.tiktok.com/@fake_tiktok/photo/{}", post.id)
+        );
+        assert_eq!(t.count("SELECT COUNT(*) FROM jobs WHERE state = 'queued'").await, 0);
+    }
+);
+
+media_test!(
+    tiktok_an_interrupted_publish_is_looked_up_by_its_publish_id,
+    |fake: FakeProvider, t: TestApp, _base: String| async move {
+        connect(&t, &fake, "tiktok").await;
+        let id = create(
+            &t,
+            json!({"post": {"body": "Interrupted"}, "profiles": ["tiktok"], "media": [jpeg(&fake)]}),
+        )
+        .await;
+        settle(&t).await;
+        assert_eq!(fake.posts("tiktok").len(), 1);
+        // As if the server had died after TikTok accepted the post and named its publish_id.
+        let publish_id = fake.tiktok_publish_ids().pop().unwrap();
+        t.exec("UPDATE post_profiles SET status = 'processing', platform_post_id = NULL, sending_since_ms = 1")
+            .await;
+        postproxy::with_pool!(&t.db, p => sqlx::query("UPDATE post_profiles SET sending_ref = $1")
+            .bind(&publish_id).execute(p).await.map(|_| ()))
+        .unwrap();
+        t.exec("UPDATE posts SET status = 'processing'").await;
+        t.exec("UPDATE jobs SET state = 'queued', run_at_ms = 0, locked_until_ms = NULL, attempts = 0 WHERE kind = 'publish_post'")
+            .await;
+        postproxy::jobs::drain(&t.state).await.unwrap();
+        assert_eq!(fake.posts("tiktok").len(), 1, "found by its publish_id, not sent again");
+        let entry = get(&t, &id).await["platforms"][0].clone();
+        assert_eq!(entry["status"], "published", "{entry}");
+        assert_eq!(entry["platform_post_id"], fake.posts("tiktok")[0].id.as_str());
+    }
+);

@@ -157,7 +157,18 @@ impl Inner {
                     ));
                 };
                 *reads += 1;
-                if *reads == 1 {
+                let reads = *reads;
+                let post = post.clone();
+                if reads >= 2 && reads < 2 + self.tiktok_public_id_delay {
+                    // Complete, but TikTok has not named the public post yet.
+                    return Some(tiktok(
+                        StatusCode::OK,
+                        json!({"status": "PUBLISH_COMPLETE", "publicaly_available_post_id": [], "fail_reason": ""}),
+                        "ok",
+                        "",
+                    ));
+                }
+                if reads == 1 {
                     tiktok(
                         StatusCode::OK,
                         json!({"status": "PROCESSING_DOWNLOAD", "publicaly_available_post_id": [], "fail_reason": ""}),
