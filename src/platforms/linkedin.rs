@@ -79,7 +79,7 @@ pub async fn revoke(http: &reqwest::Client, cfg: &ProviderConfig, access_token: 
 
 use serde_json::{Value, json};
 
-use super::publish::{self, Account, Answer, Failure, FailureKind, Item, Published, SendGuard};
+use super::publish::{self, Account, Answer, Failure, FailureKind, Item, Lookup, Published, SendGuard};
 use crate::domain::platform::Platform;
 
 fn rest(http: &reqwest::Client, method: reqwest::Method, url: String, token: &str) -> reqwest::RequestBuilder {
@@ -172,6 +172,63 @@ pub async fn publish(
         note: None,
         permalink: Some(format!("https://www.linkedin.com/feed/update/{urn}")),
         id: urn,
+    })
+}
+
+/// Looks for the item among the author's recent posts (`GET /rest/posts?q=author`), by its
+/// commentary, created since `since_ms`. Reading posts needs `r_member_social` (members) or
+/// `r_organization_social` (organisations), which apps rarely hold: without it LinkedIn answers
+/// 403 and there is no way to look.
+pub async fn lookup(
+    http: &reqwest::Client,
+    account: &Account,
+    item: &Item<'_>,
+    since_ms: i64,
+) -> Result<Lookup, Failure> {
+    let owner = author(account);
+    let answer = publish::send(
+        Platform::Linkedin,
+        rest(
+            http,
+            reqwest::Method::GET,
+            format!("{}/rest/posts", account.cfg.api_url),
+            &account.token,
+        )
+        .header("X-RestLi-Method", "FINDER")
+        .query(&[
+            ("q", "author"),
+            ("author", owner.as_str()),
+            ("count", "20"),
+            ("sortBy", "LAST_MODIFIED"),
+        ]),
+        false,
+    )
+    .await?;
+    if !answer.ok() {
+        let f = classify(&answer, false);
+        return match f.kind {
+            FailureKind::Transient | FailureKind::TokenRejected => Err(f),
+            _ => Ok(Lookup::Unavailable(format!(
+                "LinkedIn did not let postproxy read the author's posts (it needs r_member_social or \
+                 r_organization_social): {}",
+                f.message
+            ))),
+        };
+    }
+    let sent = escape_commentary(item.text);
+    let found = answer.body["elements"].as_array().into_iter().flatten().find(|p| {
+        p["createdAt"].as_i64().is_none_or(|at| at >= since_ms)
+            && p["commentary"]
+                .as_str()
+                .is_some_and(|c| c == sent || publish::same_text(item.text, c))
+    });
+    Ok(match found.and_then(|p| p["id"].as_str()) {
+        Some(urn) => Lookup::Found(Published {
+            note: None,
+            permalink: Some(format!("https://www.linkedin.com/feed/update/{urn}")),
+            id: urn.to_string(),
+        }),
+        None => Lookup::Absent,
     })
 }
 
@@ -282,7 +339,7 @@ pub fn classify(answer: &Answer, creates: bool) -> Failure {
             .note("LinkedIn no longer accepts the API version this server uses; upgrade postproxy."),
         500..=599 if creates => failure(FailureKind::Unknown).note(
             "LinkedIn answered with a server error after receiving the post, so it may or may not have been published. \
-             postproxy does not send it again, so that it cannot appear twice; check the page on LinkedIn.",
+             postproxy looks for it on LinkedIn before deciding whether to send it again.",
         ),
         500..=599 => failure(FailureKind::Transient),
         _ => failure(FailureKind::Refused).note("LinkedIn refused the request; the message above is LinkedIn's own."),

@@ -413,7 +413,12 @@ pub async fn publish(
 pub fn can_look_up(p: Platform) -> bool {
     matches!(
         p,
-        Platform::Twitter | Platform::Facebook | Platform::Threads | Platform::Instagram | Platform::Tiktok
+        Platform::Twitter
+            | Platform::Facebook
+            | Platform::Threads
+            | Platform::Instagram
+            | Platform::Tiktok
+            | Platform::Linkedin
     )
 }
 
@@ -433,6 +438,7 @@ pub async fn look_up(
             meta::lookup_container(http, account, item, since_ms, reference).await
         }
         Platform::Tiktok => tiktok::lookup(http, account, reference).await,
+        Platform::Linkedin => linkedin::lookup(http, account, item, since_ms).await,
         p => Ok(publish::Lookup::Unavailable(format!(
             "{} offers no way to look the post up",
             crate::domain::post::platform_label(p)

@@ -393,6 +393,14 @@ impl FakeProvider {
         self.shared.lock().tiktok_publishes.keys().cloned().collect()
     }
 
+    /// The platform grants one more permission to every existing grant (an app that was approved for it).
+    pub fn grant_scope(&self, platform: &str, scope: &str) {
+        let p = check_platform(platform);
+        for g in self.shared.lock().grants.iter_mut().filter(|g| g.platform == p) {
+            g.scopes.push(scope.to_string());
+        }
+    }
+
     /// Every answer takes this long from now on.
     pub fn set_latency(&self, d: std::time::Duration) {
         self.shared.lock().latency = Some(d);

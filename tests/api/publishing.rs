@@ -367,7 +367,6 @@ fake_test!(
             .await;
         t.post(&format!("/api/posts/{id}/publish"), &t.account.key, json!({}))
             .await;
-        let before = fake.requests_for("linkedin").len();
         drain(&t).await;
         let entry = get(&t, &id).await["platforms"][0].clone();
         assert_eq!(entry["status"], "failed", "{entry}");
@@ -379,7 +378,14 @@ fake_test!(
                 .contains("may or may not be on LinkedIn"),
             "{entry}"
         );
-        assert_eq!(fake.requests_for("linkedin").len(), before, "nothing sent");
+        // It looked (and was refused: no r_member_social), and sent nothing.
+        let sent = fake
+            .requests_for("linkedin")
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/rest/posts"))
+            .count();
+        assert_eq!(sent, 0, "nothing sent");
+        assert!(fake.posts("linkedin").is_empty());
     }
 );
 
@@ -1058,5 +1064,49 @@ fake_test!(
             fake.comments(),
             vec![(fb.id.clone(), "More in the comments".to_string())]
         );
+    }
+);
+
+fake_test!(
+    linkedin_an_unknown_outcome_is_looked_up_where_the_app_may_read_posts,
+    |fake: FakeProvider, t: TestApp| async move {
+        connect(&t, &fake, "linkedin").await;
+        let error = json!({"message": "Service Unavailable", "status": 503});
+        // Without r_member_social LinkedIn does not let anyone look: a note, never a second copy.
+        fake.script("linkedin", Scripted::ApplyThenFail(503, error.clone()));
+        let blind = create(
+            &t,
+            json!({"post": {"body": "Can't look (yet)"}, "profiles": ["linkedin"]}),
+        )
+        .await;
+        drain(&t).await;
+        time_passes(&t).await;
+        drain(&t).await;
+        let entry = get(&t, &blind).await["platforms"][0].clone();
+        assert_eq!(entry["status"], "failed", "{entry}");
+        assert!(entry["error"].as_str().unwrap().contains("r_member_social"), "{entry}");
+        assert!(
+            entry["error_details"]["postproxy_note"]
+                .as_str()
+                .unwrap()
+                .contains("may or may not be on LinkedIn")
+        );
+        assert_eq!(fake.posts("linkedin").len(), 1, "not sent again");
+        // With it, the post is found and shown published.
+        fake.grant_scope("linkedin", "r_member_social");
+        fake.script("linkedin", Scripted::ApplyThenFail(503, error));
+        let id = create(
+            &t,
+            json!({"post": {"body": "Found (it) #later"}, "profiles": ["linkedin"]}),
+        )
+        .await;
+        drain(&t).await;
+        time_passes(&t).await;
+        drain(&t).await;
+        let posts = fake.posts("linkedin");
+        assert_eq!(posts.len(), 2, "found, not sent again");
+        let entry = get(&t, &id).await["platforms"][0].clone();
+        assert_eq!(entry["status"], "published", "{entry}");
+        assert_eq!(entry["platform_post_id"], posts[1].id.as_str());
     }
 );

@@ -14,6 +14,18 @@ const RESERVED: &[char] = &[
     '\\', '|', '{', '}', '@', '[', ']', '(', ')', '<', '>', '#', '*', '_', '~',
 ];
 
+/// Little text as LinkedIn stores commentary: reserved characters escaped.
+fn escape_little_text(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c == '\\' || RESERVED.contains(&c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The text LinkedIn shows: escapes removed, cut at the first unescaped reserved character.
 pub fn little_text(commentary: &str) -> String {
     let mut out = String::new();
@@ -37,6 +49,7 @@ impl Inner {
     pub(super) fn linkedin_publishing(&mut self, path: &str, r: &RecordedRequest) -> Option<Response> {
         match (r.method.as_str(), path) {
             ("POST", "/rest/posts") => Some(self.linkedin_create(r)),
+            ("GET", "/rest/posts") if r.query_param("q") == Some("author") => Some(self.linkedin_find_by_author(r)),
             ("POST", "/rest/images") if r.query_param("action") == Some("initializeUpload") => {
                 Some(self.linkedin_init_image(r))
             }
@@ -138,7 +151,8 @@ impl Inner {
                 }
             }
         }
-        if let Some(Scripted::Fail(status, body, headers)) = self.next_script(p) {
+        let script = self.next_script(p);
+        if let Some(Scripted::Fail(status, body, headers)) = script {
             return scripted_response(status, body, headers);
         }
         let text = little_text(body["commentary"].as_str().unwrap_or(""));
@@ -163,6 +177,9 @@ impl Inner {
             deleted: false,
             created_ms: postproxy::clock::now_ms(),
         });
+        if let Some(Scripted::ApplyThenFail(status, body)) = script {
+            return scripted_response(status, body, vec![]);
+        }
         let mut resp = StatusCode::CREATED.into_response();
         resp.headers_mut().insert("x-restli-id", urn.parse().expect("header"));
         resp
@@ -170,6 +187,56 @@ impl Inner {
 }
 
 impl Inner {
+    /// `GET /rest/posts?q=author&author=…` (a FINDER): the author's posts, newest first, with
+    /// their commentary as stored (little text). Needs `r_member_social` for a member and
+    /// `r_organization_social` for an organisation, as on LinkedIn.
+    fn linkedin_find_by_author(&self, r: &RecordedRequest) -> Response {
+        let i = match self.linkedin_rest_prologue(r) {
+            Ok(i) => i,
+            Err(resp) => return resp,
+        };
+        if r.header("x-restli-method") != Some("FINDER") {
+            return linkedin_api_err(
+                StatusCode::BAD_REQUEST,
+                0,
+                "ILLEGAL_ARGUMENT",
+                "X-RestLi-Method: FINDER is required",
+            );
+        }
+        let grant = &self.grants[self.tokens[i].grant];
+        let author = r.query_param("author").unwrap_or("").to_string();
+        let allowed = if author.starts_with("urn:li:person:") {
+            grant.has_scope("r_member_social")
+        } else {
+            grant.has_scope("r_organization_social")
+        };
+        if !allowed {
+            return linkedin_api_err(
+                StatusCode::FORBIDDEN,
+                100,
+                "ACCESS_DENIED",
+                &format!(
+                    "Not enough permissions to access: partnerApiPostsExternal.FINDER-author.20260901 as {author}"
+                ),
+            );
+        }
+        let count: usize = r.query_param("count").and_then(|c| c.parse().ok()).unwrap_or(10);
+        let mine: Vec<_> = self.live_posts("linkedin").filter(|x| x.author == author).collect();
+        let elements: Vec<_> = mine
+            .into_iter()
+            .rev()
+            .take(count)
+            .map(|x| {
+                json!({"id": x.id, "author": x.author, "commentary": escape_little_text(&x.text),
+                       "createdAt": x.created_ms, "lifecycleState": "PUBLISHED", "visibility": "PUBLIC"})
+            })
+            .collect();
+        super::json_resp(
+            StatusCode::OK,
+            json!({"elements": elements, "paging": {"start": 0, "count": count}}),
+        )
+    }
+
     /// `POST /rest/images?action=initializeUpload`: an upload URL for the owner's next image.
     fn linkedin_init_image(&mut self, r: &RecordedRequest) -> Response {
         if let Err(resp) = self.linkedin_rest_prologue(r) {
