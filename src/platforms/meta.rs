@@ -768,8 +768,22 @@ pub fn classify(p: Platform, answer: &Answer, creates: bool) -> Failure {
         Some(190) if subcode == Some(458) || subcode == Some(460) => failure(FailureKind::Revoked),
         Some(190) | Some(102) => failure(FailureKind::TokenRejected),
         Some(4 | 17 | 32 | 341 | 613 | 80001 | 80002) => failure(FailureKind::Transient)
-            .retry_after(publish::retry_after_header(&answer.headers).or(Some(Duration::from_secs(300))))
-            .note(format!("{label}'s rate limit was reached; postproxy retries later.")),
+            .retry_after(
+                regain_access(&answer.headers)
+                    .or_else(|| publish::retry_after_header(&answer.headers))
+                    .or(Some(Duration::from_secs(300))),
+            )
+            .note(format!(
+                "{label}'s rate limit for this account was reached; postproxy retries when {label} says access is back, \
+                 and other accounts go on meanwhile."
+            )),
+        // Instagram's rolling 24-hour publishing cap (content_publishing_limit).
+        Some(9) if subcode == Some(2207042) => failure(FailureKind::Transient)
+            .retry_after(Some(Duration::from_secs(3600)))
+            .note(format!(
+                "This account reached {label}'s daily publishing limit (a rolling 24 hours); postproxy tries again \
+                 every hour until a slot frees up, and other accounts go on meanwhile."
+            )),
         // A service error to a create may come after the post was made: an unknown outcome.
         Some(1 | 2) | None if creates && (answer.status >= 500 || code.is_some()) => {
             failure(FailureKind::Unknown).note(format!(
@@ -794,6 +808,20 @@ pub fn classify(p: Platform, answer: &Answer, creates: bool) -> Failure {
         None if answer.status >= 500 || answer.status == 429 => failure(FailureKind::Transient),
         None => failure(FailureKind::Refused),
     }
+}
+
+/// When Meta says a throttled account gets access back: the largest
+/// `estimated_time_to_regain_access` (minutes) in `X-Business-Use-Case-Usage`.
+fn regain_access(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let usage: Value = serde_json::from_str(headers.get("x-business-use-case-usage")?.to_str().ok()?).ok()?;
+    let minutes = usage
+        .as_object()?
+        .values()
+        .flat_map(|v| v.as_array().cloned().unwrap_or_default())
+        .filter_map(|u| u["estimated_time_to_regain_access"].as_u64())
+        .max()
+        .filter(|m| *m > 0)?;
+    Some(Duration::from_secs(minutes.min(24 * 60) * 60))
 }
 
 /// `DELETE /{id}` (Facebook with the Page token, Threads with the user token).
@@ -869,6 +897,31 @@ mod publish_tests {
         assert_eq!(
             classify(Platform::Facebook, &a(502, Value::Null), true).kind,
             FailureKind::Unknown
+        );
+        // A throttled Page: back when Meta's usage header says, not after a fixed pause.
+        let mut throttled = a(
+            400,
+            json!({"error":{"message":"(#80001) There have been too many calls to this Page account.","code":80001}}),
+        );
+        throttled.headers.insert(
+            "x-business-use-case-usage",
+            r#"{"1031":[{"type":"pages","call_count":100,"total_cputime":3,"total_time":5,"estimated_time_to_regain_access":17}]}"#
+                .parse()
+                .unwrap(),
+        );
+        let f = classify(Platform::Facebook, &throttled, true);
+        assert_eq!(
+            (f.kind, f.retry_after),
+            (FailureKind::Transient, Some(Duration::from_secs(17 * 60)))
+        );
+        let cap = a(
+            400,
+            json!({"error":{"message":"The user has reached the maximum number of posts","code":9,"error_subcode":2207042}}),
+        );
+        let f = classify(Platform::Instagram, &cap, true);
+        assert_eq!(
+            (f.kind, f.retry_after),
+            (FailureKind::Transient, Some(Duration::from_secs(3600)))
         );
         // A service error to a create may hide a created post; elsewhere it is just retried.
         let service = json!({"error":{"message":"An unexpected error has occurred.","code":2,"is_transient":true}});

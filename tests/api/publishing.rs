@@ -1110,3 +1110,31 @@ fake_test!(
         assert_eq!(entry["platform_post_id"], posts[1].id.as_str());
     }
 );
+
+fake_test!(
+    a_profile_at_its_limit_waits_visibly_and_others_go_on,
+    |fake: FakeProvider, t: TestApp| async move {
+        let brand_a = t.create_group(&t.account.key, "A").await;
+        let brand_b = t.create_group(&t.account.key, "B").await;
+        let a = crate::connect::connect_in(&t, &fake, &brand_a, "twitter").await;
+        let b = crate::connect::connect_in(&t, &fake, &brand_b, "twitter").await;
+        let reset = (postproxy::clock::now_ms() / 1000 + 900).to_string();
+        fake.script(
+            "twitter",
+            Scripted::Fail(
+                429,
+                json!({"title": "Too Many Requests", "detail": "Too Many Requests", "type": "about:blank", "status": 429}),
+                vec![("x-rate-limit-reset", reset), ("x-rate-limit-remaining", "0".into())],
+            ),
+        );
+        let first = create(&t, json!({"post": {"body": "A waits"}, "profiles": [a]})).await;
+        let second = create(&t, json!({"post": {"body": "B goes"}, "profiles": [b]})).await;
+        drain(&t).await;
+        let waiting = get(&t, &first).await["platforms"][0].clone();
+        assert_eq!(waiting["status"], "processing", "{waiting}");
+        let note = waiting["error_details"]["postproxy_note"].as_str().unwrap();
+        assert!(note.contains("Next attempt at "), "{note}");
+        assert_eq!(get(&t, &second).await["platforms"][0]["status"], "published");
+        assert_eq!(fake.posts("twitter").len(), 1);
+    }
+);
