@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """bench/publishing.py — scheduled-publishing lateness (run through bench/publishing.sh).
 
-Starts a fake X and LinkedIn (OAuth from tests/fuzz/fixtures.py; `POST /2/tweets` and
-`POST /rest/posts` here, standard library only) that records when each post arrives and answers
-after LATENCY_MS, like a real platform. Starts `postproxy serve` against it, connects PROFILES
-profiles through the real connection flow (half X, half LinkedIn, one pair per profile group),
+Starts a fake X, LinkedIn, Facebook and Threads (X and LinkedIn OAuth from
+tests/fuzz/fixtures.py; Meta's OAuth, `POST /2/tweets`, `POST /rest/posts`, `POST /{page}/feed`
+and Threads' container, status and `threads_publish` here; standard library only) that records
+when each post arrives and answers every request after LATENCY_MS, like a real platform. Starts
+`postproxy serve` against it, connects PROFILES profiles through the real connection flow
+(spread evenly over PLATFORMS, one of each per profile group),
 creates POSTS posts spread over the profiles and scheduled evenly over WINDOW seconds (WINDOW=0:
 all at the same instant) starting LEAD seconds from now, waits until every one has reached the
 fake (or TIMEOUT), and prints lateness (arrival - scheduled_at) p50 / p99 / max, publishes per
@@ -16,8 +18,8 @@ Exit 1 when any post is lost or doubled, or the target is missed: p99 lateness u
 spread window; every post published within 60 s of its time for a burst (WINDOW=0).
 
 Usage: python3 bench/publishing.py BIN DATABASE_URL
-Env: POSTS=10000 WINDOW=60 LATENCY_MS=200 PROFILES=100 LEAD=<auto> TIMEOUT=240 CREATE_WORKERS=8
-     COUNT_SQL=0
+Env: POSTS=10000 WINDOW=60 LATENCY_MS=200 PROFILES=100 PLATFORMS=twitter,linkedin,facebook,threads
+     LEAD=<auto> TIMEOUT=240 CREATE_WORKERS=8 COUNT_SQL=0
 """
 
 import json
@@ -26,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from http.server import ThreadingHTTPServer
@@ -40,10 +43,14 @@ WORKERS = int(os.environ.get("CREATE_WORKERS", "8"))
 LATENCY = float(os.environ.get("LATENCY_MS", "200")) / 1000.0
 PROFILES = int(os.environ.get("PROFILES", "100"))
 COUNT_SQL = os.environ.get("COUNT_SQL", "0") == "1"
+PLATFORMS = os.environ.get("PLATFORMS", "twitter,linkedin,facebook,threads").split(",")
 
 arrivals = {}  # text -> [arrival times]
 lock = threading.Lock()
 seq = [0]
+
+
+containers = {}  # Threads container id -> text
 
 
 class FakePlatforms(fixtures.Provider):
@@ -51,11 +58,84 @@ class FakePlatforms(fixtures.Provider):
         now = time.time()
         with lock:
             arrivals.setdefault(text, []).append(now)
+        return self._next_id()
+
+    def _next_id(self):
+        with lock:
             seq[0] += 1
             return str(1800000000000000000 + seq[0])
 
+    def _params(self, body=b""):
+        """Query parameters, and form or JSON body fields (Meta takes all three)."""
+        q = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+        if body:
+            if (self.headers.get("Content-Type") or "").startswith("application/json"):
+                q.update({k: v for k, v in json.loads(body).items() if isinstance(v, str)})
+            else:
+                q.update(dict(urllib.parse.parse_qsl(body.decode())))
+        return q
+
+    @staticmethod
+    def _meta_who(token):
+        return token[4:] if token and token.startswith(("tok-", "ptk-")) else None
+
+    def do_GET(self):
+        path = urllib.parse.urlsplit(self.path).path
+        q = self._params()
+        if path == "/facebook/token":  # code exchange, then the long-lived exchange (both GET)
+            code = q.get("code") or (q.get("fb_exchange_token") or "")[4:]
+            return self._send(200, {"access_token": "tok-" + code, "token_type": "bearer", "expires_in": 5183944})
+        if path == "/threads/api/access_token":
+            return self._send(200, {"access_token": q.get("access_token", ""), "token_type": "bearer",
+                                    "expires_in": 5183944})
+        if path.startswith(("/facebook/api/", "/threads/api/")):
+            who = self._meta_who(q.get("access_token"))
+            if who is None:
+                return self._send(400, {"error": {"message": "Invalid OAuth access token", "code": 190}})
+            if path == "/facebook/api/me":
+                return self._send(200, {"id": "fb-" + who, "name": "Facebook " + who})
+            if path == "/facebook/api/me/accounts":
+                return self._send(200, {"data": [{"id": "page-" + who, "name": "Page " + who,
+                                                  "access_token": "ptk-" + who}]})
+            if path == "/threads/api/v1.0/me":
+                return self._send(200, {"id": "th-" + who, "username": "th_" + who, "name": "Threads " + who})
+            node = path.rsplit("/", 1)[1]
+            time.sleep(LATENCY)
+            if node in containers:  # a text container is ready at once
+                return self._send(200, {"id": node, "status": "FINISHED"})
+            return self._send(200, {"id": node, "permalink": "https://www.threads.com/@x/post/C" + node})
+        return super().do_GET()
+
     def do_POST(self):
         path = self.path.split("?")[0]
+        if path.startswith(("/facebook/api/", "/threads/")):
+            n = int(self.headers.get("Content-Length") or 0)
+            q = self._params(self.rfile.read(n) if n else b"")
+            if path == "/threads/token":
+                return self._send(200, {"access_token": "tok-" + q.get("code", ""), "user_id": "th-" + q.get("code", "")})
+            if self._meta_who(q.get("access_token")) is None:
+                return self._send(400, {"error": {"message": "Invalid OAuth access token", "code": 190}})
+            if path.endswith("/feed"):
+                pid = self._arrive(q.get("message", ""))
+                time.sleep(LATENCY)
+                page = path.split("/")[-2]
+                return self._send(200, {"id": "%s_%s" % (page, pid),
+                                        "permalink_url": "https://www.facebook.com/%s/posts/%s" % (page, pid)})
+            if path.endswith("/threads_publish"):
+                with lock:
+                    text = containers.get(q.get("creation_id"))
+                if text is None:
+                    return self._send(400, {"error": {"message": "Invalid creation_id", "code": 100}})
+                pid = self._arrive(text)
+                time.sleep(LATENCY)
+                return self._send(200, {"id": pid})
+            if path.endswith("/threads"):
+                cid = "9" + self._next_id()
+                with lock:
+                    containers[cid] = q.get("text", "")
+                time.sleep(LATENCY)
+                return self._send(200, {"id": cid})
+            return self._send(404, {"error": {"message": "Unknown path", "code": 100}})
         if path in ("/x/api/2/tweets", "/linkedin/api/rest/posts"):
             n = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(n) or b"{}")
@@ -131,6 +211,12 @@ def main():
         "POSTPROXY_LINKEDIN_AUTHORIZE_URL": fake + "/linkedin/authorize",
         "POSTPROXY_LINKEDIN_TOKEN_URL": fake + "/linkedin/oauth/v2/accessToken",
         "POSTPROXY_LINKEDIN_API_URL": fake + "/linkedin/api",
+        "POSTPROXY_FACEBOOK_AUTHORIZE_URL": fake + "/facebook/authorize",
+        "POSTPROXY_FACEBOOK_TOKEN_URL": fake + "/facebook/token",
+        "POSTPROXY_FACEBOOK_API_URL": fake + "/facebook/api",
+        "POSTPROXY_THREADS_AUTHORIZE_URL": fake + "/threads/authorize",
+        "POSTPROXY_THREADS_TOKEN_URL": fake + "/threads/token",
+        "POSTPROXY_THREADS_API_URL": fake + "/threads/api",
         "POSTPROXY_RATE_LIMIT_PER_MINUTE": "0",
         "RUST_LOG": env.get("RUST_LOG", "warn"),
     })
@@ -153,13 +239,13 @@ def main():
                 break
             except Exception:
                 time.sleep(0.1)
-        # One X and one LinkedIn profile per group (a group holds one profile per platform).
+        # One profile of each platform per group (a group holds one profile per platform).
         profiles = []
-        for g in range((PROFILES + 1) // 2):
+        for g in range((PROFILES + len(PLATFORMS) - 1) // len(PLATFORMS)):
             group = fixtures.create_group(base, key, "Brand %d" % g)
-            for platform in ("twitter", "linkedin"):
+            for platform in PLATFORMS:
                 if len(profiles) < PROFILES:
-                    profiles.append(fixtures.connect(base, key, group, platform, "b%d%s" % (g, platform[0])))
+                    profiles.append(fixtures.connect(base, key, group, platform, "b%d%s" % (g, platform[:2])))
 
         # Creating takes a while: measure a few, then schedule the window after creation ends.
         def create(i, when):
