@@ -632,14 +632,17 @@ pub async fn chain(db: &Db, root: i64, profile_id: i64) -> sqlx::Result<PublishC
         refresh_token_enc: Option<Vec<u8>>,
         access_expires_at_ms: Option<i64>,
         username: Option<String>,
+        placement_token_enc: Option<Vec<u8>>,
     }
     let rows: Vec<Row> = with_pool!(db, p => sqlx::query_as(
         "SELECT r.id AS result_id, r.post_id, p.position, p.body, r.status, r.platform, r.placement_id, \
                 r.platform_post_id, r.sending_since_ms, r.sending_ref, \
                 EXISTS (SELECT 1 FROM media m WHERE m.post_id = r.post_id) AS has_media, \
                 pr.account_id AS profile_account_id, pr.external_id, pr.status AS profile_status, \
-                pr.access_token_enc, pr.refresh_token_enc, pr.access_expires_at_ms, pr.username \
+                pr.access_token_enc, pr.refresh_token_enc, pr.access_expires_at_ms, pr.username, \
+                pl.access_token_enc AS placement_token_enc \
          FROM post_profiles r JOIN posts p ON p.id = r.post_id JOIN profiles pr ON pr.id = r.profile_id \
+         LEFT JOIN placements pl ON pl.profile_id = r.profile_id AND pl.external_id = r.placement_id \
          WHERE r.root_post_id = $1 AND r.profile_id = $2 ORDER BY p.position")
         .bind(root).bind(profile_id).fetch_all(p).await)?;
     let credentials = rows.first().map(|r| super::profiles::CredentialRow {
@@ -652,6 +655,7 @@ pub async fn chain(db: &Db, root: i64, profile_id: i64) -> sqlx::Result<PublishC
         refresh_token_enc: r.refresh_token_enc.clone(),
         access_expires_at_ms: r.access_expires_at_ms,
         username: r.username.clone(),
+        placement_token_enc: r.placement_token_enc.clone(),
     });
     let items: Vec<ChainItem> = rows.into_iter().map(|r| r.item).collect();
     let any_media = items.iter().any(|i| i.has_media);

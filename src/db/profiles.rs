@@ -121,6 +121,10 @@ pub struct CredentialRow {
     pub refresh_token_enc: Option<Vec<u8>>,
     pub access_expires_at_ms: Option<i64>,
     pub username: Option<String>,
+    /// The sealed token of the placement a publish goes to (a Facebook Page), when the query
+    /// that loaded this row brought it.
+    #[sqlx(default)]
+    pub placement_token_enc: Option<Vec<u8>>,
 }
 
 /// Takes the profile's refresh lease until `until_ms`, unless another holder has it.

@@ -601,16 +601,22 @@ async fn open_account(
         .ok_or_else(|| Failure::new(FailureKind::TokenRejected, "No access token is stored for this profile"))?;
     let placement = match (platform, placement) {
         (Platform::Facebook, Some(page)) => {
-            let enc = profiles::placement_token(&state.db, profile_id, page)
-                .await
-                .map_err(db_failure)?
-                .ok_or_else(|| {
-                    Failure::new(
-                        FailureKind::Refused,
-                        format!("Facebook Page {page} is no longer one of the profile's Pages"),
-                    )
-                    .note("Reconnect the profile, or choose another page_id.")
-                })?;
+            // The chain query brings the Page's token along; otherwise ask (and learn whether
+            // the Page is still there).
+            let known = row.placement_token_enc.take().map(Some);
+            let enc = match known {
+                Some(enc) => Some(enc),
+                None => profiles::placement_token(&state.db, profile_id, page)
+                    .await
+                    .map_err(db_failure)?,
+            }
+            .ok_or_else(|| {
+                Failure::new(
+                    FailureKind::Refused,
+                    format!("Facebook Page {page} is no longer one of the profile's Pages"),
+                )
+                .note("Reconnect the profile, or choose another page_id.")
+            })?;
             let token = enc
                 .map(|e| {
                     state

@@ -273,29 +273,11 @@ pub async fn publish_facebook(
     let id = publish::id_of(&answer.body["post_id"])
         .or_else(|| publish::id_of(&answer.body["id"]))
         .ok_or_else(|| Failure::protocol(Platform::Facebook, "no id in the answer to the Page post"))?;
-    let mut note = None;
-    if let Some(comment) = item.params["first_comment"].as_str().filter(|c| !c.is_empty()) {
-        // As the Page; a refusal leaves the post live and says so.
-        let answer = publish::send(
-            p,
-            http.post(format!("{api}/{id}/comments"))
-                .json(&json!({"message": comment, "access_token": token})),
-            false,
-        )
-        .await;
-        let refused = match answer {
-            Ok(a) if a.ok() => None,
-            Ok(a) => Some(classify(p, &a, false)),
-            Err(f) => Some(f),
-        };
-        if let Some(f) = refused {
-            tracing::warn!(platform_post_id = %id, error = %f.message, "the first comment could not be posted");
-            note = Some(format!(
-                "The post is live, but Facebook refused its first comment: {} Add the comment on Facebook yourself.",
-                f.message
-            ));
-        }
-    }
+    // As the Page; a refusal leaves the post live and says so.
+    let note = match item.params["first_comment"].as_str().filter(|c| !c.is_empty()) {
+        Some(comment) => first_comment(http, p, api, &id, token, comment, "pages_manage_engagement").await,
+        None => None,
+    };
     let permalink = answer.body["permalink_url"]
         .as_str()
         .map(absolute_facebook_url)
@@ -623,38 +605,63 @@ pub async fn publish_instagram(
     }
     let id = publish::id_of(&published.body["id"])
         .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/media_publish"))?;
-    let mut note = None;
-    if let Some(comment) = item.params["first_comment"].as_str().filter(|c| !c.is_empty()) {
-        let answer = publish::send(
-            p,
-            http.post(format!("{api}/{id}/comments"))
-                .query(&[("access_token", account.token.as_str())])
-                .json(&json!({ "message": comment })),
-            false,
-        )
-        .await;
-        let refused = match answer {
-            Ok(a) if a.ok() => None,
-            Ok(a) => Some(classify(p, &a, false)),
-            Err(f) => Some(f),
-        };
-        if let Some(f) = refused {
-            tracing::warn!(platform_post_id = %id, error = %f.message, "the first comment could not be posted");
-            let missing_permission =
-                matches!(f.code.as_deref(), Some("10") | Some("200")) || f.kind == FailureKind::TokenRejected;
-            let what = if missing_permission {
-                "Reconnect the profile to grant instagram_business_manage_comments, then add the comment on Instagram."
-            } else {
-                "Add the comment on Instagram yourself."
-            };
-            note = Some(format!(
-                "The post is live, but Instagram refused its first comment: {} {what}",
-                f.message
-            ));
+    let note = match item.params["first_comment"].as_str().filter(|c| !c.is_empty()) {
+        Some(comment) => {
+            first_comment(
+                http,
+                p,
+                api,
+                &id,
+                &account.token,
+                comment,
+                "instagram_business_manage_comments",
+            )
+            .await
         }
-    }
+        None => None,
+    };
     let permalink = read_field(http, account, &id, "permalink").await;
     Ok(Published { note, id, permalink })
+}
+
+/// Posts `comment` on a live post as its first comment. A refusal leaves the post live and comes
+/// back as the result's note: the platform's words, and what to do (reconnect to grant `scope`
+/// when a permission is missing).
+async fn first_comment(
+    http: &reqwest::Client,
+    p: Platform,
+    api: &str,
+    post_id: &str,
+    token: &str,
+    comment: &str,
+    scope: &str,
+) -> Option<String> {
+    let answer = publish::send(
+        p,
+        http.post(format!("{api}/{post_id}/comments"))
+            .query(&[("access_token", token)])
+            .json(&json!({ "message": comment })),
+        false,
+    )
+    .await;
+    let f = match answer {
+        Ok(a) if a.ok() => return None,
+        Ok(a) => classify(p, &a, false),
+        Err(f) => f,
+    };
+    tracing::warn!(platform_post_id = %post_id, error = %f.message, "the first comment could not be posted");
+    let label = platform_label(p);
+    let missing_permission =
+        matches!(f.code.as_deref(), Some("10") | Some("200")) || f.kind == FailureKind::TokenRejected;
+    let what = if missing_permission {
+        format!("Reconnect the profile to grant {scope}, then add the comment on {label}.")
+    } else {
+        format!("Add the comment on {label} yourself.")
+    };
+    Some(format!(
+        "The post is live, but {label} refused its first comment: {} {what}",
+        f.message
+    ))
 }
 
 /// An Instagram image container's optional keys: `alt_text` on every image, `collaborators` on

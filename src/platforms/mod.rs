@@ -55,6 +55,8 @@ pub fn defaults(p: Platform) -> (&'static str, &'static str, &'static str, &'sta
                 "pages_manage_posts",
                 "pages_read_engagement",
                 "business_management",
+                // first_comment, as the Page.
+                "pages_manage_engagement",
             ],
         ),
         Platform::Instagram => (

@@ -25,6 +25,13 @@ impl Inner {
                 if let Err(resp) = self.facebook_page_token(&page, r, Some(&body)) {
                     return Some(resp);
                 }
+                if !self.token_has_scope("facebook", r, "pages_manage_engagement") {
+                    return Some(meta_err(
+                        200,
+                        None,
+                        "(#200) Requires pages_manage_engagement permission to manage the object",
+                    ));
+                }
                 if !self.live_posts("facebook").any(|x| x.id == post) {
                     return Some(meta_err(100, Some(33), "(#100) Object does not exist"));
                 }
