@@ -57,7 +57,7 @@ pub struct ServeArgs {
     pub allow_private_urls: bool,
     /// Jobs (publishes, downloads, refreshes) one process runs at once. One platform may use up
     /// to three quarters of them, so a slow platform never starves the others.
-    #[arg(long, env = "POSTPROXY_WORKER_CONCURRENCY", default_value_t = 96,
+    #[arg(long, env = "POSTPROXY_WORKER_CONCURRENCY", default_value_t = 64,
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub worker_concurrency: u16,
 }
