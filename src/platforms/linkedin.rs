@@ -205,15 +205,10 @@ pub async fn lookup(
     )
     .await?;
     if !answer.ok() {
-        let f = classify(&answer, false);
-        return match f.kind {
-            FailureKind::Transient | FailureKind::TokenRejected => Err(f),
-            _ => Ok(Lookup::Unavailable(format!(
-                "LinkedIn did not let postproxy read the author's posts (it needs r_member_social or \
-                 r_organization_social): {}",
-                f.message
-            ))),
-        };
+        return publish::lookup_refused(
+            classify(&answer, false),
+            "LinkedIn did not let postproxy read the author's posts (it needs r_member_social or r_organization_social)",
+        );
     }
     let sent = escape_commentary(item.text);
     let found = answer.body["elements"].as_array().into_iter().flatten().find(|p| {

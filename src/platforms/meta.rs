@@ -316,14 +316,10 @@ pub async fn lookup_facebook(
     )
     .await?;
     if !answer.ok() {
-        let f = classify(p, &answer, false);
-        return match f.kind {
-            FailureKind::Transient | FailureKind::TokenRejected => Err(f),
-            _ => Ok(Lookup::Unavailable(format!(
-                "Facebook did not let postproxy read the Page's posts: {}",
-                f.message
-            ))),
-        };
+        return publish::lookup_refused(
+            classify(p, &answer, false),
+            "Facebook did not let postproxy read the Page's posts",
+        );
     }
     let found = answer.body["data"].as_array().into_iter().flatten().find(|post| {
         post["message"].as_str().unwrap_or("") == item.text
@@ -368,14 +364,10 @@ pub async fn lookup_container(
         _ => ("status_code", "media", "caption"),
     };
     let unreadable = |answer: &Answer| {
-        let f = classify(p, answer, false);
-        match f.kind {
-            FailureKind::Transient | FailureKind::TokenRejected => Err(f),
-            _ => Ok(Lookup::Unavailable(format!(
-                "{label} did not let postproxy look: {}",
-                f.message
-            ))),
-        }
+        publish::lookup_refused(
+            classify(p, answer, false),
+            &format!("{label} did not let postproxy look"),
+        )
     };
     let mut published = false;
     if let Some(c) = container {

@@ -87,6 +87,15 @@ pub enum Lookup {
     Unavailable(String),
 }
 
+/// A lookup the platform refused: worth asking again later when the refusal is passing (a 5xx,
+/// a 429, a token to renew), otherwise there is no way to look, and `what` says why.
+pub fn lookup_refused(f: Failure, what: &str) -> Result<Lookup, Failure> {
+    match f.kind {
+        FailureKind::Transient | FailureKind::TokenRejected => Err(f),
+        _ => Ok(Lookup::Unavailable(format!("{what}: {}", f.message))),
+    }
+}
+
 /// Whether a post found on a platform carries the text that was sent: platforms show `&`, `<`,
 /// `>` as entities and may rewrite links (X's t.co), so links and spacing are compared loosely.
 pub fn same_text(sent: &str, found: &str) -> bool {

@@ -180,14 +180,7 @@ pub async fn publish(
     let started = tokio::time::Instant::now();
     let mut pause = account.poll;
     loop {
-        let status = call(
-            http,
-            account,
-            "/v2/post/publish/status/fetch/",
-            &json!({"publish_id": publish_id}),
-            false,
-        )
-        .await;
+        let status = fetch_status(http, account, &publish_id).await;
         let status = match status {
             Ok(s) => s,
             Err(f) if f.kind == FailureKind::Transient && started.elapsed() < STATUS_DEADLINE => {
@@ -246,6 +239,18 @@ fn completed(data: &Value, publish_id: &str, username: Option<&str>) -> Publishe
     }
 }
 
+/// `status/fetch` of one publish (the publish loop, the lookup and the public-id wait).
+async fn fetch_status(http: &reqwest::Client, account: &Account, publish_id: &str) -> Result<Answer, Failure> {
+    call(
+        http,
+        account,
+        "/v2/post/publish/status/fetch/",
+        &json!({"publish_id": publish_id}),
+        false,
+    )
+    .await
+}
+
 /// Whether a published id is still TikTok's provisional `publish_id` (public ids are numbers).
 pub fn awaits_public_id(id: &str) -> bool {
     !id.bytes().all(|b| b.is_ascii_digit())
@@ -257,14 +262,7 @@ pub async fn public_id(
     account: &Account,
     publish_id: &str,
 ) -> Result<Option<Published>, Failure> {
-    let status = call(
-        http,
-        account,
-        "/v2/post/publish/status/fetch/",
-        &json!({"publish_id": publish_id}),
-        false,
-    )
-    .await?;
+    let status = fetch_status(http, account, publish_id).await?;
     let found = completed(&status.body["data"], publish_id, account.username.as_deref());
     Ok((!awaits_public_id(&found.id)).then_some(found))
 }
@@ -277,14 +275,7 @@ pub async fn lookup(http: &reqwest::Client, account: &Account, publish_id: Optio
             "the request was interrupted before TikTok named the publish".into(),
         ));
     };
-    let status = call(
-        http,
-        account,
-        "/v2/post/publish/status/fetch/",
-        &json!({"publish_id": publish_id}),
-        false,
-    )
-    .await?;
+    let status = fetch_status(http, account, publish_id).await?;
     let data = &status.body["data"];
     match data["status"].as_str().unwrap_or("") {
         "PUBLISH_COMPLETE" => Ok(Lookup::Found(completed(data, publish_id, account.username.as_deref()))),

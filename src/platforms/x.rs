@@ -243,14 +243,10 @@ pub async fn lookup(
     )
     .await?;
     if !answer.ok() {
-        let f = classify(&answer, false);
-        return match f.kind {
-            FailureKind::Transient | FailureKind::TokenRejected => Err(f),
-            _ => Ok(Lookup::Unavailable(format!(
-                "X did not let postproxy read the account's recent posts: {}",
-                f.message
-            ))),
-        };
+        return publish::lookup_refused(
+            classify(&answer, false),
+            "X did not let postproxy read the account's recent posts",
+        );
     }
     let found = answer.body["data"].as_array().into_iter().flatten().find(|t| {
         let replies_to = t["referenced_tweets"]
