@@ -101,6 +101,8 @@ class FakePlatforms(fixtures.Provider):
                 return self._send(200, {"id": "th-" + who, "username": "th_" + who, "name": "Threads " + who})
             node = path.rsplit("/", 1)[1]
             time.sleep(LATENCY)
+            if node == "threads_publishing_limit":  # read once per profile, then counted by the server
+                return self._send(200, {"data": [{"quota_usage": 0, "config": {"quota_total": 250, "quota_duration": 86400}}]})
             if node in containers:  # a text container is ready at once
                 return self._send(200, {"id": node, "status": "FINISHED"})
             return self._send(200, {"id": node, "permalink": "https://www.threads.com/@x/post/C" + node})

@@ -36,6 +36,8 @@ pub struct AppState {
     pub worker_slots: usize,
     /// Media storage, downloads and signed URLs.
     pub media: Arc<crate::media::Media>,
+    /// Per-account publishing quotas last read from the platforms.
+    pub quotas: Arc<crate::platforms::quota::Quotas>,
 }
 
 /// A token bucket per API key id.
@@ -68,6 +70,7 @@ impl AppState {
                 )
                 .expect("a temporary media directory"),
             ),
+            quotas: Arc::default(),
         }
     }
 

@@ -645,6 +645,7 @@ async fn open_account(
         placement,
         poll: state.publish_poll,
         storage: state.media.storage.clone(),
+        quotas: state.quotas.clone(),
     })
 }
 

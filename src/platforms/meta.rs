@@ -191,6 +191,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::publish::{self, Account, Answer, Failure, FailureKind, Item, Lookup, Published, SendGuard};
+use super::quota::{Reading, Verdict};
 use crate::domain::post::platform_label;
 
 /// How long a container may take before we give up (Meta: poll at most five minutes).
@@ -439,6 +440,72 @@ fn absolute_facebook_url(u: &str) -> String {
     }
 }
 
+/// Reads the account's rolling 24-hour publishing quota (Instagram `content_publishing_limit`,
+/// Threads `threads_publishing_limit`; replies have their own on Threads) before anything is
+/// made, so an account at its cap waits with the numbers in its note instead of making
+/// containers the platform will not publish. Reads are remembered (see `quota`); a read that
+/// fails lets the post go on, and the platform's own cap answer still counts.
+async fn check_quota(http: &reqwest::Client, account: &Account, reply: bool) -> Result<(), Failure> {
+    let p = account.platform;
+    let (endpoint, fields, usage, config) = match (p, reply) {
+        (Platform::Instagram, _) => (
+            "content_publishing_limit",
+            "quota_usage,config",
+            "quota_usage",
+            "config",
+        ),
+        (_, false) => (
+            "threads_publishing_limit",
+            "quota_usage,config",
+            "quota_usage",
+            "config",
+        ),
+        (_, true) => (
+            "threads_publishing_limit",
+            "reply_quota_usage,reply_config",
+            "reply_quota_usage",
+            "reply_config",
+        ),
+    };
+    let key = format!("{}/{}/{usage}", account.cfg.api_url, account.user_id);
+    if account.quotas.before_post(&key) == Verdict::Go {
+        return Ok(());
+    }
+    let answer = publish::send(
+        p,
+        http.get(format!("{}/{}/{endpoint}", account.cfg.api_url, account.user_id))
+            .query(&[("fields", fields), ("access_token", account.token.as_str())]),
+        false,
+    )
+    .await;
+    let reading = answer.ok().filter(|a| a.ok()).and_then(|a| {
+        let row = a.body["data"].get(0)?.clone();
+        Some(Reading {
+            used: row[usage].as_i64()?,
+            total: row[config]["quota_total"].as_i64()?,
+        })
+    });
+    if reading.is_none() {
+        tracing::debug!(platform = %p, "publishing quota unreadable; relying on the platform's cap answer");
+    }
+    match account.quotas.record(&key, reading) {
+        Some(Reading { used, total }) if used >= total => {
+            let label = platform_label(p);
+            let what = if reply { "replies" } else { "posts" };
+            Err(Failure::new(
+                FailureKind::Transient,
+                format!("{label} publishing limit reached: {used} of {total} {what} in the last 24 hours"),
+            )
+            .retry_after(Some(Duration::from_secs(3600)))
+            .note(format!(
+                "This account used all {total} {what} {label} allows in a rolling 24 hours ({endpoint} says {used}); \
+                 postproxy tries again every hour until a slot frees up, and other accounts go on meanwhile."
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// Threads text post: container → wait until it is `FINISHED` → `threads_publish` → permalink.
 /// A thread part replies to the previous part's media id.
 pub async fn publish_threads(
@@ -449,6 +516,7 @@ pub async fn publish_threads(
 ) -> Result<Published, Failure> {
     let p = Platform::Threads;
     let api = &account.cfg.api_url;
+    check_quota(http, account, item.reply_to.is_some()).await?;
     let make = |fields: Vec<(&'static str, String)>| {
         let mut form = fields;
         form.push(("access_token", account.token.clone()));
@@ -561,11 +629,13 @@ pub async fn publish_instagram(
             );
         }
         [image] => {
+            check_quota(http, account, false).await?;
             let mut body = json!({"image_url": image.url, "caption": item.text});
             extend_instagram(&mut body, item.params, true);
             create(body).await?
         }
         images => {
+            check_quota(http, account, false).await?;
             let mut children = Vec::new();
             for image in images {
                 let mut body = json!({"image_url": image.url, "is_carousel_item": true});

@@ -7,6 +7,7 @@ mod linkedin;
 mod meta;
 pub mod pkce;
 pub mod publish;
+pub mod quota;
 mod tiktok;
 mod x;
 

@@ -30,6 +30,8 @@ pub struct Account {
     pub poll: Duration,
     /// Where the post's media is stored (push-based platforms read the bytes from here).
     pub storage: crate::media::Storage,
+    /// Publishing quotas read from the platform (Instagram, Threads), shared by the process.
+    pub quotas: std::sync::Arc<super::quota::Quotas>,
 }
 
 pub struct Placement {

@@ -388,6 +388,12 @@ impl FakeProvider {
         self.shared.lock().tiktok_public_id_delay = reads;
     }
 
+    /// How many posts an account may publish in a rolling 24 hours (Instagram, Threads).
+    pub fn set_publishing_quota(&self, platform: &str, total: i64) {
+        let p = check_platform(platform);
+        self.shared.lock().publishing_quota.insert(p, total);
+    }
+
     /// The publish_ids TikTok handed out.
     pub fn tiktok_publish_ids(&self) -> Vec<String> {
         self.shared.lock().tiktok_publishes.keys().cloned().collect()
@@ -818,6 +824,8 @@ struct Inner {
     upload_slots: HashMap<String, (String, String)>,
     /// Facebook photos uploaded with `published: false`: id → (page, url).
     unpublished_photos: HashMap<String, (String, String)>,
+    /// Posts per rolling 24 hours per account (Instagram 50, Threads 250 unless set).
+    publishing_quota: HashMap<&'static str, i64>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1325,6 +1333,7 @@ impl Inner {
             media_of: HashMap::new(),
             comments: Vec::new(),
             unpublished_photos: HashMap::new(),
+            publishing_quota: HashMap::new(),
             uploads: HashMap::new(),
             tiktok_publishes: HashMap::new(),
             tiktok_public_id_delay: 0,

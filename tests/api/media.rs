@@ -681,3 +681,36 @@ media_test!(
         assert_eq!(entry["platform_post_id"], fake.posts("tiktok")[0].id.as_str());
     }
 );
+
+media_test!(
+    an_instagram_account_at_its_daily_cap_waits_with_the_numbers,
+    |fake: FakeProvider, t: TestApp, _base: String| async move {
+        connect(&t, &fake, "instagram").await;
+        fake.set_publishing_quota("instagram", 1);
+        let first = create(
+            &t,
+            json!({"post": {"body": "One"}, "profiles": ["instagram"], "media": [jpeg(&fake)]}),
+        )
+        .await;
+        settle(&t).await;
+        let second = create(
+            &t,
+            json!({"post": {"body": "Two"}, "profiles": ["instagram"], "media": [jpeg(&fake), jpeg(&fake)]}),
+        )
+        .await;
+        settle(&t).await;
+        assert_eq!(get(&t, &first).await["platforms"][0]["status"], "published");
+        let waiting = get(&t, &second).await["platforms"][0].clone();
+        assert_eq!(waiting["status"], "processing", "{waiting}");
+        let note = waiting["error_details"]["postproxy_note"].as_str().unwrap();
+        assert!(note.contains("content_publishing_limit says 1"), "{note}");
+        // Not one container of the carousel was made while the account was at its cap.
+        let containers = fake
+            .requests_for("instagram")
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/media"))
+            .count();
+        assert_eq!(containers, 1);
+        assert_eq!(fake.posts("instagram").len(), 1);
+    }
+);

@@ -1138,3 +1138,79 @@ fake_test!(
         assert_eq!(fake.posts("twitter").len(), 1);
     }
 );
+
+fn quota_reads(fake: &FakeProvider, platform: &str) -> usize {
+    fake.requests_for(platform)
+        .iter()
+        .filter(|r| r.method == "GET" && r.path.ends_with("_publishing_limit"))
+        .count()
+}
+
+fake_test!(
+    an_account_at_its_threads_quota_waits_before_any_container_is_made,
+    |fake: FakeProvider, t: TestApp| async move {
+        let profile = connect(&t, &fake, "threads").await;
+        fake.set_publishing_quota("threads", 2);
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            ids.push(
+                create(
+                    &t,
+                    json!({"post": {"body": format!("Post {n}")}, "profiles": [profile]}),
+                )
+                .await,
+            );
+            drain(&t).await;
+        }
+        assert_eq!(get(&t, &ids[0]).await["platforms"][0]["status"], "published");
+        assert_eq!(get(&t, &ids[1]).await["platforms"][0]["status"], "published");
+        let waiting = get(&t, &ids[2]).await["platforms"][0].clone();
+        assert_eq!(waiting["status"], "processing", "{waiting}");
+        let details = &waiting["error_details"];
+        let message = details["platform_error_message"].as_str().unwrap_or_default();
+        assert!(message.contains("2 of 2 posts"), "{waiting}");
+        let note = details["postproxy_note"].as_str().unwrap();
+        assert!(
+            note.contains("threads_publishing_limit") && note.contains("Next attempt at "),
+            "{note}"
+        );
+        // Near the cap every post reads the quota; the third made no container.
+        assert_eq!(quota_reads(&fake, "threads"), 3);
+        let containers = fake
+            .requests_for("threads")
+            .iter()
+            .filter(|r| r.method == "POST" && r.path.ends_with("/threads"))
+            .count();
+        assert_eq!(containers, 2);
+        // A slot frees up: the next attempt goes out.
+        fake.set_publishing_quota("threads", 3);
+        time_passes(&t).await;
+        drain(&t).await;
+        assert_eq!(get(&t, &ids[2]).await["platforms"][0]["status"], "published");
+        assert_eq!(fake.posts("threads").len(), 3);
+    }
+);
+
+fake_test!(
+    a_quota_well_clear_of_its_cap_is_read_once_not_per_post,
+    |fake: FakeProvider, t: TestApp| async move {
+        let profile = connect(&t, &fake, "threads").await;
+        for n in 0..3 {
+            create(
+                &t,
+                json!({"post": {"body": format!("Post {n}")}, "profiles": [profile]}),
+            )
+            .await;
+        }
+        let thread = create(
+            &t,
+            json!({"post": {"body": "Opening"}, "profiles": [profile], "thread": [{"body": "A reply"}]}),
+        )
+        .await;
+        drain(&t).await;
+        assert_eq!(get(&t, &thread).await["platforms"][0]["status"], "published");
+        assert_eq!(fake.posts("threads").len(), 5);
+        // One read for posts, one for replies (their own quota on Threads).
+        assert_eq!(quota_reads(&fake, "threads"), 2);
+    }
+);

@@ -28,6 +28,16 @@ impl Inner {
                 }
                 Some(self.meta_media_list("instagram", &user, "caption", r))
             }
+            ("GET", [user_path, "content_publishing_limit"]) => {
+                let user = match self.instagram_user(r) {
+                    Ok(u) => u,
+                    Err(resp) => return Some(resp),
+                };
+                if *user_path != user && *user_path != "me" {
+                    return Some(meta_err(100, Some(33), "(#100) Unsupported get request"));
+                }
+                Some(self.meta_publishing_limit("instagram", &user, r))
+            }
             ("GET", [id]) if self.containers.get(*id).is_some_and(|c| c.platform == "instagram") => {
                 let user = match self.instagram_user(r) {
                     Ok(u) => u,
@@ -214,6 +224,9 @@ impl Inner {
         }
         if c.published.is_some() || c.status_reads < 2 {
             return meta_err(9007, Some(2207027), "Media ID is not available");
+        }
+        if let Some(refusal) = self.meta_quota_refusal(p, &user, false) {
+            return refusal;
         }
         let script = self.next_script(p);
         if let Some(Scripted::Fail(status, body, headers)) = script {
