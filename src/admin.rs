@@ -27,6 +27,21 @@ pub async fn run(state: &AppState, cmd: AdminCommand) -> anyhow::Result<Value> {
                 "api_key": a.api_key,
             }))
         }
+        AdminCommand::ListAccounts => {
+            let data: Vec<Value> = accounts::list(db)
+                .await?
+                .into_iter()
+                .map(|a| {
+                    json!({
+                        "id": state.encode(Kind::Account, a.id),
+                        "name": a.name,
+                        "created_at": iso8601(a.created_at_ms),
+                        "key_count": a.keys,
+                    })
+                })
+                .collect();
+            Ok(json!({ "data": data }))
+        }
         AdminCommand::CreateKey {
             account,
             profile_group,
@@ -98,10 +113,18 @@ pub async fn run(state: &AppState, cmd: AdminCommand) -> anyhow::Result<Value> {
     }
 }
 
-async fn account_id(state: &AppState, public_id: &str) -> anyhow::Result<i64> {
-    let id = state.ids.decode(Kind::Account, public_id);
-    match id {
-        Some(id) if accounts::exists(&state.db, id).await? => Ok(id),
-        _ => bail!("no account {public_id:?}"),
+/// An account by its id, or else by its name (which must name exactly one account).
+async fn account_id(state: &AppState, id_or_name: &str) -> anyhow::Result<i64> {
+    if let Some(id) = state.ids.decode(Kind::Account, id_or_name)
+        && accounts::exists(&state.db, id).await?
+    {
+        return Ok(id);
+    }
+    match accounts::ids_named(&state.db, id_or_name).await?.as_slice() {
+        [id] => Ok(*id),
+        [] => bail!("no account with the id or name {id_or_name:?} (see: postproxy admin list-accounts)"),
+        _ => bail!(
+            "several accounts are named {id_or_name:?}: give the account's id (see: postproxy admin list-accounts)"
+        ),
     }
 }

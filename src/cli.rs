@@ -5,8 +5,18 @@ use clap::{Args, Parser, Subcommand};
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://postproxy.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
+/// What `--help` says beyond the flags: how a platform is switched on.
+const AFTER_HELP: &str = "\
+Platforms (connecting profiles and publishing) are switched on by their OAuth app:
+  POSTPROXY_<PLATFORM>_CLIENT_ID and POSTPROXY_<PLATFORM>_CLIENT_SECRET
+  with <PLATFORM> one of FACEBOOK, INSTAGRAM, TIKTOK, LINKEDIN, YOUTUBE, TWITTER, THREADS.
+  Optional: POSTPROXY_<PLATFORM>_AUTHORIZE_URL, _TOKEN_URL, _API_URL, _SCOPES (overrides).
+Other settings: POSTPROXY_DB_MAX_CONNECTIONS (default 8), RUST_LOG, POSTPROXY_LOG_FORMAT=json.
+The README lists every setting and each platform's app set-up.";
+
 #[derive(Debug, Parser)]
 #[command(name = "postproxy", version, about = "Self-hosted Postproxy API server")]
+#[command(after_help = AFTER_HELP)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     /// Database URL: a SQLite file (`sqlite://path.db`, created when missing) or `postgres://…`.
@@ -57,7 +67,7 @@ pub struct ServeArgs {
     pub allow_private_urls: bool,
     /// Jobs (publishes, downloads, refreshes) one process runs at once. One platform may use up
     /// to three quarters of them, so a slow platform never starves the others.
-    #[arg(long, env = "POSTPROXY_WORKER_CONCURRENCY", default_value_t = 64,
+    #[arg(long, env = "POSTPROXY_WORKER_CONCURRENCY", default_value_t = 96,
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub worker_concurrency: u16,
 }
@@ -66,12 +76,15 @@ pub struct ServeArgs {
 pub enum AdminCommand {
     /// Create an account with a "Default" profile group and a full-access key; prints JSON.
     CreateAccount {
+        /// The account's name (1 to 255 characters; `--account` accepts it later).
         #[arg(long)]
         name: String,
     },
+    /// List the accounts (id, name, created_at, working key count); prints JSON.
+    ListAccounts,
     /// Create an API key (full access, or scoped to one profile group); prints JSON.
     CreateKey {
-        /// Account id (as printed by create-account).
+        /// Account id (as printed by create-account or list-accounts) or the account's name.
         #[arg(long)]
         account: String,
         /// Scope the key to this profile group of the account.
@@ -83,6 +96,7 @@ pub enum AdminCommand {
     },
     /// List an account's API keys (no secrets); prints JSON.
     ListKeys {
+        /// Account id or name.
         #[arg(long)]
         account: String,
     },

@@ -140,14 +140,31 @@ pub struct CallbackParams {
 pub enum Finish {
     Redirect(String),
     Page(PageError),
+    /// Connected, and the caller gave no `redirect_url` (`force_no_redirect`): a page of ours
+    /// says so and that the window can be closed.
+    Connected(Platform),
 }
 
 /// Handles the platform's redirect back: validates the state, exchanges the code, fetches the
 /// identity, and creates or updates the profile. Any failure leaves nothing written.
 pub async fn finish(state: &AppState, platform: &str, params: CallbackParams) -> Finish {
     match finish_inner(state, platform, params).await {
-        Ok(url) => Finish::Redirect(url),
+        Ok((url, platform)) if url.is_empty() => Finish::Connected(platform),
+        Ok((url, _)) => Finish::Redirect(url),
         Err(Failure::Page(p)) => Finish::Page(p),
+        Err(Failure::Redirect {
+            redirect_url,
+            platform,
+            code,
+            description,
+        }) if redirect_url.is_empty() => {
+            tracing::warn!(%platform, error = code, "connection failed");
+            Finish::Page(PageError {
+                status: 400,
+                title: "The account was not connected",
+                message: format!("{description} You can close this window and ask for a new link."),
+            })
+        }
         Err(Failure::Redirect {
             redirect_url,
             platform,
@@ -184,7 +201,8 @@ impl From<sqlx::Error> for Failure {
     }
 }
 
-async fn finish_inner(state: &AppState, platform: &str, params: CallbackParams) -> Result<String, Failure> {
+/// The address to send the browser back to (empty: no `redirect_url`), and the platform.
+async fn finish_inner(state: &AppState, platform: &str, params: CallbackParams) -> Result<(String, Platform), Failure> {
     let bad_state = || {
         Failure::Page(PageError {
             status: 400,
@@ -291,14 +309,18 @@ async fn finish_inner(state: &AppState, platform: &str, params: CallbackParams) 
         Ok(profile_id) => {
             tracing::info!(profile_id, %platform, reconnect = inv.refresh_connection, "profile connected");
             let profile = state.encode(Kind::Profile, profile_id);
-            Ok(with_query(
+            if inv.redirect_url.is_empty() {
+                return Ok((String::new(), platform));
+            }
+            let url = with_query(
                 &inv.redirect_url,
                 &[
                     ("status", "success"),
                     ("profile_id", &profile),
                     ("platform", platform.as_str()),
                 ],
-            ))
+            );
+            Ok((url, platform))
         }
         Err(ConnectError::AlreadyConnected) => Err(fail(
             "already_connected",

@@ -16,7 +16,7 @@ pub enum ApiError {
     /// The key is valid but may not do this (a group-scoped key managing groups).
     #[error("permission denied")]
     Forbidden,
-    /// A single business-rule failure: `{"error": msg}`.
+    /// A single business-rule failure: `{"error": msg, "errors": [msg]}`.
     #[error("{0}")]
     Unprocessable(String),
     /// Field validation failures: `{"error": first, "errors": [...]}`.
@@ -37,6 +37,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// A call the official clients make for a feature this server does not have (yet).
+    #[error("{0} not available")]
+    NotAvailable(&'static str),
     /// Anything unexpected. Details are logged, never sent to the client.
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
@@ -62,6 +65,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::NotAvailable(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -70,8 +74,12 @@ impl ApiError {
         match self {
             ApiError::Unauthorized => json!({"error": "Invalid API key"}),
             ApiError::NotFound => json!({"error": "Not found"}),
-            ApiError::Forbidden => json!({"error": "Your API key has no such permission"}),
-            ApiError::Unprocessable(msg) => json!({"error": msg}),
+            // Every 422 reads the same: `error` the (first) problem, `errors` all of them.
+            ApiError::Forbidden => {
+                let msg = "Your API key has no such permission";
+                json!({"error": msg, "errors": [msg]})
+            }
+            ApiError::Unprocessable(msg) => json!({"error": msg, "errors": [msg]}),
             // Both keys: Python/Node/Go read `error`, the MCP server reads `errors`.
             // `error` is the first problem (as the README and the SDKs' messages read it),
             // `errors` all of them.
@@ -91,6 +99,9 @@ impl ApiError {
             }
             ApiError::UnsupportedMediaType => json!({
                 "error": "Unsupported content type: send application/json or application/x-www-form-urlencoded"
+            }),
+            ApiError::NotAvailable(feature) => json!({
+                "error": format!("{feature}: not available on this server yet (postproxy does not implement this feature; its README lists what it has)")
             }),
             ApiError::Internal(_) => json!({"error": "Internal server error"}),
         }

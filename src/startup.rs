@@ -95,8 +95,13 @@ pub async fn serve(database_url: &str, secret_key: Option<&str>, args: &ServeArg
 
     if let Some(account) = db::accounts::bootstrap_default(&db, now_ms()).await? {
         // The one time this key exists in plaintext: stdout, never the log.
-        println!("Created account \"default\" with profile group \"Default\".");
+        println!(
+            "Created account \"default\" (id {}) with profile group \"Default\" (id {}).",
+            state.encode(crate::ids::Kind::Account, account.account_id),
+            state.encode(crate::ids::Kind::ProfileGroup, account.profile_group_id),
+        );
         println!("API key (shown only now, store it safely): {}", account.api_key);
+        println!("More keys: postproxy admin create-key --account default; accounts: postproxy admin list-accounts");
         println!(
             "Try: curl -H \"Authorization: Bearer {}\" {public_url}/api/profile_groups",
             account.api_key

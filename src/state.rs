@@ -59,7 +59,7 @@ impl AppState {
             publish_poll: Duration::from_millis(250),
             job_poll: Duration::from_secs(1),
             job_lease: Duration::from_secs(15),
-            worker_slots: 64,
+            worker_slots: 96,
             // Replaced by `with_media` wherever media is handled (serve, tests); commands that
             // never touch media keep this throwaway store.
             media: Arc::new(

@@ -72,3 +72,27 @@ pub async fn exists(db: &Db, account_id: i64) -> sqlx::Result<bool> {
     with_pool!(db, p => sqlx::query_scalar::<_, i64>("SELECT id FROM accounts WHERE id = $1")
         .bind(account_id).fetch_optional(p).await.map(|r| r.is_some()))
 }
+
+/// An account as `admin list-accounts` shows it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct AccountRow {
+    pub id: i64,
+    pub name: String,
+    pub created_at_ms: i64,
+    /// Keys that still work.
+    pub keys: i64,
+}
+
+pub async fn list(db: &Db) -> sqlx::Result<Vec<AccountRow>> {
+    with_pool!(db, p => sqlx::query_as(
+        "SELECT a.id, a.name, a.created_at_ms, \
+                (SELECT COUNT(*) FROM api_keys k WHERE k.account_id = a.id AND k.revoked_at_ms IS NULL) AS keys \
+         FROM accounts a ORDER BY a.id")
+        .fetch_all(p).await)
+}
+
+/// The ids of the accounts with this exact name (names are not unique).
+pub async fn ids_named(db: &Db, name: &str) -> sqlx::Result<Vec<i64>> {
+    with_pool!(db, p => sqlx::query_scalar("SELECT id FROM accounts WHERE name = $1 ORDER BY id LIMIT 2")
+        .bind(name).fetch_all(p).await)
+}

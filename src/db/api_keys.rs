@@ -54,6 +54,23 @@ pub async fn list(db: &Db, account_id: i64) -> sqlx::Result<Vec<ApiKeyRow>> {
         .bind(account_id).fetch_all(p).await)
 }
 
+/// The account's keys that still work, oldest first.
+pub async fn list_active(db: &Db, account_id: i64) -> sqlx::Result<Vec<ApiKeyRow>> {
+    with_pool!(db, p => sqlx::query_as(
+        "SELECT id, account_id, profile_group_id, name, prefix, created_at_ms, revoked_at_ms \
+         FROM api_keys WHERE account_id = $1 AND revoked_at_ms IS NULL ORDER BY id")
+        .bind(account_id).fetch_all(p).await)
+}
+
+/// Revokes one of the account's working keys (what `DELETE /api/api_keys/:id` does). False when
+/// the account has no such working key.
+pub async fn revoke_in_account(db: &Db, account_id: i64, key_id: i64, now_ms: i64) -> sqlx::Result<bool> {
+    let affected = with_pool!(db, p => sqlx::query(
+        "UPDATE api_keys SET revoked_at_ms = $3 WHERE id = $2 AND account_id = $1 AND revoked_at_ms IS NULL")
+        .bind(account_id).bind(key_id).bind(now_ms).execute(p).await.map(|r| r.rows_affected()))?;
+    Ok(affected == 1)
+}
+
 /// Marks a key revoked. Returns false when no such key exists; revoking twice keeps the first time.
 pub async fn revoke(db: &Db, key_id: i64, now_ms: i64) -> sqlx::Result<bool> {
     let affected = with_pool!(db, p => sqlx::query(

@@ -21,33 +21,48 @@ static REDIRECT_URL_RE: std::sync::LazyLock<regex::Regex> =
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionRequest {
     pub platform: Platform,
+    /// Where the browser returns; empty when the caller asked for none (`force_no_redirect`):
+    /// the flow then ends on a page of ours that says how it went.
     pub redirect_url: String,
     pub refresh_connection: bool,
 }
 
 /// Validates the raw fields in the order the API documents its errors; the error is the
-/// message for a 422 `{"error": …}`.
+/// message for a 422 `{"error": …}`. `no_redirect` (`force_no_redirect`, what the MCP server
+/// sends) makes `redirect_url` optional.
 pub fn validate(
     platform: Option<&str>,
     redirect_url: Option<&str>,
     refresh_connection: bool,
-) -> Result<ConnectionRequest, &'static str> {
+    no_redirect: bool,
+) -> Result<ConnectionRequest, String> {
     let redirect_url = match redirect_url {
-        None | Some("") => return Err("Missing redirect_url"),
+        None | Some("") if no_redirect => "",
+        None | Some("") => return Err("Missing redirect_url".into()),
+        Some(u) if !is_absolute_http_url(u) => return Err("Invalid redirect_url".into()),
         Some(u) => u,
     };
-    if !is_absolute_http_url(redirect_url) {
-        return Err("Invalid redirect_url");
-    }
     let platform = match platform {
-        None | Some("") => return Err("Missing platform"),
-        Some(p) => Platform::parse(p).ok_or("Unsupported platform")?,
+        None | Some("") => return Err("Missing platform".into()),
+        Some(p) => Platform::parse(p).ok_or_else(|| unsupported(p))?,
     };
     Ok(ConnectionRequest {
         platform,
         redirect_url: redirect_url.to_string(),
         refresh_connection,
     })
+}
+
+/// "Unsupported platform", saying which platforms this server has, and whether the one asked
+/// for is a platform the SDKs know that is just not here yet.
+fn unsupported(p: &str) -> String {
+    let names = Platform::names();
+    if super::platform::NOT_YET.contains(&p) {
+        format!("Unsupported platform: {p} is not available on this server yet (available: {names})")
+    } else {
+        let shown: String = p.chars().take(40).collect();
+        format!("Unsupported platform: {shown:?} is not a platform (available: {names})")
+    }
 }
 
 /// When a fresh set of tokens stops working.
@@ -103,20 +118,43 @@ mod tests {
 
     #[test]
     fn checks_in_documented_order() {
-        assert_eq!(validate(None, None, false), Err("Missing redirect_url"));
-        assert_eq!(validate(Some("bogus"), Some(""), false), Err("Missing redirect_url"));
-        assert_eq!(validate(None, Some("/relative"), false), Err("Invalid redirect_url"));
+        let err = |r: Result<ConnectionRequest, String>| r.unwrap_err();
+        assert_eq!(err(validate(None, None, false, false)), "Missing redirect_url");
         assert_eq!(
-            validate(None, Some("https://a.example/cb"), false),
-            Err("Missing platform")
+            err(validate(Some("bogus"), Some(""), false, false)),
+            "Missing redirect_url"
         );
         assert_eq!(
-            validate(Some("myspace"), Some("https://a.example/cb"), false),
-            Err("Unsupported platform")
+            err(validate(None, Some("/relative"), false, false)),
+            "Invalid redirect_url"
         );
-        let ok = validate(Some("instagram"), Some("https://a.example/cb?x=1"), true).unwrap();
+        assert_eq!(
+            err(validate(None, Some("https://a.example/cb"), false, false)),
+            "Missing platform"
+        );
+        assert_eq!(
+            err(validate(Some("myspace"), Some("https://a.example/cb"), false, false)),
+            "Unsupported platform: \"myspace\" is not a platform \
+             (available: facebook, instagram, tiktok, linkedin, youtube, twitter, threads)"
+        );
+        assert!(
+            err(validate(Some("bluesky"), Some("https://a.example/cb"), false, false))
+                .starts_with("Unsupported platform: bluesky is not available on this server yet (available: facebook,")
+        );
+        let ok = validate(Some("instagram"), Some("https://a.example/cb?x=1"), true, false).unwrap();
         assert_eq!(ok.platform, Platform::Instagram);
         assert!(ok.refresh_connection);
+    }
+
+    #[test]
+    fn force_no_redirect_makes_the_redirect_optional_but_still_checks_one_given() {
+        let ok = validate(Some("threads"), None, false, true).unwrap();
+        assert_eq!(ok.redirect_url, "");
+        assert_eq!(
+            validate(Some("threads"), Some("nope"), false, true).unwrap_err(),
+            "Invalid redirect_url"
+        );
+        assert_eq!(validate(None, None, false, true).unwrap_err(), "Missing platform");
     }
 
     #[test]

@@ -38,11 +38,20 @@ impl Platform {
         }
     }
 
+    /// The wire names, comma-separated, for messages.
+    pub fn names() -> String {
+        Platform::ALL.map(Platform::as_str).join(", ")
+    }
+
     /// Exact, case-sensitive match on the wire name, as the SDKs send it.
     pub fn parse(s: &str) -> Option<Platform> {
         Platform::ALL.into_iter().find(|p| p.as_str() == s)
     }
 }
+
+/// Platforms the official SDKs know that this server does not serve yet: refused by name, as
+/// "not available on this server yet", rather than as unknown.
+pub const NOT_YET: &[&str] = &["pinterest", "bluesky", "telegram", "google_business", "whatsapp"];
 
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

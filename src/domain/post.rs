@@ -290,9 +290,6 @@ pub struct ThreadsParams {
     pub topic_tag: Option<String>,
 }
 
-/// Platforms the official SDKs know that this server does not serve yet.
-const NOT_YET_PLATFORMS: &[&str] = &["pinterest", "bluesky", "telegram", "google_business"];
-
 /// Keys the official SDKs document that this server does not act on yet: refused by name rather
 /// than silently dropped.
 fn not_yet(platform: &str, key: &str) -> Option<&'static str> {
@@ -403,7 +400,7 @@ impl PlatformParams {
                 Some(p @ Platform::Youtube) => out.youtube = parse_one(p, v, errors),
                 Some(p @ Platform::Twitter) => out.twitter = parse_one(p, v, errors),
                 Some(p @ Platform::Threads) => out.threads = parse_one(p, v, errors),
-                None if NOT_YET_PLATFORMS.contains(&k.as_str()) => {
+                None if super::platform::NOT_YET.contains(&k.as_str()) => {
                     errors.push(format!("platforms.{k}: {k} is not available on this server yet"))
                 }
                 None => errors.push(format!(

@@ -33,7 +33,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use routes::{connect, health, media, posts, profile_groups, profiles};
+use routes::{api_keys, connect, health, media, posts, profile_groups, profiles, unavailable};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -54,6 +54,8 @@ pub fn api_router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(posts::get, posts::update, posts::delete))
         .routes(routes!(posts::publish))
         .routes(routes!(posts::delete_on_platform))
+        .routes(routes!(api_keys::list, api_keys::create))
+        .routes(routes!(api_keys::delete))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .split_for_parts();
@@ -80,7 +82,9 @@ pub fn app(state: AppState) -> App {
         .route("/media/{*key}", get(media::serve))
         // Only on matched routes and methods: a 404 or 405 never touches an idempotency key.
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
-        .fallback(|| async { ApiError::NotFound })
+        // `/api/posts/stats` would otherwise be `GET /api/posts/:id` with the id "stats".
+        .route("/api/posts/stats", axum::routing::any(unavailable::fallback))
+        .fallback(unavailable::fallback)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state)
         .layer(

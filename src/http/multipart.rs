@@ -87,14 +87,47 @@ impl<T: DeserializeOwned> FromRequest<AppState> for PostBody<T> {
         let encoded = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(&pairs)
             .finish();
-        let value = serde_qs::Config::new()
+        let mut value = serde_qs::Config::new()
             .use_form_encoding(true)
             .deserialize_str::<serde_json::Value>(&encoded)
             .map_err(|e| ApiError::BadRequest(format!("Malformed multipart fields: {e}")))?;
+        // No fields at all is an empty input, as an empty JSON body is.
+        if value.is_null() {
+            value = serde_json::Value::Object(Default::default());
+        }
+        json_string_fields(&mut value)?;
         let input =
             serde_json::from_value(value).map_err(|e| ApiError::BadRequest(format!("Invalid request body: {e}")))?;
         Ok(PostBody { input, uploads })
     }
+}
+
+/// Fields that may come as one part holding JSON instead of bracketed parts: what the official
+/// MCP server sends beside file parts (`thread` as a JSON array, `platforms` as a JSON object).
+const JSON_STRING_FIELDS: [&str; 4] = ["thread", "platforms", "media", "profiles"];
+
+/// Replaces each such field that is a JSON text by the JSON it holds.
+fn json_string_fields(value: &mut serde_json::Value) -> Result<(), ApiError> {
+    let Some(obj) = value.as_object_mut() else {
+        return Ok(());
+    };
+    for name in JSON_STRING_FIELDS {
+        let Some(serde_json::Value::String(text)) = obj.get(name) else {
+            continue;
+        };
+        let trimmed = text.trim_start();
+        if !(trimmed.starts_with('[') || trimmed.starts_with('{')) {
+            continue;
+        }
+        let parsed: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            ApiError::Validation(vec![format!(
+                "{name} is neither bracketed fields nor valid JSON: {}",
+                e.to_string().split(" at line ").next().unwrap_or_default()
+            )])
+        })?;
+        obj.insert(name.to_string(), parsed);
+    }
+    Ok(())
 }
 
 fn multipart_error(e: multer::Error) -> ApiError {

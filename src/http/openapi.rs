@@ -12,11 +12,13 @@ use utoipa::{Modify, OpenApi, ToSchema};
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
+    servers((url = "/", description = "The server that serves this document")),
     components(schemas(ErrorBody, ValidationErrorBody, BadRequestBody)),
     tags(
         (name = "Profile groups", description = "Containers that group related social profiles"),
         (name = "Profiles", description = "Connected social accounts"),
         (name = "Posts", description = "Publish, schedule and manage posts"),
+        (name = "API keys", description = "The account's API keys (full-access keys only)"),
         (name = "Health", description = "Probes for load balancers and orchestrators"),
     )
 )]
@@ -68,6 +70,38 @@ impl Modify for CommonResponses {
             if !path.starts_with("/api/") || path == "/api/openapi.json" {
                 continue;
             }
+            let multipart = path == "/api/posts" || path == "/api/posts/{id}";
+            let bodies = [&mut item.post, &mut item.put, &mut item.patch];
+            for op in bodies.into_iter().flatten() {
+                let Some(utoipa::openapi::RefOr::T(body)) = op.request_body.as_mut() else {
+                    continue;
+                };
+                // Every JSON body may also come form-encoded (Rails-style bracketed names).
+                if let Some(json) = body.content.get("application/json").cloned() {
+                    body.content
+                        .entry("application/x-www-form-urlencoded".into())
+                        .or_insert(json);
+                }
+                if multipart {
+                    body.content.entry("multipart/form-data".into()).or_insert_with(|| {
+                        ContentBuilder::new()
+                            .schema(Some(post_multipart_schema()))
+                            .build()
+                            .into()
+                    });
+                }
+                let r = &mut op.responses.responses;
+                r.entry("413".into()).or_insert_with(|| {
+                    response("Body too large (1 MiB; multipart posts with files 64 MiB)", "ErrorBody").into()
+                });
+                r.entry("415".into()).or_insert_with(|| {
+                    response(
+                        "Unsupported Content-Type (JSON, form-encoded, or multipart for posts)",
+                        "ErrorBody",
+                    )
+                    .into()
+                });
+            }
             let writes = [&mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
             for op in writes.into_iter().flatten() {
                 let r = &mut op.responses.responses;
@@ -114,6 +148,27 @@ impl Modify for CommonResponses {
                 &mut item.delete,
             ];
             for op in all.into_iter().flatten() {
+                // The SDKs send `profile_group_id` on every request; where an operation does not
+                // declare it (one object by id), it is accepted and ignored.
+                let params = op.parameters.get_or_insert_with(Vec::new);
+                let declared = params
+                    .iter()
+                    .any(|p| matches!(p, utoipa::openapi::RefOr::T(p) if p.name == "profile_group_id"));
+                if !declared {
+                    params.push(
+                        ParameterBuilder::new()
+                            .name("profile_group_id")
+                            .parameter_in(ParameterIn::Query)
+                            .required(Required::False)
+                            .description(Some(
+                                "Accepted and ignored here (the SDKs send their default profile group on every \
+                                 request; an id already names one object).",
+                            ))
+                            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                            .build()
+                            .into(),
+                    );
+                }
                 let r = &mut op.responses.responses;
                 r.insert(
                     "429".into(),
@@ -134,6 +189,39 @@ impl Modify for CommonResponses {
     }
 }
 
+/// `POST /api/posts` and `PATCH /api/posts/{id}` as `multipart/form-data` (what the SDKs send
+/// with local files): Rails-style bracketed names; `thread` and `platforms` may instead be one
+/// field holding JSON (what the MCP server sends).
+fn post_multipart_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let text = |d: &str| ObjectBuilder::new().schema_type(Type::String).description(Some(d));
+    let file_or_url = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some("A file part (with a filename) or a media URL"))
+        .content_media_type("application/octet-stream");
+    ObjectBuilder::new()
+        .property("post[body]", text("The post's text"))
+        .property("post[scheduled_at]", text("ISO 8601 time to publish at"))
+        .property("post[draft]", text("`true` saves a draft"))
+        .property(
+            "profiles[]",
+            ArrayBuilder::new().items(text("A profile id or platform name")),
+        )
+        .property("media[]", ArrayBuilder::new().items(file_or_url))
+        .property(
+            "thread",
+            text("The thread as one JSON array (instead of `thread[<i>][body]` fields)"),
+        )
+        .property(
+            "platforms",
+            text("Platform parameters as one JSON object (instead of `platforms[<p>][<key>]` fields)"),
+        )
+        .description(Some(
+            "Also `thread[<i>][body]`, `thread[<i>][media][]` (files or URLs) and `platforms[<platform>][<key>]`.",
+        ))
+        .into()
+}
+
 /// `{"error": "…"}`, the body of most errors.
 #[derive(ToSchema)]
 #[allow(dead_code)] // documentation only: error bodies are built by `ApiError::body`
@@ -142,13 +230,13 @@ pub struct ErrorBody {
     pub error: String,
 }
 
-/// Validation failures: `error` joins the messages, `errors` lists them.
+/// Every 422: `error` is the first problem, `errors` lists them all.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct ValidationErrorBody {
     #[schema(example = "Name can't be blank")]
     pub error: String,
-    pub errors: Option<Vec<String>>,
+    pub errors: Vec<String>,
 }
 
 /// An identical post was created moments ago.

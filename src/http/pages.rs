@@ -63,13 +63,28 @@ pub fn connect(inv: &Invitation) -> Response {
         "<h1>Connect your {platform} account</h1>\
          <p>Your {platform} account will be connected to <span class=\"group\">{group}</span>.</p>\
          <p>{platform} will ask you to sign in and to allow publishing on your behalf. \
-         Afterwards you are taken back to the app you came from.</p>\
+         {afterwards}</p>\
          <form method=\"post\"><button type=\"submit\" id=\"continue\">Continue to {platform}</button></form>\
          <p class=\"note\">This link works once and expires in {minutes} minute{s}.</p>",
         group = escape(&inv.group_name),
+        afterwards = if inv.row.redirect_url.is_empty() {
+            "Afterwards this window tells you that the account is connected."
+        } else {
+            "Afterwards you are taken back to the app you came from."
+        },
         s = if minutes == 1 { "" } else { "s" },
     );
     page(StatusCode::OK, &format!("Connect {platform}"), &body)
+}
+
+/// The end of a flow started without a `redirect_url` (`force_no_redirect`).
+pub fn connected(platform: crate::domain::platform::Platform) -> Response {
+    let platform = label(platform);
+    let body = format!(
+        "<h1 id=\"connected\">Your {platform} account is connected</h1>\
+         <p>You can close this window and go back to where you started.</p>"
+    );
+    page(StatusCode::OK, &format!("{platform} connected"), &body)
 }
 
 pub fn error(e: &PageError) -> Response {

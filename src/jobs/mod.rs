@@ -212,6 +212,9 @@ pub fn spawn(state: AppState, shutdown: CancellationToken) -> tokio::task::JoinH
         loop {
             if look && !shutdown.is_cancelled() {
                 look = false;
+                // Whether the last claim suggests more is due right now (then the next look
+                // comes with a freed slot, and asking when the next job falls due is moot).
+                let mut more_due = false;
                 while running.len() < slots {
                     let busy = busy_queues(&per_queue, slots);
                     let want = (slots - running.len()).min(16);
@@ -252,15 +255,20 @@ pub fn spawn(state: AppState, shutdown: CancellationToken) -> tokio::task::JoinH
                     if let Err(e) = jobs::unclaim(&state.db, &over).await {
                         tracing::warn!(error = %e, "could not give back jobs over a queue's limit; their leases will expire");
                     }
-                    if got < want || !over.is_empty() {
+                    more_due = got == want && over.is_empty();
+                    if !more_due {
                         break; // nothing more is due now (or what is, waits for a slot)
                     }
                 }
-                // Sleep exactly until the next job falls due (a scheduled post), not to the next poll.
-                let busy = busy_queues(&per_queue, slots);
-                let wait = match jobs::next_due(&state.db, &busy).await {
-                    Ok(Some(at)) => Duration::from_millis((at - now_ms()).clamp(0, 60_000) as u64),
-                    _ => state.job_poll,
+                let wait = if more_due {
+                    state.job_poll
+                } else {
+                    // Sleep exactly until the next job falls due (a scheduled post), not to the next poll.
+                    let busy = busy_queues(&per_queue, slots);
+                    match jobs::next_due(&state.db, &busy).await {
+                        Ok(Some(at)) => Duration::from_millis((at - now_ms()).clamp(0, 60_000) as u64),
+                        _ => state.job_poll,
+                    }
                 };
                 wake_at = tokio::time::Instant::now() + wait.max(Duration::from_millis(5));
             }
@@ -269,12 +277,26 @@ pub fn spawn(state: AppState, shutdown: CancellationToken) -> tokio::task::JoinH
                 _ = tokio::time::sleep_until(wake_at), if running.len() < slots => look = true,
                 Some(done) = running.join_next(), if !running.is_empty() => {
                     let was_full = running.len() + 1 >= slots;
-                    if let Ok(queue) = done
-                        && let Some(n) = per_queue.get_mut(&queue)
-                    {
-                        // A freed slot of a full queue may let a waiting job run now.
-                        look |= was_full || *n >= queue_limit(&queue, slots);
-                        *n = n.saturating_sub(1);
+                    // Jobs that finished meanwhile are taken together, so one claim fills all
+                    // their slots: a claim per freed slot would cap a busy worker at one claim
+                    // round trip per job (on PostgreSQL a few milliseconds each).
+                    let mut finished = vec![done];
+                    while let Some(more) = running.try_join_next() {
+                        finished.push(more);
+                    }
+                    let mut freed = false;
+                    for done in finished {
+                        if let Ok(queue) = done
+                            && let Some(n) = per_queue.get_mut(&queue)
+                        {
+                            // A freed slot of a full queue may let a waiting job run now.
+                            freed |= was_full || *n >= queue_limit(&queue, slots);
+                            *n = n.saturating_sub(1);
+                        }
+                    }
+                    if freed && !look {
+                        // Gather the slots freed within a few milliseconds into one claim.
+                        wake_at = wake_at.min(tokio::time::Instant::now() + CLAIM_GATHER);
                     }
                     // A panicked job's slot is lost until restart only in the count; log it.
                     if running.is_empty() {
@@ -296,6 +318,9 @@ pub fn spawn(state: AppState, shutdown: CancellationToken) -> tokio::task::JoinH
         tracing::info!("job worker stopped");
     })
 }
+
+/// How long a full worker gathers freed slots before claiming for them together.
+const CLAIM_GATHER: Duration = Duration::from_millis(3);
 
 /// Queues at their limit in this process, which a claim skips.
 fn busy_queues(per_queue: &HashMap<String, usize>, slots: usize) -> Vec<&str> {

@@ -122,7 +122,8 @@ backend_test!(scoped_key_sees_and_uses_only_its_group, |t: TestApp| async move {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
 
-    let denied = json!({"error": "Your API key has no such permission"});
+    let denied =
+        json!({"error": "Your API key has no such permission", "errors": ["Your API key has no such permission"]});
     let r = t
         .post(
             "/api/profile_groups",

@@ -32,6 +32,62 @@ fn json_out(out: &Output) -> Value {
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+backend_test!(admin_list_accounts_and_accounts_by_name, |t: TestApp| async move {
+    let db = t.db_url.clone();
+    let made = json_out(&run(&db, &["admin", "create-account", "--name", "Acme Agency"]));
+    let id = made["account_id"].as_str().unwrap();
+    let listed = json_out(&run(&db, &["admin", "list-accounts"]));
+    let acme = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "Acme Agency")
+        .unwrap_or_else(|| panic!("{listed}"))
+        .clone();
+    assert_eq!(acme["id"], id);
+    assert_eq!(acme["key_count"], 1);
+    assert!(acme["created_at"].as_str().unwrap().ends_with('Z'), "{acme}");
+    // --account takes the name as well as the id.
+    let key = json_out(&run(&db, &["admin", "create-key", "--account", "Acme Agency"]));
+    assert!(key["token"].as_str().unwrap().starts_with("pp_"));
+    let listed = json_out(&run(&db, &["admin", "list-keys", "--account", id]));
+    assert_eq!(listed["data"].as_array().unwrap().len(), 2);
+    // A name two accounts share, or none has, is refused in one line that says what to do.
+    json_out(&run(&db, &["admin", "create-account", "--name", "Acme Agency"]));
+    let err = one_line_failure(&run(&db, &["admin", "list-keys", "--account", "Acme Agency"]));
+    assert!(
+        err.contains("several accounts") && err.contains("list-accounts"),
+        "{err}"
+    );
+    let err = one_line_failure(&run(&db, &["admin", "list-keys", "--account", "Nobody"]));
+    assert!(err.contains("no account"), "{err}");
+});
+
+#[test]
+fn help_names_the_platform_variables_and_every_command() {
+    let out = Command::new(BIN).arg("--help").output().expect("run postproxy --help");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("POSTPROXY_<PLATFORM>_CLIENT_ID") && help.contains("TWITTER"),
+        "{help}"
+    );
+    let out = Command::new(BIN).args(["admin", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "create-account",
+        "list-accounts",
+        "create-key",
+        "list-keys",
+        "revoke-key",
+    ] {
+        let described = help
+            .lines()
+            .any(|l| l.trim_start().starts_with(line) && l.trim().len() > line.len() + 5);
+        assert!(described, "{line} has no help line:\n{help}");
+    }
+}
+
 fn one_line_failure(out: &Output) -> String {
     assert!(!out.status.success(), "expected failure, got {:?}", out.status);
     let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
@@ -327,6 +383,11 @@ async fn serve_bootstraps_once_and_shuts_down_gracefully() {
             .trim_matches('"')
             .to_string();
         assert!(out.contains("curl "), "{out}");
+        // ... beside the account's and the group's ids.
+        assert!(
+            out.contains("Created account \"default\" (id ") && out.contains("with profile group \"Default\" (id "),
+            "{out}"
+        );
 
         // The printed key works; a second start prints no secret.
         let server = start_server(&url);
@@ -375,7 +436,7 @@ async fn a_server_killed_mid_publish_reconciles_after_restart() {
                 serde_json::json!({"post": {"body": "Sent, then the server died"}, "profiles": ["twitter"]}),
             )
             .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         let id = r.body["id"].as_str().unwrap().to_string();
         let (url, media) = (t.db_url.clone(), tempfile::tempdir().unwrap());
         let mut env = env;

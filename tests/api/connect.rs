@@ -381,7 +381,10 @@ flow_test!(
                 json!({"platform": "linkedin", "redirect_url": REDIRECT_URL}),
             )
             .await;
-        assert_eq!(r.body, json!({"error": "Platform already connected"}));
+        assert_eq!(
+            r.body,
+            json!({"error": "Platform already connected", "errors": ["Platform already connected"]})
+        );
         // With it, the same profile is updated with new tokens.
         let path = invite(&t, &t.account.group_public_id, "linkedin", true).await;
         let back = fake.approve(&start(&t, &path).await).unwrap();

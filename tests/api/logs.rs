@@ -102,6 +102,10 @@ fn logs_never_contain_secrets() {
         .with_writer(move || writer.clone())
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Other tests run on other threads without a subscriber; a callsite they register at the
+    // moment this one is installed can cache "never". Recompute every callsite's interest now
+    // that this subscriber exists.
+    tracing::callsite::rebuild_interest_cache();
     // One thread, so every task's events reach this thread's subscriber.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -109,6 +113,7 @@ fn logs_never_contain_secrets() {
         .unwrap();
     let mut secrets = Vec::new();
     for backend in backends() {
+        tracing::callsite::rebuild_interest_cache();
         secrets.extend(rt.block_on(scenario(backend)));
     }
     let logs = String::from_utf8_lossy(&capture.0.lock().unwrap()).to_string();

@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod browser;
 mod cli;
+mod clients;
 mod connect;
 mod fake_provider;
 mod http;

@@ -30,6 +30,9 @@ backend_test!(openapi_documents_every_endpoint, |t: TestApp| async move {
         ("/api/posts/{id}", "delete"),
         ("/api/posts/{id}/publish", "post"),
         ("/api/posts/{id}/delete_on_platform", "post"),
+        ("/api/api_keys", "get"),
+        ("/api/api_keys", "post"),
+        ("/api/api_keys/{id}", "delete"),
         ("/healthz", "get"),
         ("/readyz", "get"),
     ];
@@ -118,6 +121,10 @@ backend_test!(
             postproxy::domain::profile_group::NAME_PATTERN
         );
         assert_eq!(
+            schemas["CreateApiKeyBody"]["properties"]["name"]["pattern"],
+            postproxy::domain::profile_group::NAME_PATTERN
+        );
+        assert_eq!(
             schemas["InitializeConnectionBody"]["properties"]["redirect_url"]["pattern"],
             postproxy::domain::connection::REDIRECT_URL_PATTERN
         );
@@ -134,5 +141,58 @@ backend_test!(
         assert!(tags.contains(&"Profiles"));
         let rate = &doc["paths"]["/api/profiles"]["get"]["responses"]["429"];
         assert!(rate["headers"]["Retry-After"].is_object(), "{rate}");
+    }
+);
+
+backend_test!(
+    openapi_describes_every_body_and_answer_the_server_has,
+    |t: TestApp| async move {
+        let doc = t.call(Method::GET, "/api/openapi.json", None, None).await.body;
+        assert_eq!(doc["servers"][0]["url"], "/");
+        let paths = doc["paths"].as_object().unwrap();
+        // Posts with files: multipart, as the SDKs send them.
+        for (path, method) in [("/api/posts", "post"), ("/api/posts/{id}", "patch")] {
+            let content = &paths[path][method]["requestBody"]["content"];
+            for ct in [
+                "application/json",
+                "application/x-www-form-urlencoded",
+                "multipart/form-data",
+            ] {
+                assert!(content.get(ct).is_some(), "{method} {path}: no {ct}");
+            }
+            let form = &content["multipart/form-data"]["schema"]["properties"];
+            for field in ["post[body]", "profiles[]", "media[]", "thread", "platforms"] {
+                assert!(form.get(field).is_some(), "{path}: multipart without {field}");
+            }
+        }
+        for (path, ops) in paths {
+            if !path.starts_with("/api/") {
+                continue;
+            }
+            for (method, op) in ops.as_object().unwrap() {
+                let params = op["parameters"].as_array().cloned().unwrap_or_default();
+                assert!(
+                    params
+                        .iter()
+                        .any(|p| p["name"] == "profile_group_id" && p["in"] == "query"),
+                    "{method} {path}: no profile_group_id"
+                );
+                if let Some(content) = op["requestBody"]["content"].as_object() {
+                    assert!(
+                        content.contains_key("application/x-www-form-urlencoded"),
+                        "{method} {path}"
+                    );
+                    for status in ["413", "415", "422"] {
+                        assert!(op["responses"].get(status).is_some(), "{method} {path}: no {status}");
+                    }
+                }
+                if let Some(r) = op["responses"].get("422") {
+                    assert_eq!(
+                        r["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ValidationErrorBody",
+                        "{method} {path}: every 422 has error and errors"
+                    );
+                }
+            }
+        }
     }
 );

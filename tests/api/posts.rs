@@ -34,7 +34,7 @@ backend_test!(create_returns_the_full_post_object, |t: TestApp| async move {
             json!({"post": {"body": "Hello world"}, "profiles": [tw.clone()]}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let p = &r.body;
     assert_eq!(p["body"], "Hello world");
     assert_eq!(p["status"], "processing");
@@ -72,7 +72,7 @@ backend_test!(platform_names_pick_the_groups_first_profile, |t: TestApp| async m
             json!({"post": {"body": "Hi"}, "profiles": ["twitter"]}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["platforms"][0]["profile_id"], first);
     let r = t
         .post(
@@ -208,7 +208,7 @@ backend_test!(facebook_page_must_be_a_placement, |t: TestApp| async move {
                                         "platforms": {"facebook": {"page_id": "page-2"}}}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["platforms"][0]["params"], json!({"page_id": "page-2"}));
 });
 
@@ -249,7 +249,7 @@ backend_test!(drafts_schedules_and_publish, |t: TestApp| async move {
             json!({"post": {"body": "Later", "scheduled_at": when}, "profiles": ["twitter"]}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["status"], "scheduled");
     assert_eq!(
         postproxy::domain::post::parse_instant(r.body["scheduled_at"].as_str().unwrap()),
@@ -275,7 +275,7 @@ backend_test!(drafts_schedules_and_publish, |t: TestApp| async move {
             json!({"post": {"body": "Draft", "draft": true}, "profiles": ["twitter"]}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED);
+    assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body["status"], "draft");
     assert_eq!(r.body["draft"], true);
     let draft = r.body["id"].as_str().unwrap().to_string();
@@ -313,7 +313,7 @@ backend_test!(patch_merges_and_replaces_as_documented, |t: TestApp| async move {
                    "thread": [{"body": "1b"}], "platforms": {"twitter": {"format": "post"}}}),
         )
         .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let id = r.body["id"].as_str().unwrap().to_string();
     assert_eq!(r.body["thread"][0]["body"], "1b");
     assert_eq!(r.body["thread"][0]["platforms"][0]["profile_id"], tw);
@@ -400,7 +400,7 @@ backend_test!(duplicates_are_refused_unless_skipped, |t: TestApp| async move {
     profile(&t, Platform::Twitter, "tw-1").await;
     let body = json!({"post": {"body": "Same"}, "profiles": ["twitter"]});
     let first = t.post("/api/posts", &key, body.clone()).await;
-    assert_eq!(first.status, StatusCode::CREATED);
+    assert_eq!(first.status, StatusCode::OK);
     let again = t.post("/api/posts", &key, body.clone()).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     assert_eq!(
@@ -415,7 +415,7 @@ backend_test!(duplicates_are_refused_unless_skipped, |t: TestApp| async move {
         .header("x-skip-duplicate-check", "true")
         .body(Body::from(body.to_string()))
         .unwrap();
-    assert_eq!(t.raw(req).await.status, StatusCode::CREATED);
+    assert_eq!(t.raw(req).await.status, StatusCode::OK);
     let other = t
         .post(
             "/api/posts",
@@ -423,7 +423,7 @@ backend_test!(duplicates_are_refused_unless_skipped, |t: TestApp| async move {
             json!({"post": {"body": "Other"}, "profiles": ["twitter"]}),
         )
         .await;
-    assert_eq!(other.status, StatusCode::CREATED);
+    assert_eq!(other.status, StatusCode::OK);
 });
 
 backend_test!(list_pages_filters_and_accepts_every_encoding, |t: TestApp| async move {
@@ -438,7 +438,7 @@ backend_test!(list_pages_filters_and_accepts_every_encoding, |t: TestApp| async 
             post["scheduled_at"] = json!(future(86_400));
         }
         let r = t.post("/api/posts", &key, json!({"post": post, "profiles": [p], "thread": if *p == "linkedin" { json!([]) } else { json!([{"body": "child"}]) }})).await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         ids.push(r.body["id"].as_str().unwrap().to_string());
     }
     let r = t.get("/api/posts", &key).await;
@@ -585,7 +585,7 @@ backend_test!(form_encoded_rails_style_body, |t: TestApp| async move {
         .body(Body::from(form))
         .unwrap();
     let r = t.raw(req).await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert_eq!(r.body["body"], "Form post");
     assert_eq!(r.body["draft"], true);
     assert_eq!(r.body["thread"][0]["body"], "second");
@@ -709,7 +709,7 @@ backend_test!(
                                  "instagram": {"first_comment": "x", "collaborators": ["a"]}}}),
             )
             .await;
-        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
+        assert_eq!(r.status, StatusCode::OK, "{}", r.text);
         assert_eq!(r.body["platforms"][0]["params"]["topic_tag"], "rust");
         let r = t
             .post(

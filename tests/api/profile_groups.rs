@@ -326,12 +326,18 @@ backend_test!(initialize_connection_validates_in_order, |t: TestApp| async move 
     for (body, error) in cases {
         let r = t.post(&path, &key, body.clone()).await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-        assert_eq!(r.body, json!({"error": error}), "{body}");
+        // "Unsupported platform" goes on to say which platforms there are.
+        let got = r.body["error"].as_str().unwrap();
+        assert!(got == error || got.starts_with(&format!("{error}: ")), "{body}: {got}");
+        assert_eq!(r.body["errors"], json!([got]), "{body}");
     }
     // No body at all, as the Python SDK sends nothing else for an empty dict.
     let r = t.call(Method::POST, &path, Some(&key), None).await;
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(r.body, json!({"error": "Missing redirect_url"}));
+    assert_eq!(
+        r.body,
+        json!({"error": "Missing redirect_url", "errors": ["Missing redirect_url"]})
+    );
     assert_eq!(t.count("SELECT COUNT(*) FROM connection_invitations").await, 0);
 });
 
@@ -353,7 +359,10 @@ backend_test!(
             )
             .await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(r.body, json!({"error": "Platform already connected"}));
+        assert_eq!(
+            r.body,
+            json!({"error": "Platform already connected", "errors": ["Platform already connected"]})
+        );
 
         let r = t
             .post(
@@ -458,7 +467,10 @@ backend_test!(
             )
             .await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(r.body, json!({"error": "Platform not configured"}));
+        assert_eq!(
+            r.body,
+            json!({"error": "Platform not configured", "errors": ["Platform not configured"]})
+        );
         let r = t2
             .post(
                 &path,

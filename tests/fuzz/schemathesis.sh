@@ -147,6 +147,7 @@ print(value)' "$1"
 
 account="$("$BIN" admin create-account --name "Fuzz" 2>>"$SERVER_LOG")" || die "admin create-account failed"
 API_KEY="$(json_field api_key <<<"$account")"
+API_KEY_ID="$(json_field api_key_id <<<"$account")"
 DEFAULT_GROUP="$(json_field profile_group_id <<<"$account")"
 
 # --- fake provider (LinkedIn and X, so that profiles can be connected) --------------------
@@ -217,7 +218,7 @@ OUT="$WORK/schemathesis.out"
 log "schemathesis $SCHEMATHESIS_VERSION: every operation, --checks all, $MAX_EXAMPLES examples, seed $SEED, ${TIMEOUT}s limit"
 start=$SECONDS
 set +e
-FUZZ_API_KEY="$API_KEY" PYTHONDONTWRITEBYTECODE=1 timeout --kill-after=10 "$TIMEOUT" \
+FUZZ_API_KEY="$API_KEY" FUZZ_API_KEY_ID="$API_KEY_ID" PYTHONDONTWRITEBYTECODE=1 timeout --kill-after=10 "$TIMEOUT" \
     "$ST" --config-file "$CONFIG" run "$BASE/api/openapi.json" \
     --checks all \
     --phases examples,coverage,fuzzing,stateful \

@@ -39,6 +39,7 @@ from postproxy import (
     AuthenticationError,
     NotFoundError,
     PostProxy,
+    PostProxyError,
     ValidationError,
 )
 
@@ -116,7 +117,12 @@ async def main() -> int:
 
         async def initialize_connection_unsupported_platform():
             g = need("group")
-            async with expect_error(ValidationError, 422, "Unsupported platform"):
+            async with expect_error(
+                ValidationError,
+                422,
+                'Unsupported platform: "myspace" is not a platform '
+                "(available: facebook, instagram, tiktok, linkedin, youtube, twitter, threads)",
+            ):
                 await client.profile_groups.initialize_connection(
                     g.id, "myspace", redirect_url=REDIRECT_URL  # type: ignore[arg-type]
                 )
@@ -236,6 +242,34 @@ async def main() -> int:
             async with expect_error(NotFoundError, 404, "Not found"):
                 await client.profile_groups.delete(g.id)
 
+        async def api_keys_round_trip():
+            created = await client.api_keys.create("SDK made", SCOPED_GROUP_ID)
+            assert isinstance(created, postproxy.ApiKey), type(created).__name__
+            assert created.token and created.token.startswith("pp_"), created
+            assert created.profile_group_id == SCOPED_GROUP_ID, created
+            listed = await client.api_keys.list()
+            assert created.id in {k.id for k in listed.data}, listed
+            assert all(k.token is None for k in listed.data), "a list shows no secrets"
+            async with PostProxy(created.token, base_url=BASE_URL) as made:
+                groups = await made.profile_groups.list()
+                assert [x.id for x in groups.data] == [SCOPED_GROUP_ID], groups
+                deleted = await client.api_keys.delete(created.id)
+                assert deleted.deleted is True, deleted
+                async with expect_error(AuthenticationError, 401, "Invalid API key"):
+                    await made.profile_groups.list()
+
+        async def post_stats_not_available():
+            with_stats = getattr(client.posts, "stats", None)
+            if with_stats is None:
+                raise Prerequisite("posts.stats in this SDK version")
+            try:
+                await with_stats(["abc"])
+            except PostProxyError as e:
+                assert e.status_code == 501, e.status_code
+                assert str(e).startswith("Post stats: not available on this server yet"), str(e)
+            else:
+                raise AssertionError("posts.stats succeeded on a server without stats")
+
         for name, fn in [
             ("list (full key) includes the Default group", list_initial),
             ("create returns a ProfileGroup", create),
@@ -260,6 +294,8 @@ async def main() -> int:
             ("delete returns deleted true", delete),
             ("get after delete -> NotFoundError 404", get_after_delete),
             ("delete again -> NotFoundError 404", delete_again),
+            ("api_keys: create a scoped key, list, use, delete -> refused at once", api_keys_round_trip),
+            ("posts.stats -> 501 that names the feature", post_stats_not_available),
         ]:
             await check(name, fn)
 

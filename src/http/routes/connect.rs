@@ -34,5 +34,6 @@ pub async fn callback(
     match connect::finish(&state, &platform, params).await {
         Finish::Redirect(url) => pages::redirect(&url),
         Finish::Page(e) => pages::error(&e),
+        Finish::Connected(platform) => pages::connected(platform),
     }
 }

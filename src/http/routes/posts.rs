@@ -219,7 +219,7 @@ pub async fn get(State(state): State<AppState>, caller: Caller, PathId(id): Path
         ("X-Skip-Duplicate-Check" = Option<bool>, Header, description = "`true` creates the post even if an identical one was created in the last 5 minutes")),
     request_body(content = PostRequest, content_type = "application/json"),
     responses(
-        (status = 201, body = Post, description = "Created"),
+        (status = 200, body = Post, description = "Created (200, not 201: the official API collection asserts 200, and every SDK accepts any 2xx)"),
         (status = 400, body = BadRequestBody, description = "Malformed body, or neither post nor profiles given"),
         (status = 404, body = ErrorBody, description = "Unknown profile_group_id"),
         (status = 409, body = crate::http::openapi::DuplicateBody, description = "An identical post was created in the last 5 minutes"),
@@ -242,7 +242,7 @@ pub async fn create(
         &uploads,
     )
     .await;
-    if !matches!(&result, Ok(r) if r.status() == StatusCode::CREATED) {
+    if !matches!(&result, Ok(r) if r.status() == StatusCode::OK) {
         forget_uploads(&state, &uploads).await;
     }
     result
@@ -287,7 +287,7 @@ async fn create_checked(
     let row = store::get(&state.db, caller.account_id, None, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    Ok((StatusCode::CREATED, Json(render_one(&state, row).await?)).into_response())
+    Ok((StatusCode::OK, Json(render_one(&state, row).await?)).into_response())
 }
 
 /// Update a draft or a scheduled post: `post.*` fields and `platforms` are merged; `profiles`,
@@ -354,7 +354,7 @@ async fn update_checked(
     responses(
         (status = 200, body = Post, description = "Publishing (or scheduled)"),
         (status = 404, body = ErrorBody, description = "Not found"),
-        (status = 422, body = ErrorBody, description = "The post is not a draft"),
+        (status = 422, body = ValidationErrorBody, description = "The post is not a draft"),
     ))]
 pub async fn publish(State(state): State<AppState>, caller: Caller, PathId(id): PathId) -> ApiResult<Json<Post>> {
     let row = find(&state, &caller, &id).await?;
@@ -387,7 +387,7 @@ pub async fn publish(State(state): State<AppState>, caller: Caller, PathId(id): 
     responses(
         (status = 200, body = DeletedResponse, description = "Deleted"),
         (status = 404, body = ErrorBody, description = "Not found"),
-        (status = 422, body = ErrorBody, description = "delete_on_platform asked for a platform that does not allow deletion"),
+        (status = 422, body = ValidationErrorBody, description = "delete_on_platform asked for a platform that does not allow deletion"),
     ))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -426,7 +426,7 @@ pub async fn delete(
     responses(
         (status = 200, body = DeleteOnPlatformResponse, description = "Deletion started"),
         (status = 404, body = ErrorBody, description = "Not found"),
-        (status = 422, body = ErrorBody, description = "Nothing published to delete, or the platform does not allow deletion"),
+        (status = 422, body = ValidationErrorBody, description = "Nothing published to delete, or the platform does not allow deletion"),
     ))]
 pub async fn delete_on_platform(
     State(state): State<AppState>,

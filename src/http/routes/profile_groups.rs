@@ -80,6 +80,7 @@ pub struct InitializeConnectionRequest {
     pub platform: Option<Value>,
     pub redirect_url: Option<Value>,
     pub refresh_connection: Option<Value>,
+    pub force_no_redirect: Option<Value>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -97,6 +98,11 @@ pub struct InitializeConnectionBody {
     /// Form-encoded bodies may send `"true"`/`"false"`/`"1"`/`"0"`.
     #[schema(default = false, value_type = Option<RefreshFlag>)]
     pub refresh_connection: Option<bool>,
+    /// No `redirect_url`: the flow ends on a page of this server that tells the person the
+    /// account is connected (or why not) and that the window can be closed. What the official
+    /// MCP server sends.
+    #[schema(default = false, value_type = Option<RefreshFlag>)]
+    pub force_no_redirect: Option<bool>,
 }
 
 /// A boolean, or its text form as form encoding sends it.
@@ -216,7 +222,7 @@ pub async fn create(
         (status = 200, body = DeletedResponse, description = "Deleted, with its profiles"),
         (status = 401, body = ErrorBody, description = "Invalid API key"),
         (status = 404, body = ErrorBody, description = "Not found"),
-        (status = 422, body = ErrorBody, description = "A group-scoped key"),
+        (status = 422, body = ValidationErrorBody, description = "A group-scoped key"),
     ))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -245,8 +251,8 @@ pub async fn delete(
         (status = 404, body = ErrorBody, description = "Not found"),
         (status = 413, body = ErrorBody, description = "Body over 1 MiB"),
         (status = 415, body = ErrorBody, description = "Unsupported content type"),
-        (status = 422, body = ErrorBody,
-         description = "Missing redirect_url, Invalid redirect_url, Missing platform, Unsupported platform, Platform not configured, Platform already connected, or refresh_connection not a boolean"),
+        (status = 422, body = ValidationErrorBody,
+         description = "Missing redirect_url (without force_no_redirect), Invalid redirect_url, Missing platform, Unsupported platform (with the platforms this server has), Platform not configured, Platform already connected, or refresh_connection / force_no_redirect not a boolean"),
     ))]
 pub async fn initialize_connection(
     State(state): State<AppState>,
@@ -270,8 +276,10 @@ pub async fn initialize_connection(
     };
     let refresh = as_flag(body.refresh_connection.as_ref())
         .ok_or_else(|| ApiError::Unprocessable("refresh_connection must be true or false".into()))?;
-    let request = connection::validate(platform.as_deref(), redirect_url.as_deref(), refresh)
-        .map_err(|msg| ApiError::Unprocessable(msg.to_string()))?;
+    let no_redirect = as_flag(body.force_no_redirect.as_ref())
+        .ok_or_else(|| ApiError::Unprocessable("force_no_redirect must be true or false".into()))?;
+    let request = connection::validate(platform.as_deref(), redirect_url.as_deref(), refresh, no_redirect)
+        .map_err(ApiError::Unprocessable)?;
     if state.providers.get(request.platform).is_none() {
         return Err(ApiError::Unprocessable("Platform not configured".into()));
     }
