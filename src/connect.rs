@@ -407,7 +407,7 @@ fn seal_connection(
 }
 
 fn describe(platform: Platform, what: &str, e: &OAuthError) -> String {
-    // The error text is secret-free by construction (see platforms::describe); keep it short.
+    // The error text is secret-free by construction (see platforms::oauth::describe); keep it short.
     tracing::warn!(%platform, error = %e, "platform call failed during connection");
     format!("Could not {what} with {}.", label(platform))
 }

@@ -3,6 +3,70 @@
 
 use super::{Identity, OAuthError, PlacementInfo, ProviderConfig, TokenSet, send_json, str_field};
 
+use super::{Network, OAuthSpec, Spec};
+
+/// LinkedIn: members and the organisations they administer; the Posts API.
+pub struct Linkedin;
+
+pub const SPEC: Spec = Spec {
+    platform: Platform::Linkedin,
+    authorize_url: "https://www.linkedin.com/oauth/v2/authorization",
+    token_url: "https://www.linkedin.com/oauth/v2/accessToken",
+    api_url: "https://api.linkedin.com",
+    scopes: &["openid", "profile", "w_member_social"],
+    oauth: OAuthSpec {
+        client_id_param: "client_id",
+        scope_separator: " ",
+        pkce: false,
+        extra_authorize_params: &[],
+    },
+    refresh_lead: std::time::Duration::from_secs(7 * 24 * 3600),
+    self_renewing: false,
+    can_look_up: true,
+    can_delete: true,
+};
+
+#[async_trait::async_trait]
+impl Network for Linkedin {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+    async fn fetch_identity(
+        &self,
+        http: &reqwest::Client,
+        cfg: &ProviderConfig,
+        tokens: &TokenSet,
+    ) -> Result<Identity, OAuthError> {
+        fetch_identity(http, cfg, tokens).await
+    }
+    async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), OAuthError> {
+        revoke(http, cfg, access_token).await
+    }
+    async fn publish(
+        &self,
+        http: &reqwest::Client,
+        account: &Account,
+        item: &Item<'_>,
+        guard: &dyn SendGuard,
+    ) -> Result<Published, Failure> {
+        publish(http, account, item, guard).await
+    }
+    async fn look_up(
+        &self,
+        http: &reqwest::Client,
+        account: &Account,
+        item: &Item<'_>,
+        since_ms: i64,
+        reference: Option<&str>,
+    ) -> Result<Lookup, Failure> {
+        let _ = reference;
+        lookup(http, account, item, since_ms).await
+    }
+    async fn delete(&self, http: &reqwest::Client, account: &Account, id: &str) -> Result<(), Failure> {
+        delete(http, account, id).await
+    }
+}
+
 /// LinkedIn retires each monthly version after about a year (then answers 426); 202609 is live
 /// until autumn 2027.
 const LINKEDIN_VERSION: &str = "202609";

@@ -3,6 +3,98 @@
 
 use super::{Identity, OAuthError, ProviderConfig, TokenSet, send_json, str_field, token_set};
 
+use super::{Network, OAuthSpec, Spec};
+
+/// TikTok: `client_key` instead of `client_id`, the Content Posting API.
+pub struct Tiktok;
+
+pub const SPEC: Spec = Spec {
+    platform: Platform::Tiktok,
+    authorize_url: "https://www.tiktok.com/v2/auth/authorize/",
+    token_url: "https://open.tiktokapis.com/v2/oauth/token/",
+    api_url: "https://open.tiktokapis.com",
+    scopes: &["user.info.basic", "user.info.profile", "video.publish", "video.upload"],
+    oauth: OAuthSpec {
+        client_id_param: "client_key",
+        scope_separator: ",",
+        pkce: false,
+        extra_authorize_params: &[],
+    },
+    refresh_lead: std::time::Duration::from_secs(2 * 3600),
+    self_renewing: false,
+    can_look_up: true,
+    can_delete: false,
+};
+
+#[async_trait::async_trait]
+impl Network for Tiktok {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+    async fn exchange_code(
+        &self,
+        http: &reqwest::Client,
+        cfg: &ProviderConfig,
+        code: &str,
+        redirect_uri: &str,
+        _pkce_verifier: Option<&str>,
+    ) -> Result<TokenSet, OAuthError> {
+        exchange_code(http, cfg, code, redirect_uri).await
+    }
+    async fn fetch_identity(
+        &self,
+        http: &reqwest::Client,
+        cfg: &ProviderConfig,
+        tokens: &TokenSet,
+    ) -> Result<Identity, OAuthError> {
+        fetch_identity(http, cfg, tokens).await
+    }
+    async fn refresh(
+        &self,
+        http: &reqwest::Client,
+        cfg: &ProviderConfig,
+        access_token: &str,
+        refresh_token: Option<&str>,
+    ) -> Result<TokenSet, OAuthError> {
+        let _ = access_token;
+        refresh(http, cfg, super::need_refresh_token(refresh_token)?).await
+    }
+    async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), OAuthError> {
+        revoke(http, cfg, access_token).await
+    }
+    async fn publish(
+        &self,
+        http: &reqwest::Client,
+        account: &Account,
+        item: &Item<'_>,
+        guard: &dyn SendGuard,
+    ) -> Result<Published, Failure> {
+        publish(http, account, item, guard).await
+    }
+    async fn look_up(
+        &self,
+        http: &reqwest::Client,
+        account: &Account,
+        item: &Item<'_>,
+        since_ms: i64,
+        reference: Option<&str>,
+    ) -> Result<Lookup, Failure> {
+        let _ = (item, since_ms);
+        lookup(http, account, reference).await
+    }
+    fn awaits_final_id(&self, id: &str) -> bool {
+        awaits_public_id(id)
+    }
+    async fn final_id(
+        &self,
+        http: &reqwest::Client,
+        account: &Account,
+        provisional: &str,
+    ) -> Result<Option<Published>, Failure> {
+        public_id(http, account, provisional).await
+    }
+}
+
 pub async fn exchange_code(
     http: &reqwest::Client,
     cfg: &ProviderConfig,

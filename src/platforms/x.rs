@@ -3,6 +3,94 @@
 
 use super::{Identity, OAuthError, ProviderConfig, TokenSet, send_json, str_field, token_set};
 
+use super::{Network, OAuthSpec, Spec};
+
+/// X (Twitter): OAuth 2 with PKCE, API v2.
+pub struct X;
+
+pub const SPEC: Spec = Spec {
+    platform: Platform::Twitter,
+    authorize_url: "https://x.com/i/oauth2/authorize",
+    token_url: "https://api.x.com/2/oauth2/token",
+    api_url: "https://api.x.com",
+    scopes: &[
+        "tweet.read",
+        "tweet.write",
+        "users.read",
+        "offline.access",
+        "media.write",
+    ],
+    oauth: OAuthSpec {
+        client_id_param: "client_id",
+        scope_separator: " ",
+        pkce: true,
+        extra_authorize_params: &[],
+    },
+    refresh_lead: std::time::Duration::from_secs(15 * 60),
+    self_renewing: false,
+    can_look_up: true,
+    can_delete: true,
+};
+
+#[async_trait::async_trait]
+impl Network for X {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+    async fn exchange_code(
+        &self,
+        http: &reqwest::Client,
+        cfg: &ProviderConfig,
+        code: &str,
+        redirect_uri: &str,
+        pkce_verifier: Option<&str>,
+    ) -> Result<TokenSet, OAuthError> {
+        exchange_code(http, cfg, code, redirect_uri, pkce_verifier).await
+    }
+    async fn fetch_identity(
+        &self,
+        http: &reqwest::Client,
+        cfg: &ProviderConfig,
+        tokens: &TokenSet,
+    ) -> Result<Identity, OAuthError> {
+        fetch_identity(http, cfg, tokens).await
+    }
+    async fn refresh(
+        &self,
+        http: &reqwest::Client,
+        cfg: &ProviderConfig,
+        _access_token: &str,
+        refresh_token: Option<&str>,
+    ) -> Result<TokenSet, OAuthError> {
+        refresh(http, cfg, super::need_refresh_token(refresh_token)?).await
+    }
+    async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), OAuthError> {
+        revoke(http, cfg, access_token).await
+    }
+    async fn publish(
+        &self,
+        http: &reqwest::Client,
+        account: &Account,
+        item: &Item<'_>,
+        guard: &dyn SendGuard,
+    ) -> Result<Published, Failure> {
+        publish(http, account, item, guard).await
+    }
+    async fn look_up(
+        &self,
+        http: &reqwest::Client,
+        account: &Account,
+        item: &Item<'_>,
+        since_ms: i64,
+        _reference: Option<&str>,
+    ) -> Result<Lookup, Failure> {
+        lookup(http, account, item, since_ms).await
+    }
+    async fn delete(&self, http: &reqwest::Client, account: &Account, id: &str) -> Result<(), Failure> {
+        delete(http, account, id).await
+    }
+}
+
 pub async fn exchange_code(
     http: &reqwest::Client,
     cfg: &ProviderConfig,

@@ -295,8 +295,9 @@ pub fn fake_providers(fake: &FakeProvider) -> Providers {
     let mut providers = Providers::default();
     for p in Platform::ALL {
         let name = p.as_str();
-        let mut scopes: Vec<String> = postproxy::platforms::defaults(p)
-            .3
+        let mut scopes: Vec<String> = postproxy::platforms::network(p)
+            .spec()
+            .scopes
             .iter()
             .map(|s| s.to_string())
             .collect();

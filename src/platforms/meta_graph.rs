@@ -1,5 +1,6 @@
-//! Meta: Facebook (Pages), Instagram (Instagram Login) and Threads. Short-lived tokens from the
-//! code exchange are swapped at once for long-lived (≈60-day) ones, which renew themselves.
+//! Meta's Graph API, shared by Facebook (Pages), Instagram (Instagram Login) and Threads (their
+//! rooms are `facebook.rs`, `instagram.rs`, `threads.rs`). Short-lived tokens from the code
+//! exchange are swapped at once for long-lived (≈60-day) ones, which renew themselves.
 
 use serde_json::Value;
 

@@ -1,0 +1,464 @@
+//! What the platforms' OAuth 2 sides share: the configured apps (`Providers`), the token and
+//! identity types, authorize URLs built from each platform's `OAuthSpec`, the RFC 6749 code
+//! exchange and refresh, and the JSON plumbing that classifies a platform's error answers.
+//! A platform's own file overrides only where its API differs.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::pkce;
+use crate::domain::platform::Platform;
+
+/// One platform's OAuth app and endpoints.
+#[derive(Clone)]
+pub struct ProviderConfig {
+    pub platform: Platform,
+    pub client_id: String,
+    pub client_secret: String,
+    pub authorize_url: String,
+    pub token_url: String,
+    /// Base of the platform's API, e.g. `https://api.x.com`.
+    pub api_url: String,
+    pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for ProviderConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderConfig")
+            .field("platform", &self.platform)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("authorize_url", &self.authorize_url)
+            .field("token_url", &self.token_url)
+            .field("api_url", &self.api_url)
+            .finish()
+    }
+}
+
+/// The environment-variable prefix of a platform, e.g. `POSTPROXY_TWITTER_`.
+pub fn env_prefix(p: Platform) -> String {
+    format!("POSTPROXY_{}_", p.as_str().to_ascii_uppercase())
+}
+
+/// The configured platforms.
+#[derive(Clone, Debug, Default)]
+pub struct Providers {
+    configs: HashMap<Platform, ProviderConfig>,
+}
+
+impl Providers {
+    /// Reads `POSTPROXY_<PLATFORM>_{CLIENT_ID,CLIENT_SECRET,AUTHORIZE_URL,TOKEN_URL,API_URL,SCOPES}`.
+    /// A platform is configured when it has both a client id and a secret.
+    pub fn from_env() -> Providers {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Providers {
+        let mut configs = HashMap::new();
+        for p in Platform::ALL {
+            let prefix = env_prefix(p);
+            let var = |name: &str| get(&format!("{prefix}{name}")).filter(|v| !v.trim().is_empty());
+            let (Some(client_id), Some(client_secret)) = (var("CLIENT_ID"), var("CLIENT_SECRET")) else {
+                continue;
+            };
+            let spec = super::network(p).spec();
+            let (authorize, token, api, scopes) = (spec.authorize_url, spec.token_url, spec.api_url, spec.scopes);
+            configs.insert(
+                p,
+                ProviderConfig {
+                    platform: p,
+                    client_id,
+                    client_secret,
+                    authorize_url: var("AUTHORIZE_URL").unwrap_or_else(|| authorize.into()),
+                    token_url: var("TOKEN_URL").unwrap_or_else(|| token.into()),
+                    api_url: var("API_URL")
+                        .unwrap_or_else(|| api.into())
+                        .trim_end_matches('/')
+                        .into(),
+                    scopes: var("SCOPES")
+                        .map(|s| {
+                            s.split([' ', ','])
+                                .filter(|s| !s.is_empty())
+                                .map(String::from)
+                                .collect()
+                        })
+                        .unwrap_or_else(|| scopes.iter().map(|s| s.to_string()).collect()),
+                },
+            );
+        }
+        Providers { configs }
+    }
+
+    pub fn insert(&mut self, config: ProviderConfig) {
+        self.configs.insert(config.platform, config);
+    }
+
+    pub fn get(&self, p: Platform) -> Option<&ProviderConfig> {
+        self.configs.get(&p)
+    }
+
+    pub fn configured(&self) -> Vec<Platform> {
+        Platform::ALL
+            .into_iter()
+            .filter(|p| self.configs.contains_key(p))
+            .collect()
+    }
+}
+
+/// Tokens as the platform issued them (plaintext: seal before storing).
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenSet {
+    pub access_token: String,
+    pub refresh_token: Option<String>,
+    /// Seconds until the access token expires (`None`: no expiry given).
+    pub expires_in: Option<i64>,
+    /// Seconds until the refresh token expires, where the platform says.
+    pub refresh_expires_in: Option<i64>,
+    /// A platform-side account id returned with the token (Instagram, Threads, TikTok).
+    pub user_id: Option<String>,
+}
+
+impl std::fmt::Debug for TokenSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenSet")
+            .field("access_token", &"<redacted>")
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "<redacted>"))
+            .field("expires_in", &self.expires_in)
+            .field("refresh_expires_in", &self.refresh_expires_in)
+            .finish()
+    }
+}
+
+/// A sub-account the profile can publish to (a Facebook Page, a LinkedIn organisation).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PlacementInfo {
+    pub external_id: String,
+    pub name: String,
+    pub avatar_url: Option<String>,
+    /// A placement-specific token (Facebook Page access token).
+    pub access_token: Option<String>,
+}
+
+impl std::fmt::Debug for PlacementInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PlacementInfo")
+            .field("external_id", &self.external_id)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// Who connected: the account on the platform.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub external_id: String,
+    pub name: String,
+    pub username: Option<String>,
+    pub avatar_url: Option<String>,
+    pub placements: Vec<PlacementInfo>,
+}
+
+/// Why a call to a platform failed, classified for the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum OAuthError {
+    /// The platform refused the grant or token: the user must reconnect.
+    #[error("rejected by the platform: {0}")]
+    Rejected(String),
+    /// The user withdrew the app's access on the platform.
+    #[error("access revoked on the platform: {0}")]
+    Revoked(String),
+    /// Network trouble, 5xx or 429: worth retrying later.
+    #[error("temporary platform failure: {0}")]
+    Transient(String),
+    /// The platform answered something we cannot use.
+    #[error("unexpected platform response: {0}")]
+    Protocol(String),
+}
+
+/// What the browser is sent to, plus the PKCE verifier to keep (if the platform uses PKCE).
+pub struct AuthorizeRequest {
+    pub url: String,
+    pub pkce_verifier: Option<String>,
+}
+
+/// How a platform's OAuth 2 differs from the plain protocol, as data (the `oauth2` crate's way
+/// of expressing quirks), read by `authorize`.
+pub struct OAuthSpec {
+    /// Name of the client id in the authorize URL (`client_key` on TikTok).
+    pub client_id_param: &'static str,
+    /// How the scopes are joined (`,` for Meta and TikTok, a space elsewhere).
+    pub scope_separator: &'static str,
+    /// PKCE (S256) on the authorize URL and the code exchange.
+    pub pkce: bool,
+    /// More authorize parameters (Google: offline access, so a refresh token is issued).
+    pub extra_authorize_params: &'static [(&'static str, &'static str)],
+}
+
+/// Builds the platform's authorization URL.
+pub fn authorize(cfg: &ProviderConfig, redirect_uri: &str, state: &str) -> AuthorizeRequest {
+    let quirks = &super::network(cfg.platform).spec().oauth;
+    let pkce = quirks.pkce.then(pkce::Pkce::new);
+    let mut params: Vec<(&str, String)> = vec![
+        (quirks.client_id_param, cfg.client_id.clone()),
+        ("redirect_uri", redirect_uri.to_string()),
+        ("response_type", "code".into()),
+        ("state", state.to_string()),
+        ("scope", cfg.scopes.join(quirks.scope_separator)),
+    ];
+    params.extend(quirks.extra_authorize_params.iter().map(|(k, v)| (*k, v.to_string())));
+    if let Some(p) = &pkce {
+        params.push(("code_challenge", p.challenge.clone()));
+        params.push(("code_challenge_method", "S256".into()));
+    }
+    let mut url =
+        url::Url::parse(&cfg.authorize_url).unwrap_or_else(|_| url::Url::parse("http://invalid.invalid/").unwrap());
+    url.query_pairs_mut()
+        .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+    AuthorizeRequest {
+        url: url.into(),
+        pkce_verifier: pkce.map(|p| p.verifier),
+    }
+}
+
+/// RFC 6749 §4.1.3 with the client's credentials in the form body (LinkedIn, Google), plus the
+/// PKCE verifier where one was used.
+pub(crate) async fn standard_exchange(
+    http: &reqwest::Client,
+    cfg: &ProviderConfig,
+    code: &str,
+    redirect_uri: &str,
+    pkce_verifier: Option<&str>,
+) -> Result<TokenSet, OAuthError> {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code),
+        ("redirect_uri", redirect_uri),
+        ("client_id", cfg.client_id.as_str()),
+        ("client_secret", cfg.client_secret.as_str()),
+    ];
+    if let Some(v) = pkce_verifier {
+        form.push(("code_verifier", v));
+    }
+    token_set(&send_json(http.post(&cfg.token_url).form(&form)).await?)
+}
+
+/// RFC 6749 §6 with the client's credentials in the form body (LinkedIn, Google).
+pub(crate) async fn standard_refresh(
+    http: &reqwest::Client,
+    cfg: &ProviderConfig,
+    refresh_token: &str,
+) -> Result<TokenSet, OAuthError> {
+    token_set(
+        &send_json(http.post(&cfg.token_url).form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+            ("client_id", cfg.client_id.as_str()),
+            ("client_secret", cfg.client_secret.as_str()),
+        ]))
+        .await?,
+    )
+}
+
+// ---- shared HTTP plumbing ------------------------------------------------------------------
+
+/// Sends a request and returns the JSON body of a 2xx answer, or a classified error.
+pub(crate) async fn send_json(req: reqwest::RequestBuilder) -> Result<Value, OAuthError> {
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| OAuthError::Transient(redact_reqwest(&e)))?;
+    let status = resp.status();
+    let text = resp
+        .text()
+        .await
+        .map_err(|e| OAuthError::Transient(redact_reqwest(&e)))?;
+    let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if status.is_success() {
+        if body.is_null() {
+            return Err(OAuthError::Protocol(format!("non-JSON answer ({status})")));
+        }
+        return Ok(body);
+    }
+    Err(classify_error(status.as_u16(), &body))
+}
+
+/// Maps an error answer to a class, reading the OAuth (`error`), Meta (`error.code`) and TikTok shapes.
+pub(crate) fn classify_error(status: u16, body: &Value) -> OAuthError {
+    let description = describe(body);
+    let msg = format!("HTTP {status}: {description}");
+    if status == 429 || status >= 500 {
+        return OAuthError::Transient(msg);
+    }
+    let lower = description.to_ascii_lowercase();
+    let meta_subcode = body["error"]["error_subcode"].as_i64();
+    // Meta says so with subcode 458; LinkedIn in words. Google's "expired or revoked" cannot
+    // tell the two apart, so it counts as expired (the user reconnects either way).
+    let says_revoked = lower.contains("revoked") && !lower.contains("expired");
+    if meta_subcode == Some(458) || says_revoked || lower.contains("not authorized application") {
+        return OAuthError::Revoked(msg);
+    }
+    OAuthError::Rejected(msg)
+}
+
+/// A short, secret-free description of a platform error body.
+fn describe(body: &Value) -> String {
+    let pick = |v: &Value| v.as_str().map(str::to_string);
+    let text = match &body["error"] {
+        Value::String(code) => Some(match pick(&body["error_description"]) {
+            Some(d) => format!("{code}: {d}"),
+            None => code.clone(),
+        }),
+        Value::Object(e) => e
+            .get("message")
+            .and_then(|m| m.as_str())
+            .map(|m| format!("{m} (code {})", e.get("code").cloned().unwrap_or(Value::Null))),
+        _ => None,
+    }
+    .or_else(|| pick(&body["error_message"]))
+    .or_else(|| pick(&body["message"]))
+    .unwrap_or_else(|| "no error description".into());
+    text.chars().take(300).collect()
+}
+
+/// reqwest errors can include the URL, whose query may hold a token (Meta APIs): drop it.
+pub(crate) fn redact_reqwest(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "bad response body"
+    } else {
+        "request failed"
+    };
+    match e.url() {
+        Some(u) => format!("{kind} ({}{})", u.host_str().unwrap_or(""), u.path()),
+        None => kind.to_string(),
+    }
+}
+
+/// Reads a string or number field as a string (ids arrive as either).
+pub(crate) fn str_field(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+pub(crate) fn required(v: &Value, what: &str) -> Result<String, OAuthError> {
+    str_field(v).ok_or_else(|| OAuthError::Protocol(format!("missing {what}")))
+}
+
+/// The common token-response shape (`access_token`, `refresh_token`, `expires_in`, …).
+pub(crate) fn token_set(body: &Value) -> Result<TokenSet, OAuthError> {
+    Ok(TokenSet {
+        access_token: required(&body["access_token"], "access_token")?,
+        refresh_token: str_field(&body["refresh_token"]),
+        expires_in: body["expires_in"]
+            .as_i64()
+            .or_else(|| body["expires_in"].as_str().and_then(|s| s.parse().ok())),
+        refresh_expires_in: body["refresh_expires_in"]
+            .as_i64()
+            .or_else(|| body["refresh_token_expires_in"].as_i64()),
+        user_id: str_field(&body["user_id"]).or_else(|| str_field(&body["open_id"])),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(p: Platform) -> ProviderConfig {
+        Providers::from_lookup(|k| match k {
+            k if k.ends_with("CLIENT_ID") => Some("cid".into()),
+            k if k.ends_with("CLIENT_SECRET") => Some("secret".into()),
+            _ => None,
+        })
+        .get(p)
+        .unwrap()
+        .clone()
+    }
+
+    fn query(url: &str) -> HashMap<String, String> {
+        url::Url::parse(url).unwrap().query_pairs().into_owned().collect()
+    }
+
+    #[test]
+    fn authorize_urls_carry_each_platforms_quirks() {
+        let t = authorize(&cfg(Platform::Tiktok), "https://h/cb", "st");
+        let q = query(&t.url);
+        assert_eq!(q["client_key"], "cid");
+        assert!(!q.contains_key("client_id"));
+        assert_eq!(
+            q["scope"],
+            "user.info.basic,user.info.profile,video.publish,video.upload"
+        );
+        assert!(t.url.starts_with("https://www.tiktok.com/v2/auth/authorize/?"));
+
+        let x = authorize(&cfg(Platform::Twitter), "https://h/cb", "st");
+        let q = query(&x.url);
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert_eq!(
+            q["code_challenge"],
+            pkce::challenge_for(x.pkce_verifier.as_deref().unwrap())
+        );
+        assert!(q["scope"].contains("offline.access"));
+
+        let g = authorize(&cfg(Platform::Youtube), "https://h/cb", "st");
+        let q = query(&g.url);
+        assert_eq!(
+            (q["access_type"].as_str(), q["prompt"].as_str()),
+            ("offline", "consent")
+        );
+        assert!(g.pkce_verifier.is_some());
+
+        let f = authorize(&cfg(Platform::Facebook), "https://h/cb", "st");
+        assert!(f.pkce_verifier.is_none());
+        assert_eq!(query(&f.url)["redirect_uri"], "https://h/cb");
+    }
+
+    #[test]
+    fn unconfigured_platforms_are_absent_and_overrides_apply() {
+        let p = Providers::from_lookup(|k| match k {
+            "POSTPROXY_TWITTER_CLIENT_ID" => Some("a".into()),
+            "POSTPROXY_TWITTER_CLIENT_SECRET" => Some("b".into()),
+            "POSTPROXY_TWITTER_API_URL" => Some("http://127.0.0.1:9/".into()),
+            "POSTPROXY_FACEBOOK_CLIENT_ID" => Some("only id".into()),
+            _ => None,
+        });
+        assert_eq!(p.configured(), vec![Platform::Twitter]);
+        assert_eq!(p.get(Platform::Twitter).unwrap().api_url, "http://127.0.0.1:9");
+        assert!(!format!("{:?}", p.get(Platform::Twitter).unwrap()).contains("\"b\""));
+    }
+
+    #[test]
+    fn classifies_errors() {
+        let j = |s: &str| serde_json::from_str::<Value>(s).unwrap();
+        assert!(matches!(
+            classify_error(400, &j(r#"{"error":"invalid_grant"}"#)),
+            OAuthError::Rejected(_)
+        ));
+        assert!(matches!(classify_error(503, &Value::Null), OAuthError::Transient(_)));
+        assert!(matches!(classify_error(429, &Value::Null), OAuthError::Transient(_)));
+        assert!(matches!(
+            classify_error(400, &j(r#"{"error":{"message":"x","code":190,"error_subcode":458}}"#)),
+            OAuthError::Revoked(_)
+        ));
+        assert!(matches!(
+            classify_error(
+                400,
+                &j(r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#)
+            ),
+            OAuthError::Rejected(_)
+        ));
+        assert!(matches!(
+            classify_error(
+                401,
+                &j(r#"{"error":"invalid_token","error_description":"The token has been revoked"}"#)
+            ),
+            OAuthError::Revoked(_)
+        ));
+    }
+}

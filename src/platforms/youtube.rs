@@ -1,0 +1,105 @@
+//! YouTube through Google OAuth: offline access for a refresh token, PKCE, and the channel as the
+//! identity.
+
+use super::{Identity, OAuthError, ProviderConfig, TokenSet, send_json, str_field};
+
+use super::publish::{Account, Failure, Item, Published, SendGuard};
+use super::{Network, OAuthSpec, Spec};
+use crate::domain::platform::Platform;
+
+/// YouTube through Google OAuth (offline access, PKCE); video uploads are not here yet.
+pub struct Youtube;
+
+pub const SPEC: Spec = Spec {
+    platform: Platform::Youtube,
+    authorize_url: "https://accounts.google.com/o/oauth2/v2/auth",
+    token_url: "https://oauth2.googleapis.com/token",
+    api_url: "https://www.googleapis.com",
+    scopes: &[
+        "https://www.googleapis.com/auth/youtube.upload",
+        "https://www.googleapis.com/auth/youtube.readonly",
+    ],
+    oauth: OAuthSpec {
+        client_id_param: "client_id",
+        scope_separator: " ",
+        pkce: true,
+        extra_authorize_params: &[
+            ("access_type", "offline"),
+            ("prompt", "consent"),
+            ("include_granted_scopes", "true"),
+        ],
+    },
+    refresh_lead: std::time::Duration::from_secs(10 * 60),
+    self_renewing: false,
+    can_look_up: false,
+    can_delete: false,
+};
+
+#[async_trait::async_trait]
+impl Network for Youtube {
+    fn spec(&self) -> &'static Spec {
+        &SPEC
+    }
+    async fn fetch_identity(
+        &self,
+        http: &reqwest::Client,
+        cfg: &ProviderConfig,
+        tokens: &TokenSet,
+    ) -> Result<Identity, OAuthError> {
+        fetch_identity(http, cfg, tokens).await
+    }
+    async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), OAuthError> {
+        revoke(http, cfg, access_token).await
+    }
+    async fn publish(
+        &self,
+        http: &reqwest::Client,
+        account: &Account,
+        item: &Item<'_>,
+        guard: &dyn SendGuard,
+    ) -> Result<Published, Failure> {
+        let _ = (http, item, guard);
+        Err(super::not_yet(account.platform, "videos"))
+    }
+}
+
+pub async fn fetch_identity(
+    http: &reqwest::Client,
+    cfg: &ProviderConfig,
+    tokens: &TokenSet,
+) -> Result<Identity, OAuthError> {
+    let body = send_json(
+        http.get(format!("{}/youtube/v3/channels", cfg.api_url))
+            .query(&[("part", "snippet"), ("mine", "true")])
+            .bearer_auth(&tokens.access_token),
+    )
+    .await?;
+    let channel = body["items"]
+        .as_array()
+        .and_then(|items| items.first())
+        .ok_or_else(|| OAuthError::Rejected("this Google account has no YouTube channel".into()))?;
+    let snippet = &channel["snippet"];
+    Ok(Identity {
+        external_id: super::required(&channel["id"], "channel id")?,
+        name: str_field(&snippet["title"]).unwrap_or_default(),
+        username: str_field(&snippet["customUrl"]),
+        avatar_url: str_field(&snippet["thumbnails"]["default"]["url"]),
+        placements: vec![],
+    })
+}
+
+pub async fn revoke(http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), OAuthError> {
+    let url = cfg.token_url.trim_end_matches("/token").to_string() + "/revoke";
+    let resp = http
+        .post(url)
+        .form(&[("token", access_token)])
+        .send()
+        .await
+        .map_err(|_| OAuthError::Transient("revoke request failed".into()))?;
+    // Google answers an empty 200 on success.
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        Err(OAuthError::Rejected(format!("revoke answered {}", resp.status())))
+    }
+}
