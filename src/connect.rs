@@ -3,17 +3,16 @@
 //! It orchestrates storage and the platform clients; the HTTP handlers in
 //! `http/routes/connect.rs` only translate to and from HTML and redirects.
 
-use std::collections::HashSet;
-
 use crate::clock::now_ms;
+use crate::credentials;
 use crate::crypto;
 use crate::db::invitations::{self, InvitationRow};
 use crate::db::oauth_states;
-use crate::db::profiles::{self, ConnectError, Connected, NewPlacement};
-use crate::domain::connection::{OAUTH_STATE_TTL_MS, expiry, with_query};
+use crate::db::profiles::{self, ConnectError};
+use crate::domain::connection::{OAUTH_STATE_TTL_MS, with_query};
 use crate::domain::platform::Platform;
 use crate::ids::Kind;
-use crate::platforms::{self, Identity, OAuthError, TokenSet};
+use crate::platforms::{self, OAuthError};
 use crate::state::AppState;
 
 /// A problem shown to the person in the browser as an HTML page.
@@ -111,7 +110,7 @@ pub async fn begin(state: &AppState, token: &str) -> Result<String, PageError> {
     let verifier = req
         .pkce_verifier
         .as_deref()
-        .map(|v| state.sealer.seal_str(v, &verifier_aad(inv.row.id)));
+        .map(|v| credentials::seal_verifier(&state.sealer, inv.row.id, v));
     oauth_states::insert(
         &state.db,
         inv.row.id,
@@ -279,9 +278,7 @@ async fn finish_inner(state: &AppState, platform: &str, params: CallbackParams) 
     })?;
     let verifier = match &st.pkce_verifier_enc {
         Some(enc) => Some(
-            state
-                .sealer
-                .open_str(enc, &verifier_aad(inv.id))
+            credentials::open_verifier(&state.sealer, inv.id, enc)
                 .map_err(|_| fail("invalid_state", "The sign-in state could not be read.".into()))?,
         ),
         None => None,
@@ -304,7 +301,7 @@ async fn finish_inner(state: &AppState, platform: &str, params: CallbackParams) 
             )
         })?;
 
-    let connected = seal_connection(state, &inv, platform, &tokens, identity, now);
+    let connected = credentials::seal_connection(&state.sealer, &inv, platform, &tokens, identity, now);
     match profiles::complete_connection(&state.db, &connected, now).await? {
         Ok(profile_id) => {
             tracing::info!(profile_id, %platform, reconnect = inv.refresh_connection, "profile connected");
@@ -333,76 +330,6 @@ async fn finish_inner(state: &AppState, platform: &str, params: CallbackParams) 
             "invitation_used",
             "This connection link has already been used.".into(),
         )),
-    }
-}
-
-/// Associated data binding a sealed credential to its row and column.
-pub fn token_aad(account_id: i64, platform: Platform, external_id: &str, column: &str) -> String {
-    format!("profile:{account_id}:{}:{external_id}:{column}", platform.as_str())
-}
-
-pub fn placement_aad(account_id: i64, platform: Platform, profile_external_id: &str, placement_id: &str) -> String {
-    format!(
-        "placement:{account_id}:{}:{profile_external_id}:{placement_id}:access_token",
-        platform.as_str()
-    )
-}
-
-fn verifier_aad(invitation_id: i64) -> String {
-    format!("oauth_state:{invitation_id}:pkce_verifier")
-}
-
-fn seal_connection(
-    state: &AppState,
-    inv: &InvitationRow,
-    platform: Platform,
-    tokens: &TokenSet,
-    identity: Identity,
-    now: i64,
-) -> Connected {
-    let aad = |column: &str| token_aad(inv.account_id, platform, &identity.external_id, column);
-    let exp = expiry(
-        platform,
-        now,
-        tokens.expires_in,
-        tokens.refresh_expires_in,
-        tokens.refresh_token.is_some(),
-    );
-    let mut seen = HashSet::new();
-    let placements = identity
-        .placements
-        .iter()
-        .filter(|p| seen.insert(p.external_id.clone()))
-        .map(|p| NewPlacement {
-            external_id: p.external_id.clone(),
-            name: p.name.clone(),
-            avatar_url: p.avatar_url.clone(),
-            access_token_enc: p.access_token.as_deref().map(|t| {
-                state.sealer.seal_str(
-                    t,
-                    &placement_aad(inv.account_id, platform, &identity.external_id, &p.external_id),
-                )
-            }),
-        })
-        .collect();
-    Connected {
-        invitation_id: inv.id,
-        account_id: inv.account_id,
-        profile_group_id: inv.profile_group_id,
-        platform,
-        refresh_connection: inv.refresh_connection,
-        name: identity.name.clone(),
-        username: identity.username.clone(),
-        avatar_url: identity.avatar_url.clone(),
-        external_id: identity.external_id.clone(),
-        access_token_enc: state.sealer.seal_str(&tokens.access_token, &aad("access_token")),
-        refresh_token_enc: tokens
-            .refresh_token
-            .as_deref()
-            .map(|t| state.sealer.seal_str(t, &aad("refresh_token"))),
-        access_expires_at_ms: exp.access_expires_at_ms,
-        expires_at_ms: exp.expires_at_ms,
-        placements,
     }
 }
 

@@ -42,6 +42,11 @@ pub fn new_url_token() -> NewSecret {
     NewSecret { plaintext, hash }
 }
 
+/// Installs ring as rustls' process-wide crypto provider (idempotent).
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

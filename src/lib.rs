@@ -6,6 +6,7 @@ pub mod admin;
 pub mod cli;
 pub mod clock;
 pub mod connect;
+pub mod credentials;
 pub mod crypto;
 pub mod db;
 pub mod domain;

@@ -20,6 +20,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::ids::Kind;
 use crate::state::AppState;
 
+/// Files a request stored (multipart uploads), by the marker that stands for each in the input.
+#[derive(Debug, Default)]
+pub struct Uploads {
+    pub files: HashMap<String, (String, crate::media::Downloaded)>,
+}
+
 /// Identical posts within this window are refused (unless the client skips the check).
 pub const DUPLICATE_WINDOW_MS: i64 = 5 * 60 * 1000;
 
@@ -245,7 +251,7 @@ pub async fn check(
     query_group: Option<&str>,
     req: PostRequest,
     existing: Option<&Existing>,
-    uploads: &crate::http::multipart::Uploads,
+    uploads: &Uploads,
 ) -> ApiResult<Checked> {
     let mut errors = Vec::new();
     let creating = existing.is_none();
@@ -538,7 +544,7 @@ pub async fn check(
 }
 
 /// A media entry of the request: a URL to fetch, or a file this request uploaded.
-fn new_media(url: &str, uploads: &crate::http::multipart::Uploads) -> NewMedia {
+fn new_media(url: &str, uploads: &Uploads) -> NewMedia {
     match uploads.files.get(url) {
         Some((key, d)) => NewMedia::Stored {
             content_type: d.content_type.clone(),

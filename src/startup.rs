@@ -69,7 +69,7 @@ pub fn public_url(args: &ServeArgs) -> anyhow::Result<String> {
 }
 
 pub async fn serve(database_url: &str, secret_key: Option<&str>, args: &ServeArgs) -> anyhow::Result<()> {
-    crate::state::install_crypto_provider();
+    crate::crypto::install_crypto_provider();
     let public_url = public_url(args)?;
     let addr: SocketAddr = args
         .listen

@@ -106,15 +106,10 @@ impl AppState {
     }
 }
 
-/// Installs ring as rustls' process-wide crypto provider (idempotent).
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// One client for all platform calls: bounded timeouts, no redirects followed (a token endpoint
 /// that redirects is misconfigured), an identifying User-Agent.
 fn http_client() -> reqwest::Client {
-    install_crypto_provider();
+    crate::crypto::install_crypto_provider();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))

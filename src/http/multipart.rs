@@ -3,8 +3,6 @@
 //! into media storage as they arrive (type from the bytes, size limits) and referenced from the
 //! input by an internal marker that only this request can use.
 
-use std::collections::HashMap;
-
 use axum::extract::{FromRequest, Request};
 use axum::http::header::CONTENT_TYPE;
 use futures::TryStreamExt;
@@ -12,17 +10,13 @@ use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
 use crate::http::body::{MAX_UPLOAD_BYTES, Payload};
-use crate::media::{self, Downloaded};
+use crate::media;
 use crate::state::AppState;
 
 /// Prefix of the marker that stands for an uploaded file inside the decoded input.
 pub const UPLOAD_MARKER: &str = "upload:";
 
-/// Files stored by this request, by their marker.
-#[derive(Debug, Default)]
-pub struct Uploads {
-    pub files: HashMap<String, (String, Downloaded)>,
-}
+pub use crate::posts::Uploads;
 
 /// A body that is JSON, form-encoded, or multipart with files.
 pub struct PostBody<T> {

@@ -15,7 +15,7 @@ use std::pin::Pin;
 
 use super::{JobError, refresh};
 use crate::clock::now_ms;
-use crate::connect::{placement_aad, token_aad};
+use crate::credentials::{Column, ProfileKey};
 use crate::db::jobs::JobRow;
 use crate::db::posts::{self as store, ChainItem, Failed};
 use crate::db::{Db, profiles};
@@ -587,15 +587,15 @@ async fn open_account(
         Failure::new(FailureKind::Refused, "The stored credentials cannot be decrypted")
             .note("POSTPROXY_SECRET_KEY differs from the key the profile was connected with; restore it or reconnect.")
     };
+    let key = ProfileKey {
+        account_id: row.account_id,
+        platform,
+        external_id: &row.external_id,
+    };
     let token = row
         .access_token_enc
         .as_ref()
-        .map(|enc| {
-            state.sealer.open_str(
-                enc,
-                &token_aad(row.account_id, platform, &row.external_id, "access_token"),
-            )
-        })
+        .map(|enc| key.open(&state.sealer, Column::AccessToken, enc))
         .transpose()
         .map_err(|_| undecryptable())?
         .ok_or_else(|| Failure::new(FailureKind::TokenRejected, "No access token is stored for this profile"))?;
@@ -618,11 +618,7 @@ async fn open_account(
                 .note("Reconnect the profile, or choose another page_id.")
             })?;
             let token = enc
-                .map(|e| {
-                    state
-                        .sealer
-                        .open_str(&e, &placement_aad(row.account_id, platform, &row.external_id, page))
-                })
+                .map(|e| key.open_placement(&state.sealer, page, &e))
                 .transpose()
                 .map_err(|_| undecryptable())?;
             Some(Placement {

@@ -2,7 +2,7 @@
 
 use super::JobError;
 use crate::clock::now_ms;
-use crate::connect::token_aad;
+use crate::credentials::{Column, ProfileKey};
 use crate::db::profiles;
 use crate::domain::connection::expiry;
 use crate::domain::platform::Platform;
@@ -48,18 +48,22 @@ async fn refresh_locked(state: &AppState, profile_id: i64) -> Result<(), JobErro
         .providers
         .get(platform)
         .ok_or_else(|| JobError::Retry(format!("{platform} is not configured; cannot refresh")))?;
-    let aad = |column: &str| token_aad(row.account_id, platform, &row.external_id, column);
-    let open = |enc: &Option<Vec<u8>>, column: &str| -> Result<Option<String>, JobError> {
+    let key = ProfileKey {
+        account_id: row.account_id,
+        platform,
+        external_id: &row.external_id,
+    };
+    let open = |enc: &Option<Vec<u8>>, column: Column| -> Result<Option<String>, JobError> {
         enc.as_ref()
-            .map(|e| state.sealer.open_str(e, &aad(column)))
+            .map(|e| key.open(&state.sealer, column, e))
             .transpose()
             .map_err(|_| {
                 JobError::Permanent("stored credentials cannot be decrypted (wrong POSTPROXY_SECRET_KEY?)".into())
             })
     };
-    let access =
-        open(&row.access_token_enc, "access_token")?.ok_or_else(|| JobError::Permanent("no access token".into()))?;
-    let refresh = open(&row.refresh_token_enc, "refresh_token")?;
+    let access = open(&row.access_token_enc, Column::AccessToken)?
+        .ok_or_else(|| JobError::Permanent("no access token".into()))?;
+    let refresh = open(&row.refresh_token_enc, Column::RefreshToken)?;
     let now = now_ms();
     if !platforms::can_refresh(platform, refresh.is_some()) {
         // Nothing to renew with: the scheduler marks it expired when its time comes.
@@ -76,10 +80,10 @@ async fn refresh_locked(state: &AppState, profile_id: i64) -> Result<(), JobErro
                 tokens.refresh_expires_in,
                 new_refresh.is_some(),
             );
-            let access_enc = state.sealer.seal_str(&tokens.access_token, &aad("access_token"));
+            let access_enc = key.seal(&state.sealer, Column::AccessToken, &tokens.access_token);
             let refresh_enc = new_refresh
                 .as_deref()
-                .map(|t| state.sealer.seal_str(t, &aad("refresh_token")));
+                .map(|t| key.seal(&state.sealer, Column::RefreshToken, t));
             profiles::store_refreshed(
                 &state.db,
                 profile_id,

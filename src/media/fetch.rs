@@ -579,7 +579,7 @@ impl Fetcher {
     /// `pins` fix names to addresses ahead of the resolver; tests use one to stand in for a
     /// public host, since none can be reached from a test.
     fn build(config: FetchConfig, pins: &[(&str, SocketAddr)]) -> Result<Self, reqwest::Error> {
-        crate::state::install_crypto_provider();
+        crate::crypto::install_crypto_provider();
         let (allow_private, max_redirects) = (config.allow_private, config.max_redirects);
         let redirects = reqwest::redirect::Policy::custom(move |attempt| {
             match check_redirect(attempt.url(), attempt.previous().len(), max_redirects, allow_private) {

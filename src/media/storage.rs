@@ -96,7 +96,7 @@ impl Storage {
         let prefix = Path::parse(parsed.path().trim_matches('/'))
             .map_err(|e| StorageError::Open(format!("the prefix in {url}: {e}")))?;
         // The S3 client uses reqwest built without a default TLS provider.
-        crate::state::install_crypto_provider();
+        crate::crypto::install_crypto_provider();
         let s3 = object_store::aws::AmazonS3Builder::from_env()
             .with_url(url)
             .build()

@@ -48,7 +48,19 @@ impl Network for Facebook {
         redirect_uri: &str,
         _pkce_verifier: Option<&str>,
     ) -> Result<TokenSet, OAuthError> {
-        meta_graph::exchange_code(http, cfg, code, redirect_uri).await
+        // Facebook's token endpoint takes a GET with query parameters.
+        let short = token_set(
+            &send_json(http.get(&cfg.token_url).query(&[
+                ("client_id", cfg.client_id.as_str()),
+                ("client_secret", cfg.client_secret.as_str()),
+                ("redirect_uri", redirect_uri),
+                ("code", code),
+            ]))
+            .await?,
+        )?;
+        let mut long = long_lived(http, cfg, &short.access_token).await?;
+        long.user_id = long.user_id.or(short.user_id);
+        Ok(long)
     }
     async fn fetch_identity(
         &self,
@@ -56,7 +68,40 @@ impl Network for Facebook {
         cfg: &ProviderConfig,
         tokens: &TokenSet,
     ) -> Result<Identity, OAuthError> {
-        meta_graph::fetch_identity(http, cfg, tokens).await
+        let token = tokens.access_token.as_str();
+        let me = send_json(
+            http.get(format!("{}/me", cfg.api_url))
+                .query(&[("fields", "id,name,picture"), ("access_token", token)]),
+        )
+        .await?;
+        let pages = send_json(
+            http.get(format!("{}/me/accounts", cfg.api_url))
+                .query(&[("fields", "id,name,access_token,picture"), ("access_token", token)]),
+        )
+        .await?;
+        let placements = pages["data"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|p| {
+                        Some(PlacementInfo {
+                            external_id: str_field(&p["id"])?,
+                            name: str_field(&p["name"]).unwrap_or_default(),
+                            avatar_url: str_field(&p["picture"]["data"]["url"]),
+                            access_token: str_field(&p["access_token"]),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(Identity {
+            external_id: super::required(&me["id"], "id")?,
+            name: str_field(&me["name"]).unwrap_or_default(),
+            username: None,
+            avatar_url: str_field(&me["picture"]["data"]["url"]),
+            placements,
+        })
     }
     async fn refresh(
         &self,
@@ -65,11 +110,20 @@ impl Network for Facebook {
         access_token: &str,
         _refresh_token: Option<&str>,
     ) -> Result<TokenSet, OAuthError> {
-        meta_graph::refresh(http, cfg, access_token).await
+        // A long-lived Facebook user token is renewed by exchanging it again.
+        long_lived(http, cfg, access_token).await
     }
+    /// Removes the app's permissions for the user.
     async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), OAuthError> {
-        meta_graph::revoke(http, cfg, access_token).await
+        send_json(
+            http.delete(format!("{}/me/permissions", cfg.api_url))
+                .query(&[("access_token", access_token)]),
+        )
+        .await
+        .map(|_| ())
     }
+    /// Facebook Page feed post: `POST /{page-id}/feed` with the Page token; `fields` on the create
+    /// returns the permalink in the same round trip.
     async fn publish(
         &self,
         http: &reqwest::Client,
@@ -77,8 +131,93 @@ impl Network for Facebook {
         item: &Item<'_>,
         guard: &dyn SendGuard,
     ) -> Result<Published, Failure> {
-        meta_graph::publish_facebook(http, account, item, guard).await
+        let page = account.placement.as_ref().ok_or_else(|| {
+            Failure::new(FailureKind::Refused, "No Facebook Page was chosen for this post").note(
+                "Set platforms.facebook.page_id to one of the profile's Pages (GET /api/profiles/:id/placements).",
+            )
+        })?;
+        let token = page.token.as_deref().ok_or_else(|| {
+            Failure::new(
+                FailureKind::TokenRejected,
+                "No Page access token is stored for this Page",
+            )
+            .note("Reconnect the Facebook profile so that postproxy receives the Page's token.")
+        })?;
+        let api = &account.cfg.api_url;
+        let p = Platform::Facebook;
+        let answer = match item.media {
+            // One photo: the photo post itself (Facebook pulls the file from our signed URL).
+            [photo] => {
+                guard.arm(None).await?;
+                publish::send(
+                    p,
+                    http.post(format!("{api}/{}/photos", page.id)).json(
+                        &json!({"url": photo.url, "message": item.text, "published": true, "access_token": token}),
+                    ),
+                    true,
+                )
+                .await?
+            }
+            // No photo, or several: a feed post (several photos are uploaded unpublished first and
+            // attached; an unpublished photo shows nowhere, so that part may be redone).
+            photos => {
+                let mut body = json!({ "message": item.text, "access_token": token });
+                if let Some(link) = item.params["link"].as_str() {
+                    body["link"] = json!(link);
+                }
+                let mut attached = Vec::new();
+                for photo in photos {
+                    let up = publish::send(
+                        p,
+                        http.post(format!("{api}/{}/photos", page.id))
+                            .json(&json!({"url": photo.url, "published": false, "access_token": token})),
+                        false,
+                    )
+                    .await?;
+                    if !up.ok() {
+                        return Err(classify(p, &up, false));
+                    }
+                    let id = publish::id_of(&up.body["id"])
+                        .ok_or_else(|| Failure::protocol(p, "no id for an uploaded photo"))?;
+                    attached.push(json!({ "media_fbid": id }));
+                }
+                if !attached.is_empty() {
+                    body["attached_media"] = json!(attached);
+                }
+                guard.arm(None).await?;
+                publish::send(
+                    p,
+                    http.post(format!("{api}/{}/feed", page.id))
+                        .query(&[("fields", "id,permalink_url")])
+                        .json(&body),
+                    true,
+                )
+                .await?
+            }
+        };
+        if !answer.ok() {
+            return Err(classify(Platform::Facebook, &answer, true));
+        }
+        // A photo answers its own id and the feed story's `post_id`: the story is the post.
+        let id = publish::id_of(&answer.body["post_id"])
+            .or_else(|| publish::id_of(&answer.body["id"]))
+            .ok_or_else(|| Failure::protocol(Platform::Facebook, "no id in the answer to the Page post"))?;
+        // As the Page; a refusal leaves the post live and says so.
+        let note = match item.params["first_comment"].as_str().filter(|c| !c.is_empty()) {
+            Some(comment) => first_comment(http, p, api, &id, token, comment, "pages_manage_engagement").await,
+            None => None,
+        };
+        let permalink = answer.body["permalink_url"]
+            .as_str()
+            .map(absolute_facebook_url)
+            .unwrap_or_else(|| facebook_permalink(&id));
+        Ok(Published {
+            note,
+            id,
+            permalink: Some(permalink),
+        })
     }
+    /// Looks for the item among the Page's posts since `since_ms` (`GET /{page}/feed`), by its text.
     async fn look_up(
         &self,
         http: &reqwest::Client,
@@ -88,9 +227,105 @@ impl Network for Facebook {
         reference: Option<&str>,
     ) -> Result<Lookup, Failure> {
         let _ = reference;
-        meta_graph::lookup_facebook(http, account, item, since_ms).await
+        let p = Platform::Facebook;
+        let (Some(page), Some(token)) = (
+            account.placement.as_ref(),
+            account.placement.as_ref().and_then(|pl| pl.token.as_deref()),
+        ) else {
+            return Ok(Lookup::Unavailable("no Page or Page token to look with".into()));
+        };
+        let since = (since_ms / 1000).max(0).to_string();
+        let answer = publish::send(
+            p,
+            http.get(format!("{}/{}/feed", account.cfg.api_url, page.id)).query(&[
+                ("fields", "id,message,created_time,permalink_url"),
+                ("since", since.as_str()),
+                ("limit", "100"),
+                ("access_token", token),
+            ]),
+            false,
+        )
+        .await?;
+        if !answer.ok() {
+            return publish::lookup_refused(
+                classify(p, &answer, false),
+                "Facebook did not let postproxy read the Page's posts",
+            );
+        }
+        let found = answer.body["data"].as_array().into_iter().flatten().find(|post| {
+            post["message"].as_str().unwrap_or("") == item.text
+                || post["message"]
+                    .as_str()
+                    .is_some_and(|m| publish::same_text(item.text, m))
+        });
+        Ok(
+            match found.and_then(|post| publish::id_of(&post["id"]).map(|id| (id, post))) {
+                Some((id, post)) => Lookup::Found(Published {
+                    note: None,
+                    permalink: Some(
+                        post["permalink_url"]
+                            .as_str()
+                            .map(absolute_facebook_url)
+                            .unwrap_or_else(|| facebook_permalink(&id)),
+                    ),
+                    id,
+                }),
+                None => Lookup::Absent,
+            },
+        )
     }
     async fn delete(&self, http: &reqwest::Client, account: &Account, id: &str) -> Result<(), Failure> {
         meta_graph::delete(http, account, id).await
+    }
+}
+
+// ---- OAuth: a GET token endpoint, a long-lived user token, the Pages as placements ----------
+
+use super::{PlacementInfo, send_json, str_field, token_set};
+
+/// A long-lived user token (`fb_exchange_token`); exchanging it again renews it.
+async fn long_lived(http: &reqwest::Client, cfg: &ProviderConfig, token: &str) -> Result<TokenSet, OAuthError> {
+    token_set(
+        &send_json(http.get(&cfg.token_url).query(&[
+            ("grant_type", "fb_exchange_token"),
+            ("client_id", cfg.client_id.as_str()),
+            ("client_secret", cfg.client_secret.as_str()),
+            ("fb_exchange_token", token),
+        ]))
+        .await?,
+    )
+}
+
+// ---- publishing -----------------------------------------------------------------------------
+
+use serde_json::json;
+
+use super::meta_graph::{classify, first_comment};
+use super::publish::{self, FailureKind};
+
+fn facebook_permalink(id: &str) -> String {
+    match id.split_once('_') {
+        Some((page_id, post)) => format!("https://www.facebook.com/{page_id}/posts/{post}"),
+        None => format!("https://www.facebook.com/{id}"),
+    }
+}
+
+/// Video nodes answer relative permalinks (`/{page}/videos/{id}/`).
+fn absolute_facebook_url(u: &str) -> String {
+    if u.starts_with('/') {
+        format!("https://www.facebook.com{u}")
+    } else {
+        u.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn video_permalinks_become_absolute() {
+        assert_eq!(
+            super::absolute_facebook_url("/1/videos/2/"),
+            "https://www.facebook.com/1/videos/2/"
+        );
     }
 }

@@ -45,7 +45,8 @@ impl Network for Instagram {
         redirect_uri: &str,
         _pkce_verifier: Option<&str>,
     ) -> Result<TokenSet, OAuthError> {
-        meta_graph::exchange_code(http, cfg, code, redirect_uri).await
+        let short = meta_graph::short_lived(http, cfg, code, redirect_uri).await?;
+        meta_graph::long_lived(http, cfg, short, "ig_exchange_token").await
     }
     async fn fetch_identity(
         &self,
@@ -53,7 +54,21 @@ impl Network for Instagram {
         cfg: &ProviderConfig,
         tokens: &TokenSet,
     ) -> Result<Identity, OAuthError> {
-        meta_graph::fetch_identity(http, cfg, tokens).await
+        let me = send_json(http.get(format!("{}/me", cfg.api_url)).query(&[
+            ("fields", "user_id,username,name,profile_picture_url"),
+            ("access_token", tokens.access_token.as_str()),
+        ]))
+        .await?;
+        let username = str_field(&me["username"]);
+        Ok(Identity {
+            external_id: str_field(&me["user_id"])
+                .or_else(|| str_field(&me["id"]))
+                .ok_or_else(|| OAuthError::Protocol("missing user_id".into()))?,
+            name: str_field(&me["name"]).or_else(|| username.clone()).unwrap_or_default(),
+            username,
+            avatar_url: str_field(&me["profile_picture_url"]),
+            placements: vec![],
+        })
     }
     async fn refresh(
         &self,
@@ -62,8 +77,11 @@ impl Network for Instagram {
         access_token: &str,
         _refresh_token: Option<&str>,
     ) -> Result<TokenSet, OAuthError> {
-        meta_graph::refresh(http, cfg, access_token).await
+        meta_graph::renew(http, cfg, access_token, "ig_refresh_token").await
     }
+    /// Instagram (Instagram Login): one image or a carousel of 2–10. Containers are created from our
+    /// signed URLs (Instagram pulls the files), each waited on until `FINISHED`, then published;
+    /// `first_comment` follows as a comment (a failure there does not unpublish the post).
     async fn publish(
         &self,
         http: &reqwest::Client,
@@ -71,7 +89,87 @@ impl Network for Instagram {
         item: &Item<'_>,
         guard: &dyn SendGuard,
     ) -> Result<Published, Failure> {
-        meta_graph::publish_instagram(http, account, item, guard).await
+        let p = Platform::Instagram;
+        let api = &account.cfg.api_url;
+        let user = &account.user_id;
+        let create = |body: Value| async move {
+            let answer = publish::send(
+                p,
+                http.post(format!("{api}/{user}/media"))
+                    .query(&[("access_token", account.token.as_str())])
+                    .json(&body),
+                false,
+            )
+            .await?;
+            if !answer.ok() {
+                return Err(classify(p, &answer, false));
+            }
+            publish::id_of(&answer.body["id"])
+                .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/media"))
+        };
+        let container = match item.media {
+            [] => {
+                return Err(
+                    Failure::new(FailureKind::Refused, "Instagram posts need an image or a video")
+                        .note("Add media to the post."),
+                );
+            }
+            [image] => {
+                check_quota(http, account, false).await?;
+                let mut body = json!({"image_url": image.url, "caption": item.text});
+                extend_instagram(&mut body, item.params, true);
+                create(body).await?
+            }
+            images => {
+                check_quota(http, account, false).await?;
+                let mut children = Vec::new();
+                for image in images {
+                    let mut body = json!({"image_url": image.url, "is_carousel_item": true});
+                    extend_instagram(&mut body, item.params, false);
+                    children.push(create(body).await?);
+                }
+                for child in &children {
+                    wait_for_container(http, account, child, "status_code").await?;
+                }
+                let mut body = json!({"media_type": "CAROUSEL", "children": children.join(","), "caption": item.text});
+                if let Some(c) = item.params.get("collaborators") {
+                    body["collaborators"] = c.clone();
+                }
+                create(body).await?
+            }
+        };
+        wait_for_container(http, account, &container, "status_code").await?;
+        guard.arm(Some(&container)).await?;
+        let published = publish::send(
+            p,
+            http.post(format!("{api}/{user}/media_publish"))
+                .query(&[("access_token", account.token.as_str())])
+                .json(&json!({ "creation_id": container })),
+            true,
+        )
+        .await?;
+        if !published.ok() {
+            return Err(classify(p, &published, true));
+        }
+        let id = publish::id_of(&published.body["id"])
+            .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/media_publish"))?;
+        let note = match item.params["first_comment"].as_str().filter(|c| !c.is_empty()) {
+            Some(comment) => {
+                first_comment(
+                    http,
+                    p,
+                    api,
+                    &id,
+                    &account.token,
+                    comment,
+                    "instagram_business_manage_comments",
+                )
+                .await
+            }
+            None => None,
+        };
+        let permalink = read_field(http, account, &id, "permalink").await;
+        Ok(Published { note, id, permalink })
     }
     async fn look_up(
         &self,
@@ -82,5 +180,27 @@ impl Network for Instagram {
         reference: Option<&str>,
     ) -> Result<Lookup, Failure> {
         meta_graph::lookup_container(http, account, item, since_ms, reference).await
+    }
+}
+
+// ---- OAuth: a form exchange, then a long-lived token that renews itself ---------------------
+
+use super::{send_json, str_field};
+
+// ---- publishing -----------------------------------------------------------------------------
+
+use serde_json::{Value, json};
+
+use super::meta_graph::{check_quota, classify, first_comment, read_field, wait_for_container};
+use super::publish::{self, FailureKind};
+
+/// An Instagram image container's optional keys: `alt_text` on every image, `collaborators` on
+/// the container that is published (`top`).
+fn extend_instagram(body: &mut Value, params: &Value, top: bool) {
+    if let Some(alt) = params.get("alt_text") {
+        body["alt_text"] = alt.clone();
+    }
+    if top && let Some(c) = params.get("collaborators") {
+        body["collaborators"] = c.clone();
     }
 }

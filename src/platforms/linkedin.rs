@@ -37,11 +37,30 @@ impl Network for Linkedin {
         cfg: &ProviderConfig,
         tokens: &TokenSet,
     ) -> Result<Identity, OAuthError> {
-        fetch_identity(http, cfg, tokens).await
+        let me = send_json(
+            http.get(format!("{}/v2/userinfo", cfg.api_url))
+                .bearer_auth(&tokens.access_token),
+        )
+        .await?;
+        Ok(Identity {
+            external_id: super::required(&me["sub"], "sub")?,
+            name: str_field(&me["name"]).unwrap_or_default(),
+            username: None,
+            avatar_url: str_field(&me["picture"]),
+            placements: organisations(http, cfg, &tokens.access_token).await?,
+        })
     }
     async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), OAuthError> {
-        revoke(http, cfg, access_token).await
+        let url = cfg.token_url.replace("accessToken", "revoke");
+        send_json(http.post(url).form(&[
+            ("client_id", cfg.client_id.as_str()),
+            ("client_secret", cfg.client_secret.as_str()),
+            ("token", access_token),
+        ]))
+        .await
+        .map(|_| ())
     }
+    /// `POST /rest/posts`; the new post's URN comes back in `x-restli-id`.
     async fn publish(
         &self,
         http: &reqwest::Client,
@@ -49,8 +68,80 @@ impl Network for Linkedin {
         item: &Item<'_>,
         guard: &dyn SendGuard,
     ) -> Result<Published, Failure> {
-        publish(http, account, item, guard).await
+        let owner = author(account);
+        let mut images = Vec::new();
+        for file in item.media {
+            images.push(upload_image(http, account, &owner, file).await?);
+        }
+        let mut body = json!({
+            "author": owner,
+            "commentary": escape_commentary(item.text),
+            "visibility": "PUBLIC",
+            "distribution": {"feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": []},
+            "lifecycleState": "PUBLISHED",
+            "isReshareDisabledByAuthor": false,
+        });
+        match images.as_slice() {
+            [] => {}
+            [one] => {
+                let mut media = json!({ "id": one });
+                if let Some(alt) = item.params["alt_text"].as_str() {
+                    media["altText"] = json!(alt);
+                }
+                body["content"] = json!({ "media": media })
+            }
+            many => {
+                let images: Vec<Value> = many
+                    .iter()
+                    .map(|id| match item.params["alt_text"].as_str() {
+                        Some(alt) => json!({ "id": id, "altText": alt }),
+                        None => json!({ "id": id }),
+                    })
+                    .collect();
+                body["content"] = json!({ "multiImage": { "images": images } })
+            }
+        }
+        guard.arm(None).await?;
+        let answer = publish::send(
+            Platform::Linkedin,
+            rest(
+                http,
+                reqwest::Method::POST,
+                format!("{}/rest/posts", account.cfg.api_url),
+                &account.token,
+            )
+            .json(&body),
+            true,
+        )
+        .await?;
+        if !answer.ok() {
+            return Err(classify(&answer, true));
+        }
+        let urn = answer
+            .header("x-restli-id")
+            .or_else(|| answer.header("location").and_then(|l| l.rsplit('/').next()))
+            .map(|s| {
+                url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .map(|(_, v)| v.into_owned())
+                    .collect::<String>()
+            })
+            .filter(|s| s.starts_with("urn:li:"))
+            .ok_or_else(|| {
+                Failure::protocol(
+                    Platform::Linkedin,
+                    "no x-restli-id header in the answer to POST /rest/posts",
+                )
+            })?;
+        Ok(Published {
+            note: None,
+            permalink: Some(format!("https://www.linkedin.com/feed/update/{urn}")),
+            id: urn,
+        })
     }
+    /// Looks for the item among the author's recent posts (`GET /rest/posts?q=author`), by its
+    /// commentary, created since `since_ms`. Reading posts needs `r_member_social` (members) or
+    /// `r_organization_social` (organisations), which apps rarely hold: without it LinkedIn answers
+    /// 403 and there is no way to look.
     async fn look_up(
         &self,
         http: &reqwest::Client,
@@ -60,35 +151,72 @@ impl Network for Linkedin {
         reference: Option<&str>,
     ) -> Result<Lookup, Failure> {
         let _ = reference;
-        lookup(http, account, item, since_ms).await
+        let owner = author(account);
+        let answer = publish::send(
+            Platform::Linkedin,
+            rest(
+                http,
+                reqwest::Method::GET,
+                format!("{}/rest/posts", account.cfg.api_url),
+                &account.token,
+            )
+            .header("X-RestLi-Method", "FINDER")
+            .query(&[
+                ("q", "author"),
+                ("author", owner.as_str()),
+                ("count", "20"),
+                ("sortBy", "LAST_MODIFIED"),
+            ]),
+            false,
+        )
+        .await?;
+        if !answer.ok() {
+            return publish::lookup_refused(
+                classify(&answer, false),
+                "LinkedIn did not let postproxy read the author's posts (it needs r_member_social or r_organization_social)",
+            );
+        }
+        let sent = escape_commentary(item.text);
+        let found = answer.body["elements"].as_array().into_iter().flatten().find(|p| {
+            p["createdAt"].as_i64().is_none_or(|at| at >= since_ms)
+                && p["commentary"]
+                    .as_str()
+                    .is_some_and(|c| c == sent || publish::same_text(item.text, c))
+        });
+        Ok(match found.and_then(|p| p["id"].as_str()) {
+            Some(urn) => Lookup::Found(Published {
+                note: None,
+                permalink: Some(format!("https://www.linkedin.com/feed/update/{urn}")),
+                id: urn.to_string(),
+            }),
+            None => Lookup::Absent,
+        })
     }
+    /// `DELETE /rest/posts/{urn}` → 204 (idempotent).
     async fn delete(&self, http: &reqwest::Client, account: &Account, id: &str) -> Result<(), Failure> {
-        delete(http, account, id).await
+        let urn = id;
+        let encoded: String = url::form_urlencoded::byte_serialize(urn.as_bytes()).collect();
+        let answer = publish::send(
+            Platform::Linkedin,
+            rest(
+                http,
+                reqwest::Method::DELETE,
+                format!("{}/rest/posts/{encoded}", account.cfg.api_url),
+                &account.token,
+            ),
+            false,
+        )
+        .await?;
+        if answer.ok() || answer.status == 404 {
+            return Ok(());
+        }
+        Err(classify(&answer, false))
     }
 }
 
 /// LinkedIn retires each monthly version after about a year (then answers 426); 202609 is live
 /// until autumn 2027.
 const LINKEDIN_VERSION: &str = "202609";
-
-pub async fn fetch_identity(
-    http: &reqwest::Client,
-    cfg: &ProviderConfig,
-    tokens: &TokenSet,
-) -> Result<Identity, OAuthError> {
-    let me = send_json(
-        http.get(format!("{}/v2/userinfo", cfg.api_url))
-            .bearer_auth(&tokens.access_token),
-    )
-    .await?;
-    Ok(Identity {
-        external_id: super::required(&me["sub"], "sub")?,
-        name: str_field(&me["name"]).unwrap_or_default(),
-        username: None,
-        avatar_url: str_field(&me["picture"]),
-        placements: organisations(http, cfg, &tokens.access_token).await?,
-    })
-}
 
 /// Organisations the member administers. Without the organisation scopes LinkedIn answers 403,
 /// which simply means there are none to offer.
@@ -128,17 +256,6 @@ async fn organisations(
     Ok(out)
 }
 
-pub async fn revoke(http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), OAuthError> {
-    let url = cfg.token_url.replace("accessToken", "revoke");
-    send_json(http.post(url).form(&[
-        ("client_id", cfg.client_id.as_str()),
-        ("client_secret", cfg.client_secret.as_str()),
-        ("token", access_token),
-    ]))
-    .await
-    .map(|_| ())
-}
-
 // ---- publishing (Posts API) -----------------------------------------------------------------
 
 use serde_json::{Value, json};
@@ -159,136 +276,6 @@ pub fn author(account: &Account) -> String {
         Some(org) => format!("urn:li:organization:{}", org.id),
         None => format!("urn:li:person:{}", account.user_id),
     }
-}
-
-/// `POST /rest/posts`; the new post's URN comes back in `x-restli-id`.
-pub async fn publish(
-    http: &reqwest::Client,
-    account: &Account,
-    item: &Item<'_>,
-    guard: &dyn SendGuard,
-) -> Result<Published, Failure> {
-    let owner = author(account);
-    let mut images = Vec::new();
-    for file in item.media {
-        images.push(upload_image(http, account, &owner, file).await?);
-    }
-    let mut body = json!({
-        "author": owner,
-        "commentary": escape_commentary(item.text),
-        "visibility": "PUBLIC",
-        "distribution": {"feedDistribution": "MAIN_FEED", "targetEntities": [], "thirdPartyDistributionChannels": []},
-        "lifecycleState": "PUBLISHED",
-        "isReshareDisabledByAuthor": false,
-    });
-    match images.as_slice() {
-        [] => {}
-        [one] => {
-            let mut media = json!({ "id": one });
-            if let Some(alt) = item.params["alt_text"].as_str() {
-                media["altText"] = json!(alt);
-            }
-            body["content"] = json!({ "media": media })
-        }
-        many => {
-            let images: Vec<Value> = many
-                .iter()
-                .map(|id| match item.params["alt_text"].as_str() {
-                    Some(alt) => json!({ "id": id, "altText": alt }),
-                    None => json!({ "id": id }),
-                })
-                .collect();
-            body["content"] = json!({ "multiImage": { "images": images } })
-        }
-    }
-    guard.arm(None).await?;
-    let answer = publish::send(
-        Platform::Linkedin,
-        rest(
-            http,
-            reqwest::Method::POST,
-            format!("{}/rest/posts", account.cfg.api_url),
-            &account.token,
-        )
-        .json(&body),
-        true,
-    )
-    .await?;
-    if !answer.ok() {
-        return Err(classify(&answer, true));
-    }
-    let urn = answer
-        .header("x-restli-id")
-        .or_else(|| answer.header("location").and_then(|l| l.rsplit('/').next()))
-        .map(|s| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .map(|(_, v)| v.into_owned())
-                .collect::<String>()
-        })
-        .filter(|s| s.starts_with("urn:li:"))
-        .ok_or_else(|| {
-            Failure::protocol(
-                Platform::Linkedin,
-                "no x-restli-id header in the answer to POST /rest/posts",
-            )
-        })?;
-    Ok(Published {
-        note: None,
-        permalink: Some(format!("https://www.linkedin.com/feed/update/{urn}")),
-        id: urn,
-    })
-}
-
-/// Looks for the item among the author's recent posts (`GET /rest/posts?q=author`), by its
-/// commentary, created since `since_ms`. Reading posts needs `r_member_social` (members) or
-/// `r_organization_social` (organisations), which apps rarely hold: without it LinkedIn answers
-/// 403 and there is no way to look.
-pub async fn lookup(
-    http: &reqwest::Client,
-    account: &Account,
-    item: &Item<'_>,
-    since_ms: i64,
-) -> Result<Lookup, Failure> {
-    let owner = author(account);
-    let answer = publish::send(
-        Platform::Linkedin,
-        rest(
-            http,
-            reqwest::Method::GET,
-            format!("{}/rest/posts", account.cfg.api_url),
-            &account.token,
-        )
-        .header("X-RestLi-Method", "FINDER")
-        .query(&[
-            ("q", "author"),
-            ("author", owner.as_str()),
-            ("count", "20"),
-            ("sortBy", "LAST_MODIFIED"),
-        ]),
-        false,
-    )
-    .await?;
-    if !answer.ok() {
-        return publish::lookup_refused(
-            classify(&answer, false),
-            "LinkedIn did not let postproxy read the author's posts (it needs r_member_social or r_organization_social)",
-        );
-    }
-    let sent = escape_commentary(item.text);
-    let found = answer.body["elements"].as_array().into_iter().flatten().find(|p| {
-        p["createdAt"].as_i64().is_none_or(|at| at >= since_ms)
-            && p["commentary"]
-                .as_str()
-                .is_some_and(|c| c == sent || publish::same_text(item.text, c))
-    });
-    Ok(match found.and_then(|p| p["id"].as_str()) {
-        Some(urn) => Lookup::Found(Published {
-            note: None,
-            permalink: Some(format!("https://www.linkedin.com/feed/update/{urn}")),
-            id: urn.to_string(),
-        }),
-        None => Lookup::Absent,
-    })
 }
 
 /// Images API: `initializeUpload` for the author, then the whole file in one `PUT` to the
@@ -403,26 +390,6 @@ pub fn classify(answer: &Answer, creates: bool) -> Failure {
         500..=599 => failure(FailureKind::Transient),
         _ => failure(FailureKind::Refused).note("LinkedIn refused the request; the message above is LinkedIn's own."),
     }
-}
-
-/// `DELETE /rest/posts/{urn}` → 204 (idempotent).
-pub async fn delete(http: &reqwest::Client, account: &Account, urn: &str) -> Result<(), Failure> {
-    let encoded: String = url::form_urlencoded::byte_serialize(urn.as_bytes()).collect();
-    let answer = publish::send(
-        Platform::Linkedin,
-        rest(
-            http,
-            reqwest::Method::DELETE,
-            format!("{}/rest/posts/{encoded}", account.cfg.api_url),
-            &account.token,
-        ),
-        false,
-    )
-    .await?;
-    if answer.ok() || answer.status == 404 {
-        return Ok(());
-    }
-    Err(classify(&answer, false))
 }
 
 #[cfg(test)]

@@ -4,185 +4,66 @@
 
 use serde_json::Value;
 
-use super::{Identity, OAuthError, PlacementInfo, ProviderConfig, TokenSet, send_json, str_field, token_set};
+use super::{OAuthError, ProviderConfig, TokenSet, send_json, token_set};
 use crate::domain::platform::Platform;
 
-pub async fn exchange_code(
+/// The code exchange of Instagram and Threads (a form POST); Instagram's newer answers wrap the
+/// token in `data: [...]`.
+pub(super) async fn short_lived(
     http: &reqwest::Client,
     cfg: &ProviderConfig,
     code: &str,
     redirect_uri: &str,
 ) -> Result<TokenSet, OAuthError> {
-    let short = match cfg.platform {
-        // Facebook's token endpoint takes a GET with query parameters.
-        Platform::Facebook => {
-            send_json(http.get(&cfg.token_url).query(&[
-                ("client_id", cfg.client_id.as_str()),
-                ("client_secret", cfg.client_secret.as_str()),
-                ("redirect_uri", redirect_uri),
-                ("code", code),
-            ]))
-            .await?
-        }
-        _ => {
-            send_json(http.post(&cfg.token_url).form(&[
-                ("client_id", cfg.client_id.as_str()),
-                ("client_secret", cfg.client_secret.as_str()),
-                ("grant_type", "authorization_code"),
-                ("redirect_uri", redirect_uri),
-                ("code", code),
-            ]))
-            .await?
-        }
-    };
-    // Instagram's newer answers wrap the token in `data: [...]`.
+    let short = send_json(http.post(&cfg.token_url).form(&[
+        ("client_id", cfg.client_id.as_str()),
+        ("client_secret", cfg.client_secret.as_str()),
+        ("grant_type", "authorization_code"),
+        ("redirect_uri", redirect_uri),
+        ("code", code),
+    ]))
+    .await?;
     let short = match &short["data"] {
         Value::Array(items) if !items.is_empty() => items[0].clone(),
         _ => short,
     };
-    let short = token_set(&short)?;
-    let mut long = long_lived(http, cfg, &short.access_token).await?;
+    token_set(&short)
+}
+
+/// Swaps a short-lived Instagram or Threads token for a long-lived one (`grant_type`
+/// `ig_exchange_token` / `th_exchange_token`), keeping the user id the exchange gave.
+pub(super) async fn long_lived(
+    http: &reqwest::Client,
+    cfg: &ProviderConfig,
+    short: TokenSet,
+    grant_type: &str,
+) -> Result<TokenSet, OAuthError> {
+    let body = send_json(http.get(format!("{}/access_token", cfg.api_url)).query(&[
+        ("grant_type", grant_type),
+        ("client_secret", cfg.client_secret.as_str()),
+        ("access_token", short.access_token.as_str()),
+    ]))
+    .await?;
+    let mut long = token_set(&body)?;
     long.user_id = long.user_id.or(short.user_id);
     Ok(long)
 }
 
-async fn long_lived(http: &reqwest::Client, cfg: &ProviderConfig, short: &str) -> Result<TokenSet, OAuthError> {
-    let body = match cfg.platform {
-        Platform::Facebook => {
-            send_json(http.get(&cfg.token_url).query(&[
-                ("grant_type", "fb_exchange_token"),
-                ("client_id", cfg.client_id.as_str()),
-                ("client_secret", cfg.client_secret.as_str()),
-                ("fb_exchange_token", short),
-            ]))
-            .await?
-        }
-        Platform::Instagram => {
-            send_json(http.get(format!("{}/access_token", cfg.api_url)).query(&[
-                ("grant_type", "ig_exchange_token"),
-                ("client_secret", cfg.client_secret.as_str()),
-                ("access_token", short),
-            ]))
-            .await?
-        }
-        _ => {
-            send_json(http.get(format!("{}/access_token", cfg.api_url)).query(&[
-                ("grant_type", "th_exchange_token"),
-                ("client_secret", cfg.client_secret.as_str()),
-                ("access_token", short),
-            ]))
-            .await?
-        }
-    };
-    token_set(&body)
-}
-
-pub async fn refresh(http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<TokenSet, OAuthError> {
-    match cfg.platform {
-        // A long-lived Facebook user token is renewed by exchanging it again.
-        Platform::Facebook => long_lived(http, cfg, access_token).await,
-        Platform::Instagram => token_set(
-            &send_json(
-                http.get(format!("{}/refresh_access_token", cfg.api_url))
-                    .query(&[("grant_type", "ig_refresh_token"), ("access_token", access_token)]),
-            )
-            .await?,
-        ),
-        _ => token_set(
-            &send_json(
-                http.get(format!("{}/refresh_access_token", cfg.api_url))
-                    .query(&[("grant_type", "th_refresh_token"), ("access_token", access_token)]),
-            )
-            .await?,
-        ),
-    }
-}
-
-pub async fn fetch_identity(
+/// Renews a long-lived Instagram or Threads token with itself (`ig_refresh_token` /
+/// `th_refresh_token`).
+pub(super) async fn renew(
     http: &reqwest::Client,
     cfg: &ProviderConfig,
-    tokens: &TokenSet,
-) -> Result<Identity, OAuthError> {
-    let token = tokens.access_token.as_str();
-    match cfg.platform {
-        Platform::Facebook => {
-            let me = send_json(
-                http.get(format!("{}/me", cfg.api_url))
-                    .query(&[("fields", "id,name,picture"), ("access_token", token)]),
-            )
-            .await?;
-            let pages = send_json(
-                http.get(format!("{}/me/accounts", cfg.api_url))
-                    .query(&[("fields", "id,name,access_token,picture"), ("access_token", token)]),
-            )
-            .await?;
-            let placements = pages["data"]
-                .as_array()
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(|p| {
-                            Some(PlacementInfo {
-                                external_id: str_field(&p["id"])?,
-                                name: str_field(&p["name"]).unwrap_or_default(),
-                                avatar_url: str_field(&p["picture"]["data"]["url"]),
-                                access_token: str_field(&p["access_token"]),
-                            })
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            Ok(Identity {
-                external_id: super::required(&me["id"], "id")?,
-                name: str_field(&me["name"]).unwrap_or_default(),
-                username: None,
-                avatar_url: str_field(&me["picture"]["data"]["url"]),
-                placements,
-            })
-        }
-        Platform::Instagram => {
-            let me = send_json(http.get(format!("{}/me", cfg.api_url)).query(&[
-                ("fields", "user_id,username,name,profile_picture_url"),
-                ("access_token", token),
-            ]))
-            .await?;
-            let username = str_field(&me["username"]);
-            Ok(Identity {
-                external_id: str_field(&me["user_id"])
-                    .or_else(|| str_field(&me["id"]))
-                    .ok_or_else(|| OAuthError::Protocol("missing user_id".into()))?,
-                name: str_field(&me["name"]).or_else(|| username.clone()).unwrap_or_default(),
-                username,
-                avatar_url: str_field(&me["profile_picture_url"]),
-                placements: vec![],
-            })
-        }
-        _ => {
-            let me = send_json(http.get(format!("{}/v1.0/me", cfg.api_url)).query(&[
-                ("fields", "id,username,name,threads_profile_picture_url"),
-                ("access_token", token),
-            ]))
-            .await?;
-            let username = str_field(&me["username"]);
-            Ok(Identity {
-                external_id: super::required(&me["id"], "id")?,
-                name: str_field(&me["name"]).or_else(|| username.clone()).unwrap_or_default(),
-                username,
-                avatar_url: str_field(&me["threads_profile_picture_url"]),
-                placements: vec![],
-            })
-        }
-    }
-}
-
-/// Facebook: removes the app's permissions for the user.
-pub async fn revoke(http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), OAuthError> {
-    send_json(
-        http.delete(format!("{}/me/permissions", cfg.api_url))
-            .query(&[("access_token", access_token)]),
+    access_token: &str,
+    grant_type: &str,
+) -> Result<TokenSet, OAuthError> {
+    token_set(
+        &send_json(
+            http.get(format!("{}/refresh_access_token", cfg.api_url))
+                .query(&[("grant_type", grant_type), ("access_token", access_token)]),
+        )
+        .await?,
     )
-    .await
-    .map(|_| ())
 }
 
 // ---- publishing (Graph API: Facebook Pages, Threads; Instagram with media) ------------------
@@ -191,160 +72,12 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::publish::{self, Account, Answer, Failure, FailureKind, Item, Lookup, Published, SendGuard};
+use super::publish::{self, Account, Answer, Failure, FailureKind, Item, Lookup, Published};
 use super::quota::{Reading, Verdict};
 use crate::domain::post::platform_label;
 
 /// How long a container may take before we give up (Meta: poll at most five minutes).
 const CONTAINER_DEADLINE: Duration = Duration::from_secs(5 * 60);
-
-/// Facebook Page feed post: `POST /{page-id}/feed` with the Page token; `fields` on the create
-/// returns the permalink in the same round trip.
-pub async fn publish_facebook(
-    http: &reqwest::Client,
-    account: &Account,
-    item: &Item<'_>,
-    guard: &dyn SendGuard,
-) -> Result<Published, Failure> {
-    let page = account.placement.as_ref().ok_or_else(|| {
-        Failure::new(FailureKind::Refused, "No Facebook Page was chosen for this post")
-            .note("Set platforms.facebook.page_id to one of the profile's Pages (GET /api/profiles/:id/placements).")
-    })?;
-    let token = page.token.as_deref().ok_or_else(|| {
-        Failure::new(
-            FailureKind::TokenRejected,
-            "No Page access token is stored for this Page",
-        )
-        .note("Reconnect the Facebook profile so that postproxy receives the Page's token.")
-    })?;
-    let api = &account.cfg.api_url;
-    let p = Platform::Facebook;
-    let answer = match item.media {
-        // One photo: the photo post itself (Facebook pulls the file from our signed URL).
-        [photo] => {
-            guard.arm(None).await?;
-            publish::send(
-                p,
-                http.post(format!("{api}/{}/photos", page.id))
-                    .json(&json!({"url": photo.url, "message": item.text, "published": true, "access_token": token})),
-                true,
-            )
-            .await?
-        }
-        // No photo, or several: a feed post (several photos are uploaded unpublished first and
-        // attached; an unpublished photo shows nowhere, so that part may be redone).
-        photos => {
-            let mut body = json!({ "message": item.text, "access_token": token });
-            if let Some(link) = item.params["link"].as_str() {
-                body["link"] = json!(link);
-            }
-            let mut attached = Vec::new();
-            for photo in photos {
-                let up = publish::send(
-                    p,
-                    http.post(format!("{api}/{}/photos", page.id))
-                        .json(&json!({"url": photo.url, "published": false, "access_token": token})),
-                    false,
-                )
-                .await?;
-                if !up.ok() {
-                    return Err(classify(p, &up, false));
-                }
-                let id = publish::id_of(&up.body["id"])
-                    .ok_or_else(|| Failure::protocol(p, "no id for an uploaded photo"))?;
-                attached.push(json!({ "media_fbid": id }));
-            }
-            if !attached.is_empty() {
-                body["attached_media"] = json!(attached);
-            }
-            guard.arm(None).await?;
-            publish::send(
-                p,
-                http.post(format!("{api}/{}/feed", page.id))
-                    .query(&[("fields", "id,permalink_url")])
-                    .json(&body),
-                true,
-            )
-            .await?
-        }
-    };
-    if !answer.ok() {
-        return Err(classify(Platform::Facebook, &answer, true));
-    }
-    // A photo answers its own id and the feed story's `post_id`: the story is the post.
-    let id = publish::id_of(&answer.body["post_id"])
-        .or_else(|| publish::id_of(&answer.body["id"]))
-        .ok_or_else(|| Failure::protocol(Platform::Facebook, "no id in the answer to the Page post"))?;
-    // As the Page; a refusal leaves the post live and says so.
-    let note = match item.params["first_comment"].as_str().filter(|c| !c.is_empty()) {
-        Some(comment) => first_comment(http, p, api, &id, token, comment, "pages_manage_engagement").await,
-        None => None,
-    };
-    let permalink = answer.body["permalink_url"]
-        .as_str()
-        .map(absolute_facebook_url)
-        .unwrap_or_else(|| facebook_permalink(&id));
-    Ok(Published {
-        note,
-        id,
-        permalink: Some(permalink),
-    })
-}
-
-/// Looks for the item among the Page's posts since `since_ms` (`GET /{page}/feed`), by its text.
-pub async fn lookup_facebook(
-    http: &reqwest::Client,
-    account: &Account,
-    item: &Item<'_>,
-    since_ms: i64,
-) -> Result<Lookup, Failure> {
-    let p = Platform::Facebook;
-    let (Some(page), Some(token)) = (
-        account.placement.as_ref(),
-        account.placement.as_ref().and_then(|pl| pl.token.as_deref()),
-    ) else {
-        return Ok(Lookup::Unavailable("no Page or Page token to look with".into()));
-    };
-    let since = (since_ms / 1000).max(0).to_string();
-    let answer = publish::send(
-        p,
-        http.get(format!("{}/{}/feed", account.cfg.api_url, page.id)).query(&[
-            ("fields", "id,message,created_time,permalink_url"),
-            ("since", since.as_str()),
-            ("limit", "100"),
-            ("access_token", token),
-        ]),
-        false,
-    )
-    .await?;
-    if !answer.ok() {
-        return publish::lookup_refused(
-            classify(p, &answer, false),
-            "Facebook did not let postproxy read the Page's posts",
-        );
-    }
-    let found = answer.body["data"].as_array().into_iter().flatten().find(|post| {
-        post["message"].as_str().unwrap_or("") == item.text
-            || post["message"]
-                .as_str()
-                .is_some_and(|m| publish::same_text(item.text, m))
-    });
-    Ok(
-        match found.and_then(|post| publish::id_of(&post["id"]).map(|id| (id, post))) {
-            Some((id, post)) => Lookup::Found(Published {
-                note: None,
-                permalink: Some(
-                    post["permalink_url"]
-                        .as_str()
-                        .map(absolute_facebook_url)
-                        .unwrap_or_else(|| facebook_permalink(&id)),
-                ),
-                id,
-            }),
-            None => Lookup::Absent,
-        },
-    )
-}
 
 /// Threads and Instagram: the container the send was armed with tells whether it was published
 /// (`PUBLISHED`) or not (`FINISHED`, `ERROR`, `EXPIRED`: never published); a published one is found
@@ -425,28 +158,12 @@ pub async fn lookup_container(
     }
 }
 
-fn facebook_permalink(id: &str) -> String {
-    match id.split_once('_') {
-        Some((page_id, post)) => format!("https://www.facebook.com/{page_id}/posts/{post}"),
-        None => format!("https://www.facebook.com/{id}"),
-    }
-}
-
-/// Video nodes answer relative permalinks (`/{page}/videos/{id}/`).
-fn absolute_facebook_url(u: &str) -> String {
-    if u.starts_with('/') {
-        format!("https://www.facebook.com{u}")
-    } else {
-        u.to_string()
-    }
-}
-
 /// Reads the account's rolling 24-hour publishing quota (Instagram `content_publishing_limit`,
 /// Threads `threads_publishing_limit`; replies have their own on Threads) before anything is
 /// made, so an account at its cap waits with the numbers in its note instead of making
 /// containers the platform will not publish. Reads are remembered (see `quota`); a read that
 /// fails lets the post go on, and the platform's own cap answer still counts.
-async fn check_quota(http: &reqwest::Client, account: &Account, reply: bool) -> Result<(), Failure> {
+pub(super) async fn check_quota(http: &reqwest::Client, account: &Account, reply: bool) -> Result<(), Failure> {
     let p = account.platform;
     let (endpoint, fields, usage, config) = match (p, reply) {
         (Platform::Instagram, _) => (
@@ -507,190 +224,10 @@ async fn check_quota(http: &reqwest::Client, account: &Account, reply: bool) -> 
     }
 }
 
-/// Threads text post: container → wait until it is `FINISHED` → `threads_publish` → permalink.
-/// A thread part replies to the previous part's media id.
-pub async fn publish_threads(
-    http: &reqwest::Client,
-    account: &Account,
-    item: &Item<'_>,
-    guard: &dyn SendGuard,
-) -> Result<Published, Failure> {
-    let p = Platform::Threads;
-    let api = &account.cfg.api_url;
-    check_quota(http, account, item.reply_to.is_some()).await?;
-    let make = |fields: Vec<(&'static str, String)>| {
-        let mut form = fields;
-        form.push(("access_token", account.token.clone()));
-        async move {
-            let answer = publish::send(
-                p,
-                http.post(format!("{api}/{}/threads", account.user_id)).form(&form),
-                false,
-            )
-            .await?;
-            if !answer.ok() {
-                return Err(classify(p, &answer, false));
-            }
-            publish::id_of(&answer.body["id"])
-                .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/threads"))
-        }
-    };
-    let alt_text = item.params["alt_text"].as_str().map(str::to_string);
-    let with_alt = |mut f: Vec<(&'static str, String)>| {
-        if let Some(alt) = &alt_text {
-            f.push(("alt_text", alt.clone()));
-        }
-        f
-    };
-    let mut fields: Vec<(&'static str, String)> = match item.media {
-        [] => vec![("media_type", "TEXT".into())],
-        [image] => with_alt(vec![("media_type", "IMAGE".into()), ("image_url", image.url.clone())]),
-        images => {
-            let mut children = Vec::new();
-            for image in images {
-                let id = make(with_alt(vec![
-                    ("media_type", "IMAGE".into()),
-                    ("image_url", image.url.clone()),
-                    ("is_carousel_item", "true".into()),
-                ]))
-                .await?;
-                wait_for_container(http, account, &id, "status").await?;
-                children.push(id);
-            }
-            vec![("media_type", "CAROUSEL".into()), ("children", children.join(","))]
-        }
-    };
-    if !item.text.is_empty() {
-        fields.push(("text", item.text.to_string()));
-    }
-    if let Some(parent) = item.reply_to {
-        fields.push(("reply_to_id", parent.to_string()));
-    } else if let Some(tag) = item.params["topic_tag"].as_str() {
-        // The topic belongs to the post that opens the thread.
-        fields.push(("topic_tag", tag.to_string()));
-    }
-    let container_id = make(fields).await?;
-    wait_for_container(http, account, &container_id, "status").await?;
-    guard.arm(Some(&container_id)).await?;
-    let published = publish::send(
-        p,
-        http.post(format!("{api}/{}/threads_publish", account.user_id)).form(&[
-            ("creation_id", container_id.as_str()),
-            ("access_token", account.token.as_str()),
-        ]),
-        true,
-    )
-    .await?;
-    if !published.ok() {
-        return Err(classify(p, &published, true));
-    }
-    let id = publish::id_of(&published.body["id"])
-        .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/threads_publish"))?;
-    // The post is live; a missing permalink is no reason to fail it.
-    let permalink = read_field(http, account, &id, "permalink").await;
-    Ok(Published {
-        note: None,
-        id,
-        permalink,
-    })
-}
-
-/// Instagram (Instagram Login): one image or a carousel of 2–10. Containers are created from our
-/// signed URLs (Instagram pulls the files), each waited on until `FINISHED`, then published;
-/// `first_comment` follows as a comment (a failure there does not unpublish the post).
-pub async fn publish_instagram(
-    http: &reqwest::Client,
-    account: &Account,
-    item: &Item<'_>,
-    guard: &dyn SendGuard,
-) -> Result<Published, Failure> {
-    let p = Platform::Instagram;
-    let api = &account.cfg.api_url;
-    let user = &account.user_id;
-    let create = |body: Value| async move {
-        let answer = publish::send(
-            p,
-            http.post(format!("{api}/{user}/media"))
-                .query(&[("access_token", account.token.as_str())])
-                .json(&body),
-            false,
-        )
-        .await?;
-        if !answer.ok() {
-            return Err(classify(p, &answer, false));
-        }
-        publish::id_of(&answer.body["id"])
-            .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/media"))
-    };
-    let container = match item.media {
-        [] => {
-            return Err(
-                Failure::new(FailureKind::Refused, "Instagram posts need an image or a video")
-                    .note("Add media to the post."),
-            );
-        }
-        [image] => {
-            check_quota(http, account, false).await?;
-            let mut body = json!({"image_url": image.url, "caption": item.text});
-            extend_instagram(&mut body, item.params, true);
-            create(body).await?
-        }
-        images => {
-            check_quota(http, account, false).await?;
-            let mut children = Vec::new();
-            for image in images {
-                let mut body = json!({"image_url": image.url, "is_carousel_item": true});
-                extend_instagram(&mut body, item.params, false);
-                children.push(create(body).await?);
-            }
-            for child in &children {
-                wait_for_container(http, account, child, "status_code").await?;
-            }
-            let mut body = json!({"media_type": "CAROUSEL", "children": children.join(","), "caption": item.text});
-            if let Some(c) = item.params.get("collaborators") {
-                body["collaborators"] = c.clone();
-            }
-            create(body).await?
-        }
-    };
-    wait_for_container(http, account, &container, "status_code").await?;
-    guard.arm(Some(&container)).await?;
-    let published = publish::send(
-        p,
-        http.post(format!("{api}/{user}/media_publish"))
-            .query(&[("access_token", account.token.as_str())])
-            .json(&json!({ "creation_id": container })),
-        true,
-    )
-    .await?;
-    if !published.ok() {
-        return Err(classify(p, &published, true));
-    }
-    let id = publish::id_of(&published.body["id"])
-        .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/media_publish"))?;
-    let note = match item.params["first_comment"].as_str().filter(|c| !c.is_empty()) {
-        Some(comment) => {
-            first_comment(
-                http,
-                p,
-                api,
-                &id,
-                &account.token,
-                comment,
-                "instagram_business_manage_comments",
-            )
-            .await
-        }
-        None => None,
-    };
-    let permalink = read_field(http, account, &id, "permalink").await;
-    Ok(Published { note, id, permalink })
-}
-
 /// Posts `comment` on a live post as its first comment. A refusal leaves the post live and comes
 /// back as the result's note: the platform's words, and what to do (reconnect to grant `scope`
 /// when a permission is missing).
-async fn first_comment(
+pub(super) async fn first_comment(
     http: &reqwest::Client,
     p: Platform,
     api: &str,
@@ -725,17 +262,6 @@ async fn first_comment(
         "The post is live, but {label} refused its first comment: {} {what}",
         f.message
     ))
-}
-
-/// An Instagram image container's optional keys: `alt_text` on every image, `collaborators` on
-/// the container that is published (`top`).
-fn extend_instagram(body: &mut Value, params: &Value, top: bool) {
-    if let Some(alt) = params.get("alt_text") {
-        body["alt_text"] = alt.clone();
-    }
-    if top && let Some(c) = params.get("collaborators") {
-        body["collaborators"] = c.clone();
-    }
 }
 
 /// Polls a container (`status` on Threads, `status_code` on Instagram) until it is ready, with
@@ -799,7 +325,7 @@ pub async fn wait_for_container(
 }
 
 /// One field of a node (e.g. a permalink), or None when it cannot be read.
-async fn read_field(http: &reqwest::Client, account: &Account, id: &str, field: &str) -> Option<String> {
+pub(super) async fn read_field(http: &reqwest::Client, account: &Account, id: &str, field: &str) -> Option<String> {
     let answer = publish::send(
         account.platform,
         http.get(format!("{}/{id}", account.cfg.api_url))
@@ -882,7 +408,7 @@ pub fn classify(p: Platform, answer: &Answer, creates: bool) -> Failure {
 
 /// When Meta says a throttled account gets access back: the largest
 /// `estimated_time_to_regain_access` (minutes) in `X-Business-Use-Case-Usage`.
-fn regain_access(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+pub(super) fn regain_access(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
     let usage: Value = serde_json::from_str(headers.get("x-business-use-case-usage")?.to_str().ok()?).ok()?;
     let minutes = usage
         .as_object()?
@@ -1002,10 +528,6 @@ mod publish_tests {
         assert_eq!(
             classify(Platform::Facebook, &a(500, service), false).kind,
             FailureKind::Transient
-        );
-        assert_eq!(
-            absolute_facebook_url("/1/videos/2/"),
-            "https://www.facebook.com/1/videos/2/"
         );
     }
 }

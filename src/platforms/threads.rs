@@ -41,7 +41,8 @@ impl Network for Threads {
         redirect_uri: &str,
         _pkce_verifier: Option<&str>,
     ) -> Result<TokenSet, OAuthError> {
-        meta_graph::exchange_code(http, cfg, code, redirect_uri).await
+        let short = meta_graph::short_lived(http, cfg, code, redirect_uri).await?;
+        meta_graph::long_lived(http, cfg, short, "th_exchange_token").await
     }
     async fn fetch_identity(
         &self,
@@ -49,7 +50,19 @@ impl Network for Threads {
         cfg: &ProviderConfig,
         tokens: &TokenSet,
     ) -> Result<Identity, OAuthError> {
-        meta_graph::fetch_identity(http, cfg, tokens).await
+        let me = send_json(http.get(format!("{}/v1.0/me", cfg.api_url)).query(&[
+            ("fields", "id,username,name,threads_profile_picture_url"),
+            ("access_token", tokens.access_token.as_str()),
+        ]))
+        .await?;
+        let username = str_field(&me["username"]);
+        Ok(Identity {
+            external_id: super::required(&me["id"], "id")?,
+            name: str_field(&me["name"]).or_else(|| username.clone()).unwrap_or_default(),
+            username,
+            avatar_url: str_field(&me["threads_profile_picture_url"]),
+            placements: vec![],
+        })
     }
     async fn refresh(
         &self,
@@ -58,8 +71,10 @@ impl Network for Threads {
         access_token: &str,
         _refresh_token: Option<&str>,
     ) -> Result<TokenSet, OAuthError> {
-        meta_graph::refresh(http, cfg, access_token).await
+        meta_graph::renew(http, cfg, access_token, "th_refresh_token").await
     }
+    /// Threads text post: container → wait until it is `FINISHED` → `threads_publish` → permalink.
+    /// A thread part replies to the previous part's media id.
     async fn publish(
         &self,
         http: &reqwest::Client,
@@ -67,7 +82,84 @@ impl Network for Threads {
         item: &Item<'_>,
         guard: &dyn SendGuard,
     ) -> Result<Published, Failure> {
-        meta_graph::publish_threads(http, account, item, guard).await
+        let p = Platform::Threads;
+        let api = &account.cfg.api_url;
+        check_quota(http, account, item.reply_to.is_some()).await?;
+        let make = |fields: Vec<(&'static str, String)>| {
+            let mut form = fields;
+            form.push(("access_token", account.token.clone()));
+            async move {
+                let answer = publish::send(
+                    p,
+                    http.post(format!("{api}/{}/threads", account.user_id)).form(&form),
+                    false,
+                )
+                .await?;
+                if !answer.ok() {
+                    return Err(classify(p, &answer, false));
+                }
+                publish::id_of(&answer.body["id"])
+                    .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/threads"))
+            }
+        };
+        let alt_text = item.params["alt_text"].as_str().map(str::to_string);
+        let with_alt = |mut f: Vec<(&'static str, String)>| {
+            if let Some(alt) = &alt_text {
+                f.push(("alt_text", alt.clone()));
+            }
+            f
+        };
+        let mut fields: Vec<(&'static str, String)> = match item.media {
+            [] => vec![("media_type", "TEXT".into())],
+            [image] => with_alt(vec![("media_type", "IMAGE".into()), ("image_url", image.url.clone())]),
+            images => {
+                let mut children = Vec::new();
+                for image in images {
+                    let id = make(with_alt(vec![
+                        ("media_type", "IMAGE".into()),
+                        ("image_url", image.url.clone()),
+                        ("is_carousel_item", "true".into()),
+                    ]))
+                    .await?;
+                    wait_for_container(http, account, &id, "status").await?;
+                    children.push(id);
+                }
+                vec![("media_type", "CAROUSEL".into()), ("children", children.join(","))]
+            }
+        };
+        if !item.text.is_empty() {
+            fields.push(("text", item.text.to_string()));
+        }
+        if let Some(parent) = item.reply_to {
+            fields.push(("reply_to_id", parent.to_string()));
+        } else if let Some(tag) = item.params["topic_tag"].as_str() {
+            // The topic belongs to the post that opens the thread.
+            fields.push(("topic_tag", tag.to_string()));
+        }
+        let container_id = make(fields).await?;
+        wait_for_container(http, account, &container_id, "status").await?;
+        guard.arm(Some(&container_id)).await?;
+        let published = publish::send(
+            p,
+            http.post(format!("{api}/{}/threads_publish", account.user_id)).form(&[
+                ("creation_id", container_id.as_str()),
+                ("access_token", account.token.as_str()),
+            ]),
+            true,
+        )
+        .await?;
+        if !published.ok() {
+            return Err(classify(p, &published, true));
+        }
+        let id = publish::id_of(&published.body["id"])
+            .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/threads_publish"))?;
+        // The post is live; a missing permalink is no reason to fail it.
+        let permalink = read_field(http, account, &id, "permalink").await;
+        Ok(Published {
+            note: None,
+            id,
+            permalink,
+        })
     }
     async fn look_up(
         &self,
@@ -83,3 +175,12 @@ impl Network for Threads {
         meta_graph::delete(http, account, id).await
     }
 }
+
+// ---- OAuth: a form exchange, then a long-lived token that renews itself ---------------------
+
+use super::{send_json, str_field};
+
+// ---- publishing -----------------------------------------------------------------------------
+
+use super::meta_graph::{check_quota, classify, read_field, wait_for_container};
+use super::publish;

@@ -39,7 +39,15 @@ impl Network for Tiktok {
         redirect_uri: &str,
         _pkce_verifier: Option<&str>,
     ) -> Result<TokenSet, OAuthError> {
-        exchange_code(http, cfg, code, redirect_uri).await
+        let body = send_json(http.post(&cfg.token_url).form(&[
+            ("client_key", cfg.client_id.as_str()),
+            ("client_secret", cfg.client_secret.as_str()),
+            ("code", code),
+            ("grant_type", "authorization_code"),
+            ("redirect_uri", redirect_uri),
+        ]))
+        .await?;
+        checked_token(&body)
     }
     async fn fetch_identity(
         &self,
@@ -47,7 +55,26 @@ impl Network for Tiktok {
         cfg: &ProviderConfig,
         tokens: &TokenSet,
     ) -> Result<Identity, OAuthError> {
-        fetch_identity(http, cfg, tokens).await
+        let body = send_json(
+            http.get(format!("{}/v2/user/info/", cfg.api_url))
+                .query(&[("fields", "open_id,union_id,avatar_url,display_name,username")])
+                .bearer_auth(&tokens.access_token),
+        )
+        .await?;
+        if let Some(code) = body["error"]["code"].as_str().filter(|c| *c != "ok") {
+            return Err(OAuthError::Rejected(format!("user info error {code}")));
+        }
+        let user = &body["data"]["user"];
+        let username = str_field(&user["username"]);
+        Ok(Identity {
+            external_id: super::required(&user["open_id"], "open_id")?,
+            name: str_field(&user["display_name"])
+                .or_else(|| username.clone())
+                .unwrap_or_default(),
+            username,
+            avatar_url: str_field(&user["avatar_url"]),
+            placements: vec![],
+        })
     }
     async fn refresh(
         &self,
@@ -57,11 +84,27 @@ impl Network for Tiktok {
         refresh_token: Option<&str>,
     ) -> Result<TokenSet, OAuthError> {
         let _ = access_token;
-        refresh(http, cfg, super::need_refresh_token(refresh_token)?).await
+        let refresh_token = super::need_refresh_token(refresh_token)?;
+        let body = send_json(http.post(&cfg.token_url).form(&[
+            ("client_key", cfg.client_id.as_str()),
+            ("client_secret", cfg.client_secret.as_str()),
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ]))
+        .await?;
+        checked_token(&body)
     }
     async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), OAuthError> {
-        revoke(http, cfg, access_token).await
+        send_json(http.post(format!("{}/v2/oauth/revoke/", cfg.api_url)).form(&[
+            ("client_key", cfg.client_id.as_str()),
+            ("client_secret", cfg.client_secret.as_str()),
+            ("token", access_token),
+        ]))
+        .await
+        .map(|_| ())
     }
+    /// Photo post (pull-only): `creator_info` first (the privacy level must be one the creator
+    /// allows), then `content/init` with our signed URLs, then `status/fetch` until it is public.
     async fn publish(
         &self,
         http: &reqwest::Client,
@@ -69,8 +112,108 @@ impl Network for Tiktok {
         item: &Item<'_>,
         guard: &dyn SendGuard,
     ) -> Result<Published, Failure> {
-        publish(http, account, item, guard).await
+        if item.media.is_empty() {
+            return Err(
+                Failure::new(FailureKind::Refused, "TikTok posts need photos or a video")
+                    .note("Add media to the post."),
+            );
+        }
+        let creator = call(http, account, "/v2/post/publish/creator_info/query/", &json!({}), false).await?;
+        let privacy = item.params["privacy_status"].as_str().unwrap_or("SELF_ONLY");
+        let allowed: Vec<&str> = creator.body["data"]["privacy_level_options"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if !allowed.contains(&privacy) {
+            return Err(Failure::new(
+                FailureKind::Refused,
+                format!(
+                    "This TikTok account does not allow privacy level {privacy}; it allows {}",
+                    allowed.join(", ")
+                ),
+            )
+            .code(Some("privacy_level_option_mismatch".into()))
+            .note("Set platforms.tiktok.privacy_status to one of the levels the account allows."));
+        }
+        let username = creator.body["data"]["creator_username"].as_str().map(str::to_string);
+        let title = item.params["title"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| item.text.chars().take(90).collect());
+        let body = json!({
+            "media_type": "PHOTO",
+            "post_mode": "DIRECT_POST",
+            "post_info": {
+                "title": title,
+                "description": item.text,
+                "privacy_level": privacy,
+                "disable_comment": item.params["disable_comment"].as_bool().unwrap_or(false),
+                "auto_add_music": item.params["auto_add_music"].as_bool().unwrap_or(true),
+            },
+            "source_info": {
+                "source": "PULL_FROM_URL",
+                "photo_cover_index": item.params["photo_cover_index"].as_u64().unwrap_or(0),
+                "photo_images": item.media.iter().map(|m| m.url.as_str()).collect::<Vec<_>>(),
+            },
+        });
+        guard.arm(None).await?;
+        let init = call(http, account, "/v2/post/publish/content/init/", &body, true).await?;
+        let publish_id = init.body["data"]["publish_id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| Failure::protocol(Platform::Tiktok, "no data.publish_id in the answer to content/init"))?;
+        // From here the post exists on TikTok; what is left is waiting for its id. The publish_id
+        // is kept with the send, so an interruption from here on can be looked up.
+        guard.remember(&publish_id).await;
+        let started = tokio::time::Instant::now();
+        let mut pause = account.poll;
+        loop {
+            let status = fetch_status(http, account, &publish_id).await;
+            let status = match status {
+                Ok(s) => s,
+                Err(f) if f.kind == FailureKind::Transient && started.elapsed() < STATUS_DEADLINE => {
+                    tokio::time::sleep(pause).await;
+                    continue;
+                }
+                Err(f) => {
+                    return Err(Failure {
+                        kind: FailureKind::Unknown,
+                        ..f
+                    });
+                }
+            };
+            let data = &status.body["data"];
+            match data["status"].as_str().unwrap_or("") {
+                "PUBLISH_COMPLETE" => return Ok(completed(data, &publish_id, username.as_deref())),
+                "FAILED" => {
+                    let reason = data["fail_reason"].as_str().unwrap_or("unknown");
+                    return Err(Failure::new(
+                        FailureKind::Refused,
+                        format!("TikTok could not publish the post: {reason}"),
+                    )
+                    .code(Some(reason.to_string()))
+                    .note("TikTok pulls photos from this server's public URL; JPEG or WebP up to 1080p only."));
+                }
+                _ => {}
+            }
+            if started.elapsed() + pause > STATUS_DEADLINE {
+                return Err(Failure::new(
+                    FailureKind::Unknown,
+                    format!(
+                        "TikTok was still processing the post after {} minutes",
+                        STATUS_DEADLINE.as_secs() / 60
+                    ),
+                )
+                .note("The post may still appear on TikTok; postproxy looks it up by its publish_id before deciding anything."));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(20));
+        }
     }
+    /// Looks up an interrupted publish by the `publish_id` stored with it: complete → found,
+    /// failed → not there, still processing → look again later.
     async fn look_up(
         &self,
         http: &reqwest::Client,
@@ -80,51 +223,38 @@ impl Network for Tiktok {
         reference: Option<&str>,
     ) -> Result<Lookup, Failure> {
         let _ = (item, since_ms);
-        lookup(http, account, reference).await
+        let publish_id = reference;
+        let Some(publish_id) = publish_id else {
+            return Ok(Lookup::Unavailable(
+                "the request was interrupted before TikTok named the publish".into(),
+            ));
+        };
+        let status = fetch_status(http, account, publish_id).await?;
+        let data = &status.body["data"];
+        match data["status"].as_str().unwrap_or("") {
+            "PUBLISH_COMPLETE" => Ok(Lookup::Found(completed(data, publish_id, account.username.as_deref()))),
+            "FAILED" => Ok(Lookup::Absent),
+            other => Err(Failure::new(
+                FailureKind::Unknown,
+                format!("TikTok is still processing the post ({other})"),
+            )),
+        }
     }
     fn awaits_final_id(&self, id: &str) -> bool {
         awaits_public_id(id)
     }
+    /// Asks TikTok once more for the public id of a completed publish; `None` while it has none.
     async fn final_id(
         &self,
         http: &reqwest::Client,
         account: &Account,
         provisional: &str,
     ) -> Result<Option<Published>, Failure> {
-        public_id(http, account, provisional).await
+        let publish_id = provisional;
+        let status = fetch_status(http, account, publish_id).await?;
+        let found = completed(&status.body["data"], publish_id, account.username.as_deref());
+        Ok((!awaits_public_id(&found.id)).then_some(found))
     }
-}
-
-pub async fn exchange_code(
-    http: &reqwest::Client,
-    cfg: &ProviderConfig,
-    code: &str,
-    redirect_uri: &str,
-) -> Result<TokenSet, OAuthError> {
-    let body = send_json(http.post(&cfg.token_url).form(&[
-        ("client_key", cfg.client_id.as_str()),
-        ("client_secret", cfg.client_secret.as_str()),
-        ("code", code),
-        ("grant_type", "authorization_code"),
-        ("redirect_uri", redirect_uri),
-    ]))
-    .await?;
-    checked_token(&body)
-}
-
-pub async fn refresh(
-    http: &reqwest::Client,
-    cfg: &ProviderConfig,
-    refresh_token: &str,
-) -> Result<TokenSet, OAuthError> {
-    let body = send_json(http.post(&cfg.token_url).form(&[
-        ("client_key", cfg.client_id.as_str()),
-        ("client_secret", cfg.client_secret.as_str()),
-        ("grant_type", "refresh_token"),
-        ("refresh_token", refresh_token),
-    ]))
-    .await?;
-    checked_token(&body)
 }
 
 /// TikTok has answered token errors with HTTP 200 and an `error` field.
@@ -133,43 +263,6 @@ fn checked_token(body: &serde_json::Value) -> Result<TokenSet, OAuthError> {
         return Err(super::classify_error(400, body));
     }
     token_set(body)
-}
-
-pub async fn fetch_identity(
-    http: &reqwest::Client,
-    cfg: &ProviderConfig,
-    tokens: &TokenSet,
-) -> Result<Identity, OAuthError> {
-    let body = send_json(
-        http.get(format!("{}/v2/user/info/", cfg.api_url))
-            .query(&[("fields", "open_id,union_id,avatar_url,display_name,username")])
-            .bearer_auth(&tokens.access_token),
-    )
-    .await?;
-    if let Some(code) = body["error"]["code"].as_str().filter(|c| *c != "ok") {
-        return Err(OAuthError::Rejected(format!("user info error {code}")));
-    }
-    let user = &body["data"]["user"];
-    let username = str_field(&user["username"]);
-    Ok(Identity {
-        external_id: super::required(&user["open_id"], "open_id")?,
-        name: str_field(&user["display_name"])
-            .or_else(|| username.clone())
-            .unwrap_or_default(),
-        username,
-        avatar_url: str_field(&user["avatar_url"]),
-        placements: vec![],
-    })
-}
-
-pub async fn revoke(http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), OAuthError> {
-    send_json(http.post(format!("{}/v2/oauth/revoke/", cfg.api_url)).form(&[
-        ("client_key", cfg.client_id.as_str()),
-        ("client_secret", cfg.client_secret.as_str()),
-        ("token", access_token),
-    ]))
-    .await
-    .map(|_| ())
 }
 
 // ---- publishing (Content Posting API: photo posts) ------------------------------------------
@@ -207,114 +300,6 @@ async fn call(
     Err(classify(&answer, creates))
 }
 
-/// Photo post (pull-only): `creator_info` first (the privacy level must be one the creator
-/// allows), then `content/init` with our signed URLs, then `status/fetch` until it is public.
-pub async fn publish(
-    http: &reqwest::Client,
-    account: &Account,
-    item: &Item<'_>,
-    guard: &dyn SendGuard,
-) -> Result<Published, Failure> {
-    if item.media.is_empty() {
-        return Err(
-            Failure::new(FailureKind::Refused, "TikTok posts need photos or a video").note("Add media to the post."),
-        );
-    }
-    let creator = call(http, account, "/v2/post/publish/creator_info/query/", &json!({}), false).await?;
-    let privacy = item.params["privacy_status"].as_str().unwrap_or("SELF_ONLY");
-    let allowed: Vec<&str> = creator.body["data"]["privacy_level_options"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    if !allowed.contains(&privacy) {
-        return Err(Failure::new(
-            FailureKind::Refused,
-            format!(
-                "This TikTok account does not allow privacy level {privacy}; it allows {}",
-                allowed.join(", ")
-            ),
-        )
-        .code(Some("privacy_level_option_mismatch".into()))
-        .note("Set platforms.tiktok.privacy_status to one of the levels the account allows."));
-    }
-    let username = creator.body["data"]["creator_username"].as_str().map(str::to_string);
-    let title = item.params["title"]
-        .as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| item.text.chars().take(90).collect());
-    let body = json!({
-        "media_type": "PHOTO",
-        "post_mode": "DIRECT_POST",
-        "post_info": {
-            "title": title,
-            "description": item.text,
-            "privacy_level": privacy,
-            "disable_comment": item.params["disable_comment"].as_bool().unwrap_or(false),
-            "auto_add_music": item.params["auto_add_music"].as_bool().unwrap_or(true),
-        },
-        "source_info": {
-            "source": "PULL_FROM_URL",
-            "photo_cover_index": item.params["photo_cover_index"].as_u64().unwrap_or(0),
-            "photo_images": item.media.iter().map(|m| m.url.as_str()).collect::<Vec<_>>(),
-        },
-    });
-    guard.arm(None).await?;
-    let init = call(http, account, "/v2/post/publish/content/init/", &body, true).await?;
-    let publish_id = init.body["data"]["publish_id"]
-        .as_str()
-        .map(str::to_string)
-        .ok_or_else(|| Failure::protocol(Platform::Tiktok, "no data.publish_id in the answer to content/init"))?;
-    // From here the post exists on TikTok; what is left is waiting for its id. The publish_id
-    // is kept with the send, so an interruption from here on can be looked up.
-    guard.remember(&publish_id).await;
-    let started = tokio::time::Instant::now();
-    let mut pause = account.poll;
-    loop {
-        let status = fetch_status(http, account, &publish_id).await;
-        let status = match status {
-            Ok(s) => s,
-            Err(f) if f.kind == FailureKind::Transient && started.elapsed() < STATUS_DEADLINE => {
-                tokio::time::sleep(pause).await;
-                continue;
-            }
-            Err(f) => {
-                return Err(Failure {
-                    kind: FailureKind::Unknown,
-                    ..f
-                });
-            }
-        };
-        let data = &status.body["data"];
-        match data["status"].as_str().unwrap_or("") {
-            "PUBLISH_COMPLETE" => return Ok(completed(data, &publish_id, username.as_deref())),
-            "FAILED" => {
-                let reason = data["fail_reason"].as_str().unwrap_or("unknown");
-                return Err(Failure::new(
-                    FailureKind::Refused,
-                    format!("TikTok could not publish the post: {reason}"),
-                )
-                .code(Some(reason.to_string()))
-                .note("TikTok pulls photos from this server's public URL; JPEG or WebP up to 1080p only."));
-            }
-            _ => {}
-        }
-        if started.elapsed() + pause > STATUS_DEADLINE {
-            return Err(Failure::new(
-                FailureKind::Unknown,
-                format!(
-                    "TikTok was still processing the post after {} minutes",
-                    STATUS_DEADLINE.as_secs() / 60
-                ),
-            )
-            .note("The post may still appear on TikTok; postproxy looks it up by its publish_id before deciding anything."));
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(20));
-    }
-}
-
 /// A completed publish: the public post id when TikTok has named it (an int64 number, kept
 /// exact), otherwise the `publish_id` and the profile's URL until it does (see `public_id`).
 fn completed(data: &Value, publish_id: &str, username: Option<&str>) -> Published {
@@ -346,37 +331,6 @@ async fn fetch_status(http: &reqwest::Client, account: &Account, publish_id: &st
 /// Whether a published id is still TikTok's provisional `publish_id` (public ids are numbers).
 pub fn awaits_public_id(id: &str) -> bool {
     !id.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Asks TikTok once more for the public id of a completed publish; `None` while it has none.
-pub async fn public_id(
-    http: &reqwest::Client,
-    account: &Account,
-    publish_id: &str,
-) -> Result<Option<Published>, Failure> {
-    let status = fetch_status(http, account, publish_id).await?;
-    let found = completed(&status.body["data"], publish_id, account.username.as_deref());
-    Ok((!awaits_public_id(&found.id)).then_some(found))
-}
-
-/// Looks up an interrupted publish by the `publish_id` stored with it: complete → found,
-/// failed → not there, still processing → look again later.
-pub async fn lookup(http: &reqwest::Client, account: &Account, publish_id: Option<&str>) -> Result<Lookup, Failure> {
-    let Some(publish_id) = publish_id else {
-        return Ok(Lookup::Unavailable(
-            "the request was interrupted before TikTok named the publish".into(),
-        ));
-    };
-    let status = fetch_status(http, account, publish_id).await?;
-    let data = &status.body["data"];
-    match data["status"].as_str().unwrap_or("") {
-        "PUBLISH_COMPLETE" => Ok(Lookup::Found(completed(data, publish_id, account.username.as_deref()))),
-        "FAILED" => Ok(Lookup::Absent),
-        other => Err(Failure::new(
-            FailureKind::Unknown,
-            format!("TikTok is still processing the post ({other})"),
-        )),
-    }
 }
 
 /// TikTok's `error` object rides on every answer: classify by its `code`.

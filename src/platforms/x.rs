@@ -45,7 +45,21 @@ impl Network for X {
         redirect_uri: &str,
         pkce_verifier: Option<&str>,
     ) -> Result<TokenSet, OAuthError> {
-        exchange_code(http, cfg, code, redirect_uri, pkce_verifier).await
+        let verifier = pkce_verifier.ok_or_else(|| OAuthError::Protocol("PKCE verifier missing".into()))?;
+        token_set(
+            &send_json(
+                http.post(&cfg.token_url)
+                    .basic_auth(&cfg.client_id, Some(&cfg.client_secret))
+                    .form(&[
+                        ("code", code),
+                        ("grant_type", "authorization_code"),
+                        ("redirect_uri", redirect_uri),
+                        ("code_verifier", verifier),
+                        ("client_id", cfg.client_id.as_str()),
+                    ]),
+            )
+            .await?,
+        )
     }
     async fn fetch_identity(
         &self,
@@ -53,7 +67,20 @@ impl Network for X {
         cfg: &ProviderConfig,
         tokens: &TokenSet,
     ) -> Result<Identity, OAuthError> {
-        fetch_identity(http, cfg, tokens).await
+        let body = send_json(
+            http.get(format!("{}/2/users/me", cfg.api_url))
+                .query(&[("user.fields", "profile_image_url")])
+                .bearer_auth(&tokens.access_token),
+        )
+        .await?;
+        let data = &body["data"];
+        Ok(Identity {
+            external_id: super::required(&data["id"], "id")?,
+            name: str_field(&data["name"]).unwrap_or_default(),
+            username: str_field(&data["username"]),
+            avatar_url: str_field(&data["profile_image_url"]),
+            placements: vec![],
+        })
     }
     async fn refresh(
         &self,
@@ -62,11 +89,26 @@ impl Network for X {
         _access_token: &str,
         refresh_token: Option<&str>,
     ) -> Result<TokenSet, OAuthError> {
-        refresh(http, cfg, super::need_refresh_token(refresh_token)?).await
+        let refresh_token = super::need_refresh_token(refresh_token)?;
+        token_set(
+            &send_json(
+                http.post(&cfg.token_url)
+                    .basic_auth(&cfg.client_id, Some(&cfg.client_secret))
+                    .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)]),
+            )
+            .await?,
+        )
     }
     async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), OAuthError> {
-        revoke(http, cfg, access_token).await
+        send_json(
+            http.post(format!("{}/2/oauth2/revoke", cfg.api_url))
+                .basic_auth(&cfg.client_id, Some(&cfg.client_secret))
+                .form(&[("token", access_token), ("token_type_hint", "access_token")]),
+        )
+        .await
+        .map(|_| ())
     }
+    /// `POST /2/tweets`; a thread part replies to the previous part.
     async fn publish(
         &self,
         http: &reqwest::Client,
@@ -74,8 +116,39 @@ impl Network for X {
         item: &Item<'_>,
         guard: &dyn SendGuard,
     ) -> Result<Published, Failure> {
-        publish(http, account, item, guard).await
+        let mut body = json!({ "text": item.text });
+        if let Some(parent) = item.reply_to {
+            body["reply"] = json!({ "in_reply_to_tweet_id": parent });
+        }
+        if !item.media.is_empty() {
+            let mut ids = Vec::new();
+            for file in item.media {
+                ids.push(upload_image(http, account, file).await?);
+            }
+            body["media"] = json!({ "media_ids": ids });
+        }
+        guard.arm(None).await?;
+        let answer = publish::send(
+            Platform::Twitter,
+            http.post(format!("{}/2/tweets", account.cfg.api_url))
+                .bearer_auth(&account.token)
+                .json(&body),
+            true,
+        )
+        .await?;
+        if !answer.ok() {
+            return Err(classify(&answer, true));
+        }
+        let id = publish::id_of(&answer.body["data"]["id"])
+            .ok_or_else(|| Failure::protocol(Platform::Twitter, "no data.id in the answer to POST /2/tweets"))?;
+        Ok(Published {
+            note: None,
+            permalink: Some(permalink(account.username.as_deref(), &id)),
+            id,
+        })
     }
+    /// Looks for the item among the account's posts since `since_ms` (`GET /2/users/:id/tweets`):
+    /// same text, and for a thread part, a reply to the same post.
     async fn look_up(
         &self,
         http: &reqwest::Client,
@@ -84,81 +157,64 @@ impl Network for X {
         since_ms: i64,
         _reference: Option<&str>,
     ) -> Result<Lookup, Failure> {
-        lookup(http, account, item, since_ms).await
+        // X refuses a start before its own epoch (2010-11-04).
+        let since_ms = since_ms.max(1_288_834_974_657);
+        let start = crate::clock::iso8601(since_ms - since_ms.rem_euclid(1000));
+        // X wants whole seconds: `2024-01-15T10:30:00Z`.
+        let start = format!("{}Z", &start[..19]);
+        let answer = publish::send(
+            Platform::Twitter,
+            http.get(format!("{}/2/users/{}/tweets", account.cfg.api_url, account.user_id))
+                .query(&[
+                    ("start_time", start.as_str()),
+                    ("max_results", "100"),
+                    ("tweet.fields", "created_at,referenced_tweets"),
+                ])
+                .bearer_auth(&account.token),
+            false,
+        )
+        .await?;
+        if !answer.ok() {
+            return publish::lookup_refused(
+                classify(&answer, false),
+                "X did not let postproxy read the account's recent posts",
+            );
+        }
+        let found = answer.body["data"].as_array().into_iter().flatten().find(|t| {
+            let replies_to = t["referenced_tweets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|r| r["type"] == "replied_to")
+                .and_then(|r| r["id"].as_str());
+            t["text"]
+                .as_str()
+                .is_some_and(|text| publish::same_text(item.text, text))
+                && (item.reply_to.is_none() || replies_to == item.reply_to)
+        });
+        Ok(match found.and_then(|t| publish::id_of(&t["id"])) {
+            Some(id) => Lookup::Found(Published {
+                note: None,
+                permalink: Some(permalink(account.username.as_deref(), &id)),
+                id,
+            }),
+            None => Lookup::Absent,
+        })
     }
+    /// `DELETE /2/tweets/:id`.
     async fn delete(&self, http: &reqwest::Client, account: &Account, id: &str) -> Result<(), Failure> {
-        delete(http, account, id).await
+        let answer = publish::send(
+            Platform::Twitter,
+            http.delete(format!("{}/2/tweets/{id}", account.cfg.api_url))
+                .bearer_auth(&account.token),
+            false,
+        )
+        .await?;
+        if answer.ok() || answer.status == 404 {
+            return Ok(());
+        }
+        Err(classify(&answer, false))
     }
-}
-
-pub async fn exchange_code(
-    http: &reqwest::Client,
-    cfg: &ProviderConfig,
-    code: &str,
-    redirect_uri: &str,
-    pkce_verifier: Option<&str>,
-) -> Result<TokenSet, OAuthError> {
-    let verifier = pkce_verifier.ok_or_else(|| OAuthError::Protocol("PKCE verifier missing".into()))?;
-    token_set(
-        &send_json(
-            http.post(&cfg.token_url)
-                .basic_auth(&cfg.client_id, Some(&cfg.client_secret))
-                .form(&[
-                    ("code", code),
-                    ("grant_type", "authorization_code"),
-                    ("redirect_uri", redirect_uri),
-                    ("code_verifier", verifier),
-                    ("client_id", cfg.client_id.as_str()),
-                ]),
-        )
-        .await?,
-    )
-}
-
-pub async fn refresh(
-    http: &reqwest::Client,
-    cfg: &ProviderConfig,
-    refresh_token: &str,
-) -> Result<TokenSet, OAuthError> {
-    token_set(
-        &send_json(
-            http.post(&cfg.token_url)
-                .basic_auth(&cfg.client_id, Some(&cfg.client_secret))
-                .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)]),
-        )
-        .await?,
-    )
-}
-
-pub async fn fetch_identity(
-    http: &reqwest::Client,
-    cfg: &ProviderConfig,
-    tokens: &TokenSet,
-) -> Result<Identity, OAuthError> {
-    let body = send_json(
-        http.get(format!("{}/2/users/me", cfg.api_url))
-            .query(&[("user.fields", "profile_image_url")])
-            .bearer_auth(&tokens.access_token),
-    )
-    .await?;
-    let data = &body["data"];
-    Ok(Identity {
-        external_id: super::required(&data["id"], "id")?,
-        name: str_field(&data["name"]).unwrap_or_default(),
-        username: str_field(&data["username"]),
-        avatar_url: str_field(&data["profile_image_url"]),
-        placements: vec![],
-    })
-}
-
-pub async fn revoke(http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), OAuthError> {
-    send_json(
-        http.post(format!("{}/2/oauth2/revoke", cfg.api_url))
-            .basic_auth(&cfg.client_id, Some(&cfg.client_secret))
-            .form(&[("token", access_token), ("token_type_hint", "access_token")]),
-    )
-    .await
-    .map(|_| ())
 }
 
 // ---- publishing (API v2) --------------------------------------------------------------------
@@ -169,45 +225,6 @@ use serde_json::{Value, json};
 
 use super::publish::{self, Account, Answer, Failure, FailureKind, Item, Lookup, Published, SendGuard};
 use crate::domain::platform::Platform;
-
-/// `POST /2/tweets`; a thread part replies to the previous part.
-pub async fn publish(
-    http: &reqwest::Client,
-    account: &Account,
-    item: &Item<'_>,
-    guard: &dyn SendGuard,
-) -> Result<Published, Failure> {
-    let mut body = json!({ "text": item.text });
-    if let Some(parent) = item.reply_to {
-        body["reply"] = json!({ "in_reply_to_tweet_id": parent });
-    }
-    if !item.media.is_empty() {
-        let mut ids = Vec::new();
-        for file in item.media {
-            ids.push(upload_image(http, account, file).await?);
-        }
-        body["media"] = json!({ "media_ids": ids });
-    }
-    guard.arm(None).await?;
-    let answer = publish::send(
-        Platform::Twitter,
-        http.post(format!("{}/2/tweets", account.cfg.api_url))
-            .bearer_auth(&account.token)
-            .json(&body),
-        true,
-    )
-    .await?;
-    if !answer.ok() {
-        return Err(classify(&answer, true));
-    }
-    let id = publish::id_of(&answer.body["data"]["id"])
-        .ok_or_else(|| Failure::protocol(Platform::Twitter, "no data.id in the answer to POST /2/tweets"))?;
-    Ok(Published {
-        note: None,
-        permalink: Some(permalink(account.username.as_deref(), &id)),
-        id,
-    })
-}
 
 /// One-shot v2 upload of an image (`POST /2/media/upload`, multipart): its media id. An
 /// uploaded image that is never used expires on its own, so this part may be redone.
@@ -303,74 +320,6 @@ pub fn classify(answer: &Answer, creates: bool) -> Failure {
         500..=599 => failure(FailureKind::Transient),
         _ => failure(FailureKind::Refused).note("X refused the request; the message above is X's own."),
     }
-}
-
-/// Looks for the item among the account's posts since `since_ms` (`GET /2/users/:id/tweets`):
-/// same text, and for a thread part, a reply to the same post.
-pub async fn lookup(
-    http: &reqwest::Client,
-    account: &Account,
-    item: &Item<'_>,
-    since_ms: i64,
-) -> Result<Lookup, Failure> {
-    // X refuses a start before its own epoch (2010-11-04).
-    let since_ms = since_ms.max(1_288_834_974_657);
-    let start = crate::clock::iso8601(since_ms - since_ms.rem_euclid(1000));
-    // X wants whole seconds: `2024-01-15T10:30:00Z`.
-    let start = format!("{}Z", &start[..19]);
-    let answer = publish::send(
-        Platform::Twitter,
-        http.get(format!("{}/2/users/{}/tweets", account.cfg.api_url, account.user_id))
-            .query(&[
-                ("start_time", start.as_str()),
-                ("max_results", "100"),
-                ("tweet.fields", "created_at,referenced_tweets"),
-            ])
-            .bearer_auth(&account.token),
-        false,
-    )
-    .await?;
-    if !answer.ok() {
-        return publish::lookup_refused(
-            classify(&answer, false),
-            "X did not let postproxy read the account's recent posts",
-        );
-    }
-    let found = answer.body["data"].as_array().into_iter().flatten().find(|t| {
-        let replies_to = t["referenced_tweets"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|r| r["type"] == "replied_to")
-            .and_then(|r| r["id"].as_str());
-        t["text"]
-            .as_str()
-            .is_some_and(|text| publish::same_text(item.text, text))
-            && (item.reply_to.is_none() || replies_to == item.reply_to)
-    });
-    Ok(match found.and_then(|t| publish::id_of(&t["id"])) {
-        Some(id) => Lookup::Found(Published {
-            note: None,
-            permalink: Some(permalink(account.username.as_deref(), &id)),
-            id,
-        }),
-        None => Lookup::Absent,
-    })
-}
-
-/// `DELETE /2/tweets/:id`.
-pub async fn delete(http: &reqwest::Client, account: &Account, id: &str) -> Result<(), Failure> {
-    let answer = publish::send(
-        Platform::Twitter,
-        http.delete(format!("{}/2/tweets/{id}", account.cfg.api_url))
-            .bearer_auth(&account.token),
-        false,
-    )
-    .await?;
-    if answer.ok() || answer.status == 404 {
-        return Ok(());
-    }
-    Err(classify(&answer, false))
 }
 
 #[cfg(test)]

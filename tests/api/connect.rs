@@ -443,11 +443,17 @@ flow_test!(
         // …and the sealed values open with the key to exactly the fake's tokens.
         let row = postproxy::db::profiles::credentials(&t.db, 1).await.unwrap().unwrap();
         let platform = Platform::parse(&row.platform).unwrap();
-        let aad = postproxy::connect::token_aad(row.account_id, platform, &row.external_id, "access_token");
-        let token = t
-            .state
-            .sealer
-            .open_str(row.access_token_enc.as_ref().unwrap(), &aad)
+        let key = postproxy::credentials::ProfileKey {
+            account_id: row.account_id,
+            platform,
+            external_id: &row.external_id,
+        };
+        let token = key
+            .open(
+                &t.state.sealer,
+                postproxy::credentials::Column::AccessToken,
+                row.access_token_enc.as_ref().unwrap(),
+            )
             .unwrap();
         assert!(fake.valid_access_tokens(platform.as_str()).contains(&token));
     }
@@ -485,11 +491,17 @@ flow_test!(
                     .await
                     .unwrap()
                     .unwrap();
-            let aad = postproxy::connect::token_aad(row.account_id, *p, &row.external_id, "access_token");
-            let token = t
-                .state
-                .sealer
-                .open_str(row.access_token_enc.as_ref().unwrap(), &aad)
+            let key = postproxy::credentials::ProfileKey {
+                account_id: row.account_id,
+                platform: *p,
+                external_id: &row.external_id,
+            };
+            let token = key
+                .open(
+                    &t.state.sealer,
+                    postproxy::credentials::Column::AccessToken,
+                    row.access_token_enc.as_ref().unwrap(),
+                )
                 .unwrap();
             assert!(
                 fake.valid_access_tokens(p.as_str()).contains(&token),

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::clock::iso8601;
-use crate::connect::token_aad;
+use crate::credentials::{Column, ProfileKey};
 use crate::db::{profile_groups, profiles};
 use crate::domain::access::Caller;
 use crate::domain::platform::Platform;
@@ -172,10 +172,12 @@ async fn revoke_best_effort(state: &AppState, profile_id: i64) {
     let (Some(cfg), Some(enc)) = (state.providers.get(platform), row.access_token_enc.as_ref()) else {
         return;
     };
-    let Ok(token) = state.sealer.open_str(
-        enc,
-        &token_aad(row.account_id, platform, &row.external_id, "access_token"),
-    ) else {
+    let key = ProfileKey {
+        account_id: row.account_id,
+        platform,
+        external_id: &row.external_id,
+    };
+    let Ok(token) = key.open(&state.sealer, Column::AccessToken, enc) else {
         tracing::warn!(profile_id, "cannot decrypt token to revoke it");
         return;
     };
