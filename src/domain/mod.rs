@@ -6,3 +6,4 @@ pub mod field;
 pub mod platform;
 pub mod post;
 pub mod profile_group;
+pub mod rules;

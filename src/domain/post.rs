@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use super::field::{Field, Flag, List, Text};
 use super::platform::Platform;
+use super::rules::Rules;
 
 /// Post lifecycle (the SDKs' `PostStatus` enum; nothing else is ever emitted).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -453,6 +454,8 @@ impl PlatformParams {
 #[derive(Debug, Clone)]
 pub struct TargetFacts {
     pub platform: Platform,
+    /// The platform's publishing rules (from its room in `platforms/`).
+    pub rules: &'static Rules,
     pub name: String,
     /// External ids of its Pages / organisations.
     pub placements: Vec<String>,
@@ -474,43 +477,7 @@ pub struct Draft<'a> {
     pub params: &'a PlatformParams,
 }
 
-/// Body length limit and how the platform counts.
-pub fn text_limit(p: Platform) -> usize {
-    match p {
-        Platform::Facebook => 63_206,
-        Platform::Instagram => 2_200,
-        Platform::Tiktok => 4_000,
-        Platform::Linkedin => 3_000,
-        Platform::Youtube => 5_000,
-        Platform::Twitter => 280,
-        Platform::Threads => 500,
-    }
-}
-
-/// Length as the platform counts it.
-pub fn text_length(p: Platform, text: &str) -> usize {
-    match p {
-        Platform::Twitter => x_weighted_length(text),
-        // Threads counts emoji by their UTF-8 bytes.
-        Platform::Threads => text.chars().map(|c| if is_emoji(c) { c.len_utf8() } else { 1 }).sum(),
-        _ => text.chars().count(),
-    }
-}
-
-/// Most image count per post.
-fn max_images(p: Platform) -> usize {
-    match p {
-        Platform::Twitter => 4,
-        Platform::Instagram => 10,
-        Platform::Facebook => 10,
-        Platform::Threads => 20,
-        Platform::Linkedin => 20,
-        Platform::Tiktok => 35,
-        Platform::Youtube => 1,
-    }
-}
-
-fn is_emoji(c: char) -> bool {
+pub(super) fn is_emoji(c: char) -> bool {
     let u = c as u32;
     (0x1F000..=0x1FAFF).contains(&u) || (0x2600..=0x27BF).contains(&u) || u == 0xFE0F || u == 0x200D
 }
@@ -572,38 +539,31 @@ pub fn check(draft: &Draft<'_>, targets: &[TargetFacts]) -> Vec<String> {
         let p = t.platform;
         let first = seen.insert(p);
         let name = platform_label(p);
-        if p == Platform::Youtube {
+        let rules = t.rules;
+        if rules.video_only {
             if first {
-                errors.push(
-                    "YouTube posts need a video, and video publishing is not available in this server version yet"
-                        .to_string(),
-                );
+                errors.push(format!(
+                    "{name} posts need a video, and video publishing is not available in this server version yet"
+                ));
             }
             continue;
         }
         if first {
             let fb_link = p == Platform::Facebook && draft.params.facebook.as_ref().is_some_and(|f| f.link.is_some());
-            if draft.body.trim().is_empty()
-                && draft.media.is_empty()
-                && !fb_link
-                && matches!(
-                    p,
-                    Platform::Twitter | Platform::Threads | Platform::Linkedin | Platform::Facebook
-                )
-            {
+            if draft.body.trim().is_empty() && draft.media.is_empty() && !fb_link && rules.needs_text_or_media {
                 errors.push(format!("Body can't be blank: {name} needs text or media"));
             }
-            check_text(p, name, "Body", draft.body, &mut errors);
-            check_media(p, name, "", draft.media, &mut errors);
-            if !draft.thread.is_empty() && !matches!(p, Platform::Twitter | Platform::Threads) {
+            check_text(rules, name, "Body", draft.body, &mut errors);
+            check_media(rules, name, "", draft.media, &mut errors);
+            if !draft.thread.is_empty() && !rules.threads {
                 errors.push(format!(
                     "Threads of posts are supported on X and Threads only, not on {name}"
                 ));
             }
-            if matches!(p, Platform::Twitter | Platform::Threads) {
+            if rules.threads {
                 for (i, (body, media)) in draft.thread.iter().enumerate() {
-                    check_text(p, name, &format!("thread[{i}] body"), body, &mut errors);
-                    check_media(p, name, &format!("thread[{i}] "), media, &mut errors);
+                    check_text(rules, name, &format!("thread[{i}] body"), body, &mut errors);
+                    check_media(rules, name, &format!("thread[{i}] "), media, &mut errors);
                 }
             }
         }
@@ -686,9 +646,9 @@ pub fn check(draft: &Draft<'_>, targets: &[TargetFacts]) -> Vec<String> {
     errors
 }
 
-fn check_text(p: Platform, name: &str, what: &str, text: &str, errors: &mut Vec<String>) {
-    let len = text_length(p, text);
-    let limit = text_limit(p);
+fn check_text(rules: &Rules, name: &str, what: &str, text: &str, errors: &mut Vec<String>) {
+    let len = rules.text_length(text);
+    let limit = rules.text_limit;
     if len > limit {
         errors.push(format!(
             "{what} is too long for {name} ({len} characters as {name} counts them; maximum is {limit})"
@@ -696,15 +656,15 @@ fn check_text(p: Platform, name: &str, what: &str, text: &str, errors: &mut Vec<
     }
 }
 
-fn check_media(p: Platform, name: &str, prefix: &str, media: &[MediaFacts], errors: &mut Vec<String>) {
+fn check_media(rules: &Rules, name: &str, prefix: &str, media: &[MediaFacts], errors: &mut Vec<String>) {
     let n = media.len();
-    if n == 0 && matches!(p, Platform::Instagram | Platform::Tiktok) && prefix.is_empty() {
+    if n == 0 && rules.needs_media && prefix.is_empty() {
         errors.push(format!("{name} posts need at least one image"));
     }
-    if n > max_images(p) {
+    if n > rules.max_images {
         errors.push(format!(
             "{prefix}media has {n} items; {name} takes at most {}",
-            max_images(p)
+            rules.max_images
         ));
     }
     let videos = media.iter().filter(|m| **m == MediaFacts::Video).count();
@@ -742,21 +702,15 @@ pub fn parse_instant(s: &str) -> Option<i64> {
 
 /// Whether a stored file can go to a platform: its type (as sniffed) and size against the
 /// platform's published limits. `None` when it can; otherwise the reason, in plain words.
-pub fn media_refusal(platform: Platform, kind: &str, content_type: &str, size: u64) -> Option<String> {
-    const MB: u64 = 1024 * 1024;
+pub fn media_refusal(platform: Platform, rules: &Rules, kind: &str, content_type: &str, size: u64) -> Option<String> {
     let label = platform_label(platform);
     if kind == "video" {
         return None; // stored now, checked and published by the video publishers
     }
-    let (types, max): (&[&str], u64) = match platform {
-        Platform::Instagram => (&["image/jpeg"], 8 * MB),
-        Platform::Threads => (&["image/jpeg", "image/png"], 8 * MB),
-        Platform::Facebook => (&["image/jpeg", "image/png", "image/gif"], 4 * MB),
-        Platform::Twitter => (&["image/jpeg", "image/png", "image/gif", "image/webp"], 5 * MB),
-        Platform::Linkedin => (&["image/jpeg", "image/png", "image/gif"], 20 * MB),
-        Platform::Tiktok => (&["image/jpeg", "image/webp"], 20 * MB),
-        Platform::Youtube => return Some("YouTube takes videos only".into()),
-    };
+    if rules.video_only {
+        return Some(format!("{label} takes videos only"));
+    }
+    let (types, max) = (rules.image_types, rules.max_image_bytes);
     if !types.contains(&content_type) {
         let names: Vec<&str> = types.iter().map(|t| t.trim_start_matches("image/")).collect();
         return Some(format!(
@@ -767,8 +721,8 @@ pub fn media_refusal(platform: Platform, kind: &str, content_type: &str, size: u
     if size > max {
         return Some(format!(
             "{label} accepts images up to {} MB; this one is {:.1} MB",
-            max / MB,
-            size as f64 / MB as f64
+            max / super::rules::MB,
+            size as f64 / super::rules::MB as f64
         ));
     }
     None
@@ -794,8 +748,9 @@ mod tests {
 
     #[test]
     fn counts_threads_emoji_as_bytes() {
-        assert_eq!(text_length(Platform::Threads, "ab👍"), 2 + 4);
-        assert_eq!(text_length(Platform::Linkedin, "ab👍"), 3);
+        let rules = |p| &crate::platforms::network(p).spec().rules;
+        assert_eq!(rules(Platform::Threads).text_length("ab👍"), 2 + 4);
+        assert_eq!(rules(Platform::Linkedin).text_length("ab👍"), 3);
     }
 
     #[test]
@@ -825,11 +780,13 @@ mod tests {
         let targets = [
             TargetFacts {
                 platform: Platform::Twitter,
+                rules: &crate::platforms::network(Platform::Twitter).spec().rules,
                 name: "@a".into(),
                 placements: vec![],
             },
             TargetFacts {
                 platform: Platform::Linkedin,
+                rules: &crate::platforms::network(Platform::Linkedin).spec().rules,
                 name: "A".into(),
                 placements: vec![],
             },

@@ -3,8 +3,9 @@
 
 use super::meta_graph;
 use super::publish::{Account, Failure, Item, Lookup, Published, SendGuard};
-use super::{Identity, Network, OAuthError, OAuthSpec, ProviderConfig, Spec, TokenSet};
+use super::{Counting, Identity, Network, OAuthError, OAuthSpec, ProviderConfig, Rules, Spec, TokenSet};
 use crate::domain::platform::Platform;
+use crate::domain::rules::MB;
 
 /// Facebook: a user's Pages, each published to as the Page.
 pub struct Facebook;
@@ -33,6 +34,17 @@ pub const SPEC: Spec = Spec {
     self_renewing: true,
     can_look_up: true,
     can_delete: true,
+    rules: Rules {
+        text_limit: 63_206,
+        counting: Counting::Chars,
+        max_images: 10,
+        image_types: &["image/jpeg", "image/png", "image/gif"],
+        max_image_bytes: 4 * MB,
+        video_only: false,
+        needs_media: false,
+        needs_text_or_media: true,
+        threads: false,
+    },
 };
 
 #[async_trait::async_trait]

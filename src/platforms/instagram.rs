@@ -2,8 +2,9 @@
 
 use super::meta_graph;
 use super::publish::{Account, Failure, Item, Lookup, Published, SendGuard};
-use super::{Identity, Network, OAuthError, OAuthSpec, ProviderConfig, Spec, TokenSet};
+use super::{Counting, Identity, Network, OAuthError, OAuthSpec, ProviderConfig, Rules, Spec, TokenSet};
 use crate::domain::platform::Platform;
+use crate::domain::rules::MB;
 
 /// Instagram: Business and Creator accounts, through Instagram Login.
 pub struct Instagram;
@@ -30,6 +31,17 @@ pub const SPEC: Spec = Spec {
     self_renewing: true,
     can_look_up: true,
     can_delete: false,
+    rules: Rules {
+        text_limit: 2_200,
+        counting: Counting::Chars,
+        max_images: 10,
+        image_types: &["image/jpeg"],
+        max_image_bytes: 8 * MB,
+        video_only: false,
+        needs_media: true,
+        needs_text_or_media: false,
+        threads: false,
+    },
 };
 
 #[async_trait::async_trait]

@@ -3,7 +3,8 @@
 
 use super::{Identity, OAuthError, PlacementInfo, ProviderConfig, TokenSet, send_json, str_field};
 
-use super::{Network, OAuthSpec, Spec};
+use super::{Counting, Network, OAuthSpec, Rules, Spec};
+use crate::domain::rules::MB;
 
 /// LinkedIn: members and the organisations they administer; the Posts API.
 pub struct Linkedin;
@@ -24,6 +25,17 @@ pub const SPEC: Spec = Spec {
     self_renewing: false,
     can_look_up: true,
     can_delete: true,
+    rules: Rules {
+        text_limit: 3_000,
+        counting: Counting::Chars,
+        max_images: 20,
+        image_types: &["image/jpeg", "image/png", "image/gif"],
+        max_image_bytes: 20 * MB,
+        video_only: false,
+        needs_media: false,
+        needs_text_or_media: true,
+        threads: false,
+    },
 };
 
 #[async_trait::async_trait]

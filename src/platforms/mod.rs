@@ -34,6 +34,7 @@ use publish::{Account, Failure, FailureKind, Item, Lookup, Published, SendGuard}
 
 use crate::domain::platform::Platform;
 use crate::domain::post::platform_label;
+pub use crate::domain::rules::{Counting, Rules};
 
 /// What a platform is, as data.
 pub struct Spec {
@@ -56,6 +57,8 @@ pub struct Spec {
     pub can_look_up: bool,
     /// The platform's API lets an app delete a post it published.
     pub can_delete: bool,
+    /// What a post to this platform may hold (text count and limit, images, threads).
+    pub rules: Rules,
 }
 
 /// Everything postproxy does with one platform. Defaults are the plain OAuth 2 protocol and

@@ -2,8 +2,9 @@
 
 use super::meta_graph;
 use super::publish::{Account, Failure, Item, Lookup, Published, SendGuard};
-use super::{Identity, Network, OAuthError, OAuthSpec, ProviderConfig, Spec, TokenSet};
+use super::{Counting, Identity, Network, OAuthError, OAuthSpec, ProviderConfig, Rules, Spec, TokenSet};
 use crate::domain::platform::Platform;
+use crate::domain::rules::MB;
 
 /// Threads: a Threads profile.
 pub struct Threads;
@@ -26,6 +27,17 @@ pub const SPEC: Spec = Spec {
     self_renewing: true,
     can_look_up: true,
     can_delete: true,
+    rules: Rules {
+        text_limit: 500,
+        counting: Counting::EmojiBytes,
+        max_images: 20,
+        image_types: &["image/jpeg", "image/png"],
+        max_image_bytes: 8 * MB,
+        video_only: false,
+        needs_media: false,
+        needs_text_or_media: true,
+        threads: true,
+    },
 };
 
 #[async_trait::async_trait]

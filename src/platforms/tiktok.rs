@@ -3,7 +3,8 @@
 
 use super::{Identity, OAuthError, ProviderConfig, TokenSet, send_json, str_field, token_set};
 
-use super::{Network, OAuthSpec, Spec};
+use super::{Counting, Network, OAuthSpec, Rules, Spec};
+use crate::domain::rules::MB;
 
 /// TikTok: `client_key` instead of `client_id`, the Content Posting API.
 pub struct Tiktok;
@@ -24,6 +25,17 @@ pub const SPEC: Spec = Spec {
     self_renewing: false,
     can_look_up: true,
     can_delete: false,
+    rules: Rules {
+        text_limit: 4_000,
+        counting: Counting::Chars,
+        max_images: 35,
+        image_types: &["image/jpeg", "image/webp"],
+        max_image_bytes: 20 * MB,
+        video_only: false,
+        needs_media: true,
+        needs_text_or_media: false,
+        threads: false,
+    },
 };
 
 #[async_trait::async_trait]

@@ -3,7 +3,8 @@
 
 use super::{Identity, OAuthError, ProviderConfig, TokenSet, send_json, str_field, token_set};
 
-use super::{Network, OAuthSpec, Spec};
+use super::{Counting, Network, OAuthSpec, Rules, Spec};
+use crate::domain::rules::MB;
 
 /// X (Twitter): OAuth 2 with PKCE, API v2.
 pub struct X;
@@ -30,6 +31,17 @@ pub const SPEC: Spec = Spec {
     self_renewing: false,
     can_look_up: true,
     can_delete: true,
+    rules: Rules {
+        text_limit: 280,
+        counting: Counting::XWeighted,
+        max_images: 4,
+        image_types: &["image/jpeg", "image/png", "image/gif", "image/webp"],
+        max_image_bytes: 5 * MB,
+        video_only: false,
+        needs_media: false,
+        needs_text_or_media: true,
+        threads: true,
+    },
 };
 
 #[async_trait::async_trait]

@@ -4,7 +4,7 @@
 use super::{Identity, OAuthError, ProviderConfig, TokenSet, send_json, str_field};
 
 use super::publish::{Account, Failure, Item, Published, SendGuard};
-use super::{Network, OAuthSpec, Spec};
+use super::{Counting, Network, OAuthSpec, Rules, Spec};
 use crate::domain::platform::Platform;
 
 /// YouTube through Google OAuth (offline access, PKCE); video uploads are not here yet.
@@ -33,6 +33,17 @@ pub const SPEC: Spec = Spec {
     self_renewing: false,
     can_look_up: false,
     can_delete: false,
+    rules: Rules {
+        text_limit: 5_000,
+        counting: Counting::Chars,
+        max_images: 1,
+        image_types: &[],
+        max_image_bytes: 0,
+        video_only: true,
+        needs_media: false,
+        needs_text_or_media: false,
+        threads: false,
+    },
 };
 
 #[async_trait::async_trait]
