@@ -227,6 +227,18 @@ pub enum TiktokPrivacy {
     SelfOnly,
 }
 
+impl TiktokPrivacy {
+    /// The level as TikTok names it (`privacy_level_options`, `post_info.privacy_level`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TiktokPrivacy::PublicToEveryone => "PUBLIC_TO_EVERYONE",
+            TiktokPrivacy::MutualFollowFriends => "MUTUAL_FOLLOW_FRIENDS",
+            TiktokPrivacy::FollowerOfCreator => "FOLLOWER_OF_CREATOR",
+            TiktokPrivacy::SelfOnly => "SELF_ONLY",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TiktokParams {

@@ -20,7 +20,7 @@ use crate::db::jobs::JobRow;
 use crate::db::posts::{self as store, ChainItem, Failed};
 use crate::db::{Db, profiles};
 use crate::domain::platform::Platform;
-use crate::domain::post::platform_label;
+use crate::domain::post::{PlatformParams, platform_label};
 use crate::platforms::publish::{
     Account, Failure, FailureKind, Item, Lookup, MediaFile, Placement, Published, SendGuard,
 };
@@ -66,11 +66,7 @@ pub async fn run(state: &AppState, job: &JobRow) -> Result<(), JobError> {
     }
     let platform = Platform::parse(&first.platform)
         .ok_or_else(|| JobError::Permanent(format!("unknown platform {:?}", first.platform)))?;
-    let params: serde_json::Value = serde_json::from_str(&params_json).unwrap_or_default();
-    let params = params
-        .get(platform.as_str())
-        .cloned()
-        .unwrap_or_else(|| serde_json::json!({}));
+    let params = decode_params(&params_json, platform);
     let placement = first.placement_id.clone();
     let last_attempt = job.attempts >= job.max_attempts;
 
@@ -133,6 +129,22 @@ pub async fn run(state: &AppState, job: &JobRow) -> Result<(), JobError> {
     result
 }
 
+/// The stored `platforms` of a post, decoded once for the publisher (they were validated when
+/// the post was stored; a key an older release accepted and this one does not is logged, and
+/// only that platform's parameters are dropped).
+fn decode_params(json: &str, platform: Platform) -> PlatformParams {
+    let value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    if value.is_null() {
+        return PlatformParams::default();
+    }
+    let mut problems = Vec::new();
+    let params = PlatformParams::parse(value, &mut problems);
+    if !problems.is_empty() {
+        tracing::warn!(%platform, problems = ?problems, "stored platform parameters no longer all valid");
+    }
+    params
+}
+
 /// Publishes the chain's unpublished parts in order. Stops at the first failure, naming the
 /// part it failed on.
 async fn publish_chain<'c>(
@@ -140,7 +152,7 @@ async fn publish_chain<'c>(
     credentials: profiles::CredentialRow,
     platform: Platform,
     placement: Option<&str>,
-    params: &serde_json::Value,
+    params: &PlatformParams,
     chain: &'c [ChainItem],
     any_media: bool,
 ) -> Result<(), (&'c ChainItem, Failure)> {

@@ -174,7 +174,7 @@ impl Network for Facebook {
             // attached; an unpublished photo shows nowhere, so that part may be redone).
             photos => {
                 let mut body = json!({ "message": item.text, "access_token": token });
-                if let Some(link) = item.params["link"].as_str() {
+                if let Some(link) = item.params.facebook.as_ref().and_then(|f| f.link.as_deref()) {
                     body["link"] = json!(link);
                 }
                 let mut attached = Vec::new();
@@ -215,7 +215,8 @@ impl Network for Facebook {
             .or_else(|| publish::id_of(&answer.body["id"]))
             .ok_or_else(|| Failure::protocol(Platform::Facebook, "no id in the answer to the Page post"))?;
         // As the Page; a refusal leaves the post live and says so.
-        let note = match item.params["first_comment"].as_str().filter(|c| !c.is_empty()) {
+        let comment = item.params.facebook.as_ref().and_then(|f| f.first_comment.as_deref());
+        let note = match comment.filter(|c| !c.is_empty()) {
             Some(comment) => first_comment(http, p, api, &id, token, comment, "pages_manage_engagement").await,
             None => None,
         };

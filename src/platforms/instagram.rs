@@ -102,6 +102,7 @@ impl Network for Instagram {
         guard: &dyn SendGuard,
     ) -> Result<Published, Failure> {
         let p = Platform::Instagram;
+        let ig = item.params.instagram.as_ref();
         let api = &account.cfg.api_url;
         let user = &account.user_id;
         let create = |body: Value| async move {
@@ -129,7 +130,7 @@ impl Network for Instagram {
             [image] => {
                 check_quota(http, account, false).await?;
                 let mut body = json!({"image_url": image.url, "caption": item.text});
-                extend_instagram(&mut body, item.params, true);
+                extend_instagram(&mut body, ig, true);
                 create(body).await?
             }
             images => {
@@ -137,15 +138,15 @@ impl Network for Instagram {
                 let mut children = Vec::new();
                 for image in images {
                     let mut body = json!({"image_url": image.url, "is_carousel_item": true});
-                    extend_instagram(&mut body, item.params, false);
+                    extend_instagram(&mut body, ig, false);
                     children.push(create(body).await?);
                 }
                 for child in &children {
                     wait_for_container(http, account, child, "status_code").await?;
                 }
                 let mut body = json!({"media_type": "CAROUSEL", "children": children.join(","), "caption": item.text});
-                if let Some(c) = item.params.get("collaborators") {
-                    body["collaborators"] = c.clone();
+                if let Some(c) = ig.and_then(|p| p.collaborators.as_ref()) {
+                    body["collaborators"] = json!(c);
                 }
                 create(body).await?
             }
@@ -165,7 +166,7 @@ impl Network for Instagram {
         }
         let id = publish::id_of(&published.body["id"])
             .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/media_publish"))?;
-        let note = match item.params["first_comment"].as_str().filter(|c| !c.is_empty()) {
+        let note = match ig.and_then(|p| p.first_comment.as_deref()).filter(|c| !c.is_empty()) {
             Some(comment) => {
                 first_comment(
                     http,
@@ -205,14 +206,15 @@ use serde_json::{Value, json};
 
 use super::meta_graph::{check_quota, classify, first_comment, read_field, wait_for_container};
 use super::publish::{self, FailureKind};
+use crate::domain::post::InstagramParams;
 
 /// An Instagram image container's optional keys: `alt_text` on every image, `collaborators` on
 /// the container that is published (`top`).
-fn extend_instagram(body: &mut Value, params: &Value, top: bool) {
-    if let Some(alt) = params.get("alt_text") {
-        body["alt_text"] = alt.clone();
+fn extend_instagram(body: &mut Value, params: Option<&InstagramParams>, top: bool) {
+    if let Some(alt) = params.and_then(|p| p.alt_text.as_deref()) {
+        body["alt_text"] = json!(alt);
     }
-    if top && let Some(c) = params.get("collaborators") {
-        body["collaborators"] = c.clone();
+    if top && let Some(c) = params.and_then(|p| p.collaborators.as_ref()) {
+        body["collaborators"] = json!(c);
     }
 }

@@ -81,6 +81,7 @@ impl Network for Linkedin {
         guard: &dyn SendGuard,
     ) -> Result<Published, Failure> {
         let owner = author(account);
+        let alt_text = item.params.linkedin.as_ref().and_then(|l| l.alt_text.as_deref());
         let mut images = Vec::new();
         for file in item.media {
             images.push(upload_image(http, account, &owner, file).await?);
@@ -97,7 +98,7 @@ impl Network for Linkedin {
             [] => {}
             [one] => {
                 let mut media = json!({ "id": one });
-                if let Some(alt) = item.params["alt_text"].as_str() {
+                if let Some(alt) = alt_text {
                     media["altText"] = json!(alt);
                 }
                 body["content"] = json!({ "media": media })
@@ -105,7 +106,7 @@ impl Network for Linkedin {
             many => {
                 let images: Vec<Value> = many
                     .iter()
-                    .map(|id| match item.params["alt_text"].as_str() {
+                    .map(|id| match alt_text {
                         Some(alt) => json!({ "id": id, "altText": alt }),
                         None => json!({ "id": id }),
                     })

@@ -44,8 +44,8 @@ pub struct Item<'a> {
     pub text: &'a str,
     /// The platform's id of the item this one replies to (thread chains).
     pub reply_to: Option<&'a str>,
-    /// `platforms.<platform>` of the post, already validated (`{}` when absent).
-    pub params: &'a Value,
+    /// The post's platform parameters, validated when it was stored and decoded once.
+    pub params: &'a crate::domain::post::PlatformParams,
     /// The item's stored media, in order.
     pub media: &'a [MediaFile],
 }

@@ -114,7 +114,8 @@ impl Network for Threads {
                     .ok_or_else(|| Failure::protocol(p, "no id in the answer to POST /{user}/threads"))
             }
         };
-        let alt_text = item.params["alt_text"].as_str().map(str::to_string);
+        let threads = item.params.threads.as_ref();
+        let alt_text = threads.and_then(|t| t.alt_text.clone());
         let with_alt = |mut f: Vec<(&'static str, String)>| {
             if let Some(alt) = &alt_text {
                 f.push(("alt_text", alt.clone()));
@@ -144,7 +145,7 @@ impl Network for Threads {
         }
         if let Some(parent) = item.reply_to {
             fields.push(("reply_to_id", parent.to_string()));
-        } else if let Some(tag) = item.params["topic_tag"].as_str() {
+        } else if let Some(tag) = threads.and_then(|t| t.topic_tag.as_deref()) {
             // The topic belongs to the post that opens the thread.
             fields.push(("topic_tag", tag.to_string()));
         }

@@ -131,7 +131,10 @@ impl Network for Tiktok {
             );
         }
         let creator = call(http, account, "/v2/post/publish/creator_info/query/", &json!({}), false).await?;
-        let privacy = item.params["privacy_status"].as_str().unwrap_or("SELF_ONLY");
+        let tiktok = item.params.tiktok.as_ref();
+        let privacy = tiktok
+            .and_then(|t| t.privacy_status)
+            .map_or("SELF_ONLY", |p| p.as_str());
         let allowed: Vec<&str> = creator.body["data"]["privacy_level_options"]
             .as_array()
             .into_iter()
@@ -150,9 +153,8 @@ impl Network for Tiktok {
             .note("Set platforms.tiktok.privacy_status to one of the levels the account allows."));
         }
         let username = creator.body["data"]["creator_username"].as_str().map(str::to_string);
-        let title = item.params["title"]
-            .as_str()
-            .map(str::to_string)
+        let title = tiktok
+            .and_then(|t| t.title.clone())
             .unwrap_or_else(|| item.text.chars().take(90).collect());
         let body = json!({
             "media_type": "PHOTO",
@@ -161,12 +163,12 @@ impl Network for Tiktok {
                 "title": title,
                 "description": item.text,
                 "privacy_level": privacy,
-                "disable_comment": item.params["disable_comment"].as_bool().unwrap_or(false),
-                "auto_add_music": item.params["auto_add_music"].as_bool().unwrap_or(true),
+                "disable_comment": tiktok.and_then(|t| t.disable_comment).is_some_and(|f| f.0),
+                "auto_add_music": tiktok.and_then(|t| t.auto_add_music).is_none_or(|f| f.0),
             },
             "source_info": {
                 "source": "PULL_FROM_URL",
-                "photo_cover_index": item.params["photo_cover_index"].as_u64().unwrap_or(0),
+                "photo_cover_index": tiktok.and_then(|t| t.photo_cover_index).map_or(0, |i| i.0.max(0)),
                 "photo_images": item.media.iter().map(|m| m.url.as_str()).collect::<Vec<_>>(),
             },
         });
