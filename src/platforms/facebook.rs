@@ -3,7 +3,7 @@
 
 use super::meta_graph;
 use super::publish::{Account, Failure, Item, Lookup, Published, SendGuard};
-use super::{Counting, Identity, Network, OAuthError, OAuthSpec, ProviderConfig, Rules, Spec, TokenSet};
+use super::{Connect, Counting, Identity, Network, OAuthError, OAuthSpec, ProviderConfig, Rules, Spec, TokenSet};
 use crate::domain::platform::Platform;
 use crate::domain::rules::MB;
 
@@ -23,12 +23,12 @@ pub const SPEC: Spec = Spec {
         "business_management",
         "pages_manage_engagement",
     ],
-    oauth: OAuthSpec {
+    connect: Connect::OAuth2(OAuthSpec {
         client_id_param: "client_id",
         scope_separator: ",",
         pkce: false,
         extra_authorize_params: &[],
-    },
+    }),
     // Long-lived tokens (≈60 days) that renew themselves.
     refresh_lead: std::time::Duration::from_secs(7 * 24 * 3600),
     self_renewing: true,

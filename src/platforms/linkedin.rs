@@ -3,7 +3,7 @@
 
 use super::{Identity, OAuthError, PlacementInfo, ProviderConfig, TokenSet, send_json, str_field};
 
-use super::{Counting, Network, OAuthSpec, Rules, Spec};
+use super::{Connect, Counting, Network, OAuthSpec, Rules, Spec};
 use crate::domain::rules::MB;
 
 /// LinkedIn: members and the organisations they administer; the Posts API.
@@ -15,12 +15,12 @@ pub const SPEC: Spec = Spec {
     token_url: "https://www.linkedin.com/oauth/v2/accessToken",
     api_url: "https://api.linkedin.com",
     scopes: &["openid", "profile", "w_member_social"],
-    oauth: OAuthSpec {
+    connect: Connect::OAuth2(OAuthSpec {
         client_id_param: "client_id",
         scope_separator: " ",
         pkce: false,
         extra_authorize_params: &[],
-    },
+    }),
     refresh_lead: std::time::Duration::from_secs(7 * 24 * 3600),
     self_renewing: false,
     can_look_up: true,

@@ -46,9 +46,8 @@ pub struct Spec {
     pub api_url: &'static str,
     /// The scopes publishing needs (`POSTPROXY_<PLATFORM>_SCOPES` overrides).
     pub scopes: &'static [&'static str],
-    /// How the platform connects: today every platform is OAuth 2 (Bluesky's app password and
-    /// Telegram's bot token will be a second kind).
-    pub oauth: OAuthSpec,
+    /// How the platform connects.
+    pub connect: Connect,
     /// How long before the access token's expiry a refresh is due.
     pub refresh_lead: Duration,
     /// The access token renews itself (Meta's long-lived tokens): refreshable without a refresh token.
@@ -59,6 +58,33 @@ pub struct Spec {
     pub can_delete: bool,
     /// What a post to this platform may hold (text count and limit, images, threads).
     pub rules: Rules,
+}
+
+/// How a platform connects a customer's account.
+pub enum Connect {
+    /// The hosted OAuth 2 flow, through an app registered on the platform (`POSTPROXY_<P>_CLIENT_ID`).
+    OAuth2(OAuthSpec),
+    /// Credentials the customer gives directly (Bluesky's handle and app password, Telegram's
+    /// bot token): the fields asked for. No app to register.
+    Credentials(&'static [CredentialField]),
+}
+
+/// One credential a platform asks for.
+pub struct CredentialField {
+    /// The field's name in `initialize_connection` (e.g. `app_password`).
+    pub name: &'static str,
+    /// Sealed at rest and never shown again.
+    pub secret: bool,
+}
+
+impl Spec {
+    /// The OAuth 2 quirks of a platform that connects through OAuth.
+    pub fn oauth(&self) -> Option<&OAuthSpec> {
+        match &self.connect {
+            Connect::OAuth2(q) => Some(q),
+            Connect::Credentials(_) => None,
+        }
+    }
 }
 
 /// Everything postproxy does with one platform. Defaults are the plain OAuth 2 protocol and

@@ -63,6 +63,9 @@ impl Providers {
                 continue;
             };
             let spec = super::network(p).spec();
+            if spec.oauth().is_none() {
+                continue; // connects with credentials, not an app
+            }
             let (authorize, token, api, scopes) = (spec.authorize_url, spec.token_url, spec.api_url, spec.scopes);
             configs.insert(
                 p,
@@ -197,7 +200,11 @@ pub struct OAuthSpec {
 
 /// Builds the platform's authorization URL.
 pub fn authorize(cfg: &ProviderConfig, redirect_uri: &str, state: &str) -> AuthorizeRequest {
-    let quirks = &super::network(cfg.platform).spec().oauth;
+    // Only OAuth platforms have a `ProviderConfig` (see `Providers::from_lookup`).
+    let quirks = super::network(cfg.platform)
+        .spec()
+        .oauth()
+        .expect("a platform with an OAuth app connects through OAuth 2");
     let pkce = quirks.pkce.then(pkce::Pkce::new);
     let mut params: Vec<(&str, String)> = vec![
         (quirks.client_id_param, cfg.client_id.clone()),

@@ -3,7 +3,7 @@
 
 use super::{Identity, OAuthError, ProviderConfig, TokenSet, send_json, str_field, token_set};
 
-use super::{Counting, Network, OAuthSpec, Rules, Spec};
+use super::{Connect, Counting, Network, OAuthSpec, Rules, Spec};
 use crate::domain::rules::MB;
 
 /// TikTok: `client_key` instead of `client_id`, the Content Posting API.
@@ -15,12 +15,12 @@ pub const SPEC: Spec = Spec {
     token_url: "https://open.tiktokapis.com/v2/oauth/token/",
     api_url: "https://open.tiktokapis.com",
     scopes: &["user.info.basic", "user.info.profile", "video.publish", "video.upload"],
-    oauth: OAuthSpec {
+    connect: Connect::OAuth2(OAuthSpec {
         client_id_param: "client_key",
         scope_separator: ",",
         pkce: false,
         extra_authorize_params: &[],
-    },
+    }),
     refresh_lead: std::time::Duration::from_secs(2 * 3600),
     self_renewing: false,
     can_look_up: true,

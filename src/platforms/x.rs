@@ -3,7 +3,7 @@
 
 use super::{Identity, OAuthError, ProviderConfig, TokenSet, send_json, str_field, token_set};
 
-use super::{Counting, Network, OAuthSpec, Rules, Spec};
+use super::{Connect, Counting, Network, OAuthSpec, Rules, Spec};
 use crate::domain::rules::MB;
 
 /// X (Twitter): OAuth 2 with PKCE, API v2.
@@ -21,12 +21,12 @@ pub const SPEC: Spec = Spec {
         "offline.access",
         "media.write",
     ],
-    oauth: OAuthSpec {
+    connect: Connect::OAuth2(OAuthSpec {
         client_id_param: "client_id",
         scope_separator: " ",
         pkce: true,
         extra_authorize_params: &[],
-    },
+    }),
     refresh_lead: std::time::Duration::from_secs(15 * 60),
     self_renewing: false,
     can_look_up: true,

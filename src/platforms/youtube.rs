@@ -4,7 +4,7 @@
 use super::{Identity, OAuthError, ProviderConfig, TokenSet, send_json, str_field};
 
 use super::publish::{Account, Failure, Item, Published, SendGuard};
-use super::{Counting, Network, OAuthSpec, Rules, Spec};
+use super::{Connect, Counting, Network, OAuthSpec, Rules, Spec};
 use crate::domain::platform::Platform;
 
 /// YouTube through Google OAuth (offline access, PKCE); video uploads are not here yet.
@@ -19,7 +19,7 @@ pub const SPEC: Spec = Spec {
         "https://www.googleapis.com/auth/youtube.upload",
         "https://www.googleapis.com/auth/youtube.readonly",
     ],
-    oauth: OAuthSpec {
+    connect: Connect::OAuth2(OAuthSpec {
         client_id_param: "client_id",
         scope_separator: " ",
         pkce: true,
@@ -28,7 +28,7 @@ pub const SPEC: Spec = Spec {
             ("prompt", "consent"),
             ("include_granted_scopes", "true"),
         ],
-    },
+    }),
     refresh_lead: std::time::Duration::from_secs(10 * 60),
     self_renewing: false,
     can_look_up: false,
