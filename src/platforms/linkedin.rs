@@ -396,11 +396,12 @@ pub fn classify(answer: &Answer, creates: bool) -> Failure {
         ),
         426 => failure(FailureKind::Refused)
             .note("LinkedIn no longer accepts the API version this server uses; upgrade postproxy."),
-        500..=599 if creates => failure(FailureKind::Unknown).note(
-            "LinkedIn answered with a server error after receiving the post, so it may or may not have been published. \
-             postproxy looks for it on LinkedIn before deciding whether to send it again.",
+        500..=599 => publish::server_failure(
+            Platform::Linkedin,
+            failure(FailureKind::Transient),
+            creates,
+            "a server error",
         ),
-        500..=599 => failure(FailureKind::Transient),
         _ => failure(FailureKind::Refused).note("LinkedIn refused the request; the message above is LinkedIn's own."),
     }
 }

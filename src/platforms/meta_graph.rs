@@ -382,15 +382,9 @@ pub fn classify(p: Platform, answer: &Answer, creates: bool) -> Failure {
             )),
         // A service error to a create may come after the post was made: an unknown outcome.
         Some(1 | 2) | None if creates && (answer.status >= 500 || code.is_some()) => {
-            failure(FailureKind::Unknown).note(format!(
-                "{label} answered with a server error after receiving the post, so it may or may not have been published. \
-                 postproxy looks for it on {label} before deciding whether to send it again."
-            ))
+            publish::server_failure(p, failure(FailureKind::Transient), true, "a server error")
         }
-        _ if transient && creates => failure(FailureKind::Unknown).note(format!(
-            "{label} answered with a temporary error after receiving the post, so it may or may not have been published. \
-             postproxy looks for it on {label} before deciding whether to send it again."
-        )),
+        _ if transient && creates => publish::server_failure(p, failure(FailureKind::Transient), true, "a temporary error"),
         Some(1 | 2) => failure(FailureKind::Transient),
         _ if transient => failure(FailureKind::Transient),
         Some(506) => failure(FailureKind::Refused)

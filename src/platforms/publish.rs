@@ -253,6 +253,28 @@ pub async fn send(platform: Platform, req: reqwest::RequestBuilder, creates: boo
 }
 
 /// Seconds in a `Retry-After` header (the delta form; dates are rare on these APIs).
+/// The one rule for a platform's server-side failure (a 5xx, or an error the platform marks
+/// temporary): to the request that creates content it is an unknown outcome, since the post may
+/// exist (it is looked up before anything is sent again); to any other request it is transient.
+/// `what` names the answer ("a server error", "a temporary error").
+pub fn server_failure(p: Platform, failure: Failure, creates: bool, what: &str) -> Failure {
+    if !creates {
+        return Failure {
+            kind: FailureKind::Transient,
+            ..failure
+        };
+    }
+    let label = crate::domain::post::platform_label(p);
+    Failure {
+        kind: FailureKind::Unknown,
+        ..failure
+    }
+    .note(format!(
+        "{label} answered with {what} after receiving the post, so it may or may not have been published. \
+         postproxy looks for it on {label} before deciding whether to send it again."
+    ))
+}
+
 pub fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get(reqwest::header::RETRY_AFTER)

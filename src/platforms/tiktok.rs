@@ -365,9 +365,13 @@ pub fn classify(answer: &Answer, creates: bool) -> Failure {
         }
         "unaudited_client_can_only_post_to_private_accounts" => failure(FailureKind::Refused)
             .note("TikTok apps that have not passed TikTok's audit may only post SELF_ONLY to private accounts."),
-        _ if answer.status >= 500 && creates => failure(FailureKind::Unknown)
-            .note("TikTok answered with a server error after receiving the post; postproxy does not send it again."),
-        _ if answer.status >= 500 || answer.status == 429 => failure(FailureKind::Transient),
+        _ if answer.status >= 500 => publish::server_failure(
+            Platform::Tiktok,
+            failure(FailureKind::Transient),
+            creates,
+            "a server error",
+        ),
+        _ if answer.status == 429 => failure(FailureKind::Transient),
         _ => failure(FailureKind::Refused).note("TikTok refused the request; the message above is TikTok's own."),
     }
 }

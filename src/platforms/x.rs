@@ -325,11 +325,12 @@ pub fn classify(answer: &Answer, creates: bool) -> Failure {
             "X refused the post for this account (its app permissions, plan or reply restrictions). \
              The message above is X's own.",
         ),
-        500..=599 if creates => failure(FailureKind::Unknown).note(
-            "X answered with a server error after receiving the post, so it may or may not have been published. \
-             postproxy looks for it on X before deciding whether to send it again.",
+        500..=599 => publish::server_failure(
+            Platform::Twitter,
+            failure(FailureKind::Transient),
+            creates,
+            "a server error",
         ),
-        500..=599 => failure(FailureKind::Transient),
         _ => failure(FailureKind::Refused).note("X refused the request; the message above is X's own."),
     }
 }
