@@ -404,3 +404,27 @@ pub async fn dump_all_rows(t: &TestApp) -> Vec<u8> {
     }
     out
 }
+
+/// Creates a post with the account's key; its id (the create must answer 200).
+pub async fn create_post(t: &TestApp, body: serde_json::Value) -> String {
+    let r = t.post("/api/posts", &t.account.key, body).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body["id"].as_str().unwrap().to_string()
+}
+
+/// A post as the API shows it (it must exist).
+pub async fn get_post(t: &TestApp, id: &str) -> serde_json::Value {
+    let r = t.get(&format!("/api/posts/{id}"), &t.account.key).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    r.body
+}
+
+/// Runs every job that is due, as the worker would, until none is.
+pub async fn drain(t: &TestApp) {
+    postproxy::jobs::drain(&t.state).await.expect("drain");
+}
+
+/// Makes every queued job due now (a retry's backoff has passed).
+pub async fn time_passes(t: &TestApp) {
+    t.exec("UPDATE jobs SET run_at_ms = 0 WHERE state = 'queued'").await;
+}

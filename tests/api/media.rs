@@ -29,21 +29,13 @@ macro_rules! media_test {
     };
 }
 
-async fn create(t: &TestApp, body: Value) -> String {
-    let r = t.post("/api/posts", &t.account.key, body).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    r.body["id"].as_str().unwrap().to_string()
-}
-
-async fn get(t: &TestApp, id: &str) -> Value {
-    t.get(&format!("/api/posts/{id}"), &t.account.key).await.body
-}
+use crate::helpers::{create_post as create, get_post as get};
 
 /// Runs downloads, then the publishes waiting for them.
 async fn settle(t: &TestApp) {
     for _ in 0..3 {
-        postproxy::jobs::drain(&t.state).await.unwrap();
-        t.exec("UPDATE jobs SET run_at_ms = 0 WHERE state = 'queued'").await;
+        crate::helpers::drain(t).await;
+        crate::helpers::time_passes(t).await;
     }
 }
 

@@ -29,26 +29,7 @@ macro_rules! fake_test {
     };
 }
 
-async fn create(t: &TestApp, body: Value) -> String {
-    let r = t.post("/api/posts", &t.account.key, body).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    r.body["id"].as_str().unwrap().to_string()
-}
-
-async fn get(t: &TestApp, id: &str) -> Value {
-    let r = t.get(&format!("/api/posts/{id}"), &t.account.key).await;
-    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
-    r.body
-}
-
-async fn drain(t: &TestApp) {
-    postproxy::jobs::drain(&t.state).await.expect("drain");
-}
-
-/// Makes every queued job due now (a retry's backoff has passed).
-async fn time_passes(t: &TestApp) {
-    t.exec("UPDATE jobs SET run_at_ms = 0 WHERE state = 'queued'").await;
-}
+use crate::helpers::{create_post as create, drain, get_post as get, time_passes};
 
 fake_test!(
     x_text_post_is_published_once_with_its_permalink,
