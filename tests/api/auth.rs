@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::helpers::TestApp;
 
-backend_test!(missing_malformed_and_unknown_keys_are_401, |t: TestApp| async move {
+app_test!(missing_malformed_and_unknown_keys_are_401, |t: TestApp| async move {
     let invalid = json!({"error": "Invalid API key"});
     let unknown = postproxy::crypto::new_api_key().plaintext;
     let long = "x".repeat(10_000);
@@ -40,7 +40,7 @@ backend_test!(missing_malformed_and_unknown_keys_are_401, |t: TestApp| async mov
     assert_eq!(t.count("SELECT COUNT(*) FROM profile_groups").await, 1);
 });
 
-backend_test!(bearer_scheme_is_case_insensitive, |t: TestApp| async move {
+app_test!(bearer_scheme_is_case_insensitive, |t: TestApp| async move {
     let req = axum::http::Request::builder()
         .uri("/api/profile_groups")
         .header("authorization", format!("bearer {}", t.account.key))
@@ -49,7 +49,7 @@ backend_test!(bearer_scheme_is_case_insensitive, |t: TestApp| async move {
     assert_eq!(t.raw(req).await.status, StatusCode::OK);
 });
 
-backend_test!(revoked_key_fails_at_once, |t: TestApp| async move {
+app_test!(revoked_key_fails_at_once, |t: TestApp| async move {
     let other = t.new_account("other").await;
     assert_eq!(t.get("/api/profile_groups", &other.key).await.status, StatusCode::OK);
     assert!(
@@ -67,7 +67,7 @@ backend_test!(revoked_key_fails_at_once, |t: TestApp| async move {
     );
 });
 
-backend_test!(keys_are_stored_only_as_hashes, |t: TestApp| async move {
+app_test!(keys_are_stored_only_as_hashes, |t: TestApp| async move {
     let stored: Vec<Vec<u8>> = postproxy::with_pool!(&t.db, p =>
         sqlx::query_scalar("SELECT key_hash FROM api_keys").fetch_all(p).await)
     .unwrap();
@@ -79,7 +79,7 @@ backend_test!(keys_are_stored_only_as_hashes, |t: TestApp| async move {
     assert!(prefixes[0].len() < 16);
 });
 
-backend_test!(scoped_key_sees_and_uses_only_its_group, |t: TestApp| async move {
+app_test!(scoped_key_sees_and_uses_only_its_group, |t: TestApp| async move {
     let full = t.account.key.clone();
     let mine = t.create_group(&full, "Mine").await;
     let theirs = t.create_group(&full, "Not mine").await;
@@ -142,7 +142,7 @@ backend_test!(scoped_key_sees_and_uses_only_its_group, |t: TestApp| async move {
     assert_eq!(t.count("SELECT COUNT(*) FROM profile_groups").await, 3);
 });
 
-backend_test!(another_account_cannot_touch_my_groups, |t: TestApp| async move {
+app_test!(another_account_cannot_touch_my_groups, |t: TestApp| async move {
     let intruder = t.new_account("intruder").await;
     let mine = t.account.group_public_id.clone();
     t.insert_profile(

@@ -32,7 +32,7 @@ fn json_out(out: &Output) -> Value {
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
-backend_test!(admin_list_accounts_and_accounts_by_name, |t: TestApp| async move {
+app_test!(admin_list_accounts_and_accounts_by_name, |t: TestApp| async move {
     let db = t.db_url.clone();
     let made = json_out(&run(&db, &["admin", "create-account", "--name", "Acme Agency"]));
     let id = made["account_id"].as_str().unwrap();
@@ -96,7 +96,7 @@ fn one_line_failure(out: &Output) -> String {
     err
 }
 
-backend_test!(admin_create_account_and_keys, |t: TestApp| async move {
+app_test!(admin_create_account_and_keys, |t: TestApp| async move {
     let db = t.db_url.clone();
     let acct = json_out(&run(&db, &["admin", "create-account", "--name", "Acme Agency"]));
     let obj = acct.as_object().unwrap();
@@ -173,7 +173,7 @@ backend_test!(admin_create_account_and_keys, |t: TestApp| async move {
     assert_eq!(t.get("/api/profile_groups", &full).await.status, StatusCode::OK);
 });
 
-backend_test!(admin_rejects_foreign_and_unknown_ids, |t: TestApp| async move {
+app_test!(admin_rejects_foreign_and_unknown_ids, |t: TestApp| async move {
     let db = t.db_url.clone();
     let a = json_out(&run(&db, &["admin", "create-account", "--name", "A"]));
     let b = json_out(&run(&db, &["admin", "create-account", "--name", "B"]));
@@ -219,7 +219,7 @@ backend_test!(admin_rejects_foreign_and_unknown_ids, |t: TestApp| async move {
     assert!(one_line_failure(&out).contains("invalid listen address"));
 });
 
-backend_test!(migrate_is_idempotent, |t: TestApp| async move {
+app_test!(migrate_is_idempotent, |t: TestApp| async move {
     for _ in 0..2 {
         assert_eq!(
             json_out(&run(&t.db_url, &["migrate"])),

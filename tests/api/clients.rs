@@ -9,20 +9,7 @@ use serde_json::{Value, json};
 
 use crate::connect::{callback, connect, start};
 use crate::fake_provider::FakeProvider;
-use crate::helpers::{TestApp, backends};
-
-macro_rules! client_test {
-    ($name:ident, $body:expr) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            for backend in backends() {
-                let fake = FakeProvider::start().await;
-                let t = TestApp::spawn_with_fake(backend, &fake).await;
-                ($body)(t, fake).await;
-            }
-        }
-    };
-}
+use crate::helpers::TestApp;
 
 fn unprocessable(r: &crate::helpers::TestResponse, error: &str) {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
@@ -39,8 +26,9 @@ async fn initialize(t: &TestApp, body: Value) -> crate::helpers::TestResponse {
     .await
 }
 
-client_test!(
+app_test!(
     the_mcp_connection_flow_ends_on_a_page_that_says_connected,
+    fake,
     |t: TestApp, fake: FakeProvider| async move {
         // What the MCP server sends: no redirect_url, force_no_redirect.
         let r = initialize(&t, json!({"platform": "threads", "force_no_redirect": true})).await;
@@ -102,8 +90,9 @@ client_test!(
     }
 );
 
-client_test!(
+app_test!(
     every_initialize_connection_422_has_error_and_errors,
+    fake,
     |t: TestApp, fake: FakeProvider| async move {
         unprocessable(&initialize(&t, json!({})).await, "Missing redirect_url");
         unprocessable(
@@ -152,8 +141,9 @@ client_test!(
     }
 );
 
-client_test!(
+app_test!(
     multipart_posts_take_thread_and_platforms_as_json_fields,
+    fake,
     |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "twitter").await;
         connect(&t, &fake, "threads").await;
@@ -215,8 +205,9 @@ client_test!(
     }
 );
 
-client_test!(
+app_test!(
     features_this_server_lacks_are_named_not_404,
+    fake,
     |t: TestApp, _fake: FakeProvider| async move {
         let key = &t.account.key;
         for (method, path, feature) in [
@@ -247,8 +238,9 @@ client_test!(
     }
 );
 
-client_test!(
+app_test!(
     api_keys_are_listed_created_and_deleted_by_full_access_keys,
+    fake,
     |t: TestApp, _fake: FakeProvider| async move {
         let key = t.account.key.clone();
         let list = t.get("/api/api_keys", &key).await;
@@ -341,8 +333,9 @@ client_test!(
 // The requests of `postproxy/postproxy-api-collection` (Bruno), as written, and what it asserts:
 // 04 create, 07 thread, 09 draft (its script keeps the id only on a 200), 10 publish the draft,
 // 12 connect, and the reads 01 and 02.
-client_test!(
+app_test!(
     the_official_collection_flow_passes_as_written,
+    fake,
     |t: TestApp, fake: FakeProvider| async move {
         // A Facebook user with one Page, so `"facebook"` needs no page_id (with several, the
         // server asks which: `platforms.facebook.page_id is required`).

@@ -8,23 +8,9 @@ use postproxy::domain::platform::Platform;
 use serde_json::{Value, json};
 
 use crate::fake_provider::FakeProvider;
-use crate::helpers::{PUBLIC_URL, TestApp, TestResponse, backends};
+use crate::helpers::{PUBLIC_URL, TestApp, TestResponse};
 
 pub const REDIRECT_URL: &str = "https://customer.example/done?ref=42";
-
-/// Runs `$body(t, fake)` once per backend on an app wired to a fresh fake provider.
-macro_rules! flow_test {
-    ($name:ident, $body:expr) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            for backend in backends() {
-                let fake = FakeProvider::start().await;
-                let t = TestApp::spawn_with_fake(backend, &fake).await;
-                ($body)(t, fake).await;
-            }
-        }
-    };
-}
 
 /// `initialize_connection` → the `/partner_connect/<token>` path.
 pub async fn invite(t: &TestApp, group: &str, platform: &str, refresh: bool) -> String {
@@ -112,8 +98,9 @@ async fn count(t: &TestApp, table: &'static str) -> i64 {
     .await
 }
 
-flow_test!(
+app_test!(
     round_trip_for_every_platform,
+    fake,
     |t: TestApp, fake: FakeProvider| async move {
         for platform in Platform::ALL {
             let name = platform.as_str();
@@ -164,8 +151,9 @@ flow_test!(
     }
 );
 
-flow_test!(
+app_test!(
     platform_quirks_reach_the_wire,
+    fake,
     |t: TestApp, fake: FakeProvider| async move {
         for p in ["tiktok", "twitter", "youtube", "facebook", "instagram", "threads"] {
             connect(&t, &fake, p).await;
@@ -209,8 +197,9 @@ flow_test!(
     }
 );
 
-flow_test!(
+app_test!(
     placements_for_facebook_pages_and_linkedin_organisations,
+    fake,
     |t: TestApp, fake: FakeProvider| async move {
         let fb = connect(&t, &fake, "facebook").await;
         let li = connect(&t, &fake, "linkedin").await;
@@ -237,56 +226,65 @@ flow_test!(
     }
 );
 
-flow_test!(denial_creates_nothing, |t: TestApp, fake: FakeProvider| async move {
-    for p in ["twitter", "linkedin", "facebook"] {
-        let path = invite(&t, &t.account.group_public_id, p, false).await;
-        let back = fake.deny(&start(&t, &path).await).unwrap();
-        let q = redirect_query(&callback(&t, &back).await);
-        assert_eq!(q["status"], "error");
-        assert_eq!(q["error"], "access_denied", "{p}: {q:?}");
-        assert!(!q["error_description"].is_empty());
+app_test!(
+    denial_creates_nothing,
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
+        for p in ["twitter", "linkedin", "facebook"] {
+            let path = invite(&t, &t.account.group_public_id, p, false).await;
+            let back = fake.deny(&start(&t, &path).await).unwrap();
+            let q = redirect_query(&callback(&t, &back).await);
+            assert_eq!(q["status"], "error");
+            assert_eq!(q["error"], "access_denied", "{p}: {q:?}");
+            assert!(!q["error_description"].is_empty());
+        }
+        assert_eq!(count(&t, "profiles").await, 0);
+        assert_eq!(
+            t.count("SELECT COUNT(*) FROM connection_invitations WHERE used_at_ms IS NOT NULL")
+                .await,
+            0
+        );
     }
-    assert_eq!(count(&t, "profiles").await, 0);
-    assert_eq!(
-        t.count("SELECT COUNT(*) FROM connection_invitations WHERE used_at_ms IS NOT NULL")
-            .await,
-        0
-    );
-});
+);
 
-flow_test!(bad_and_replayed_state, |t: TestApp, fake: FakeProvider| async move {
-    let path = invite(&t, &t.account.group_public_id, "twitter", false).await;
-    let back = fake.approve(&start(&t, &path).await).unwrap();
-    // A tampered state: we cannot know whose it is, so an HTML error page, and nothing happens.
-    let tampered = back.replace("state=", "state=x");
-    let r = callback(&t, &tampered).await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    assert!(r.headers["content-type"].to_str().unwrap().starts_with("text/html"));
-    assert!(r.text.contains("not valid"));
-    // Missing state, unknown platform.
-    let r = t
-        .call(Method::GET, "/oauth/callback/twitter?code=abc", None, None)
-        .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST);
-    let r = t
-        .call(Method::GET, "/oauth/callback/myspace?code=abc&state=x", None, None)
-        .await;
-    assert_eq!(r.status, StatusCode::NOT_FOUND);
-    // A state presented on another platform's callback is refused.
-    let other = back.replace("/oauth/callback/twitter", "/oauth/callback/tiktok");
-    assert_eq!(callback(&t, &other).await.status, StatusCode::BAD_REQUEST);
-    assert_eq!(count(&t, "profiles").await, 0);
+app_test!(
+    bad_and_replayed_state,
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
+        let path = invite(&t, &t.account.group_public_id, "twitter", false).await;
+        let back = fake.approve(&start(&t, &path).await).unwrap();
+        // A tampered state: we cannot know whose it is, so an HTML error page, and nothing happens.
+        let tampered = back.replace("state=", "state=x");
+        let r = callback(&t, &tampered).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        assert!(r.headers["content-type"].to_str().unwrap().starts_with("text/html"));
+        assert!(r.text.contains("not valid"));
+        // Missing state, unknown platform.
+        let r = t
+            .call(Method::GET, "/oauth/callback/twitter?code=abc", None, None)
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let r = t
+            .call(Method::GET, "/oauth/callback/myspace?code=abc&state=x", None, None)
+            .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+        // A state presented on another platform's callback is refused.
+        let other = back.replace("/oauth/callback/twitter", "/oauth/callback/tiktok");
+        assert_eq!(callback(&t, &other).await.status, StatusCode::BAD_REQUEST);
+        assert_eq!(count(&t, "profiles").await, 0);
 
-    // The genuine callback works once; a replay is refused and changes nothing.
-    let q = redirect_query(&callback(&t, &back).await);
-    assert_eq!(q["status"], "success");
-    let q = redirect_query(&callback(&t, &back).await);
-    assert_eq!((q["status"].as_str(), q["error"].as_str()), ("error", "invalid_state"));
-    assert_eq!(count(&t, "profiles").await, 1);
-});
+        // The genuine callback works once; a replay is refused and changes nothing.
+        let q = redirect_query(&callback(&t, &back).await);
+        assert_eq!(q["status"], "success");
+        let q = redirect_query(&callback(&t, &back).await);
+        assert_eq!((q["status"].as_str(), q["error"].as_str()), ("error", "invalid_state"));
+        assert_eq!(count(&t, "profiles").await, 1);
+    }
+);
 
-flow_test!(
+app_test!(
     expired_and_used_invitations,
+    fake,
     |t: TestApp, fake: FakeProvider| async move {
         // Expired before the page is opened: a friendly 410.
         let path = invite(&t, &t.account.group_public_id, "tiktok", false).await;
@@ -328,8 +326,9 @@ flow_test!(
     }
 );
 
-flow_test!(
+app_test!(
     token_exchange_and_identity_failures_leave_nothing,
+    fake,
     |t: TestApp, fake: FakeProvider| async move {
         for p in Platform::ALL.map(|p| p.as_str()) {
             fake.fail_token_exchange(p);
@@ -361,8 +360,9 @@ flow_test!(
     }
 );
 
-flow_test!(
+app_test!(
     reconnect_updates_the_same_profile,
+    fake,
     |t: TestApp, fake: FakeProvider| async move {
         let id = connect(&t, &fake, "linkedin").await;
         let before =
@@ -401,8 +401,9 @@ flow_test!(
     }
 );
 
-flow_test!(
+app_test!(
     same_account_twice_without_reconnect_is_refused,
+    fake,
     |t: TestApp, fake: FakeProvider| async move {
         // Two invitations issued before either completes: the second finds the account connected.
         let a = invite(&t, &t.account.group_public_id, "youtube", false).await;
@@ -425,8 +426,9 @@ flow_test!(
     }
 );
 
-flow_test!(
+app_test!(
     no_token_is_stored_in_plaintext,
+    fake,
     |t: TestApp, fake: FakeProvider| async move {
         for p in Platform::ALL {
             connect(&t, &fake, p.as_str()).await;
@@ -459,8 +461,9 @@ flow_test!(
     }
 );
 
-flow_test!(
+app_test!(
     refresh_renews_tokens_before_expiry,
+    fake,
     |t: TestApp, fake: FakeProvider| async move {
         // Short-lived tokens so every profile is due at once.
         for p in [
@@ -520,8 +523,9 @@ flow_test!(
     }
 );
 
-flow_test!(
+app_test!(
     rejected_refresh_expires_and_revoked_access_deactivates,
+    fake,
     |t: TestApp, fake: FakeProvider| async move {
         fake.set_expires_in("twitter", 60);
         fake.set_expires_in("instagram", 60);
@@ -544,8 +548,9 @@ flow_test!(
     }
 );
 
-flow_test!(
+app_test!(
     lapsed_connections_are_marked_expired,
+    fake,
     |t: TestApp, fake: FakeProvider| async move {
         let id = connect(&t, &fake, "linkedin").await;
         t.exec("UPDATE profiles SET expires_at_ms = 1, access_expires_at_ms = NULL")
@@ -555,8 +560,9 @@ flow_test!(
     }
 );
 
-flow_test!(
+app_test!(
     transient_refresh_failures_retry_without_changing_status,
+    fake,
     |t: TestApp, fake: FakeProvider| async move {
         fake.set_expires_in("tiktok", 60);
         let id = connect(&t, &fake, "tiktok").await;
@@ -573,8 +579,9 @@ flow_test!(
     }
 );
 
-flow_test!(
+app_test!(
     profiles_api_scoping_and_delete,
+    fake,
     |t: TestApp, fake: FakeProvider| async move {
         let key = t.account.key.clone();
         let x = connect(&t, &fake, "twitter").await;
@@ -646,8 +653,9 @@ flow_test!(
     }
 );
 
-flow_test!(
+app_test!(
     connection_page_is_safe_html,
+    fake,
     |t: TestApp, _fake: FakeProvider| async move {
         let key = t.account.key.clone();
         let group = t.create_group(&key, "<script>alert(1)</script> & Co").await;
@@ -671,8 +679,9 @@ flow_test!(
     }
 );
 
-flow_test!(
+app_test!(
     refresh_runs_once_across_replicas,
+    fake,
     |t: TestApp, fake: FakeProvider| async move {
         // Five X profiles (rotating refresh tokens: a second concurrent refresh of one of them
         // would fail and expire it), in five groups.

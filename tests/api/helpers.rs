@@ -16,8 +16,36 @@ use postproxy::state::AppState;
 use serde_json::Value;
 use tower::ServiceExt;
 
-/// Runs `$body` (a closure taking a `TestApp`) once per enabled backend.
-macro_rules! backend_test {
+/// The one test macro: the test runs once per enabled backend, each time on a fresh database.
+/// - `app_test!(name, |t: TestApp| …)`: the app alone;
+/// - `app_test!(name, fake, |t: TestApp, fake: FakeProvider| …)`: with a fresh fake platform
+///   provider, every platform configured against it;
+/// - `app_test!(name, listening, |t: TestApp, fake: FakeProvider, base: String| …)`: also on a
+///   real socket at `base` (for clients outside the process, and platforms that pull media).
+macro_rules! app_test {
+    ($(#[$m:meta])* $name:ident, fake, $body:expr) => {
+        $(#[$m])*
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            for backend in $crate::helpers::backends() {
+                let fake = $crate::fake_provider::FakeProvider::start().await;
+                let t = $crate::helpers::TestApp::spawn_with_fake(backend, &fake).await;
+                ($body)(t, fake).await;
+            }
+        }
+    };
+    ($(#[$m:meta])* $name:ident, listening, $body:expr) => {
+        $(#[$m])*
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            for backend in $crate::helpers::backends() {
+                let fake = $crate::fake_provider::FakeProvider::start().await;
+                let (t, base) =
+                    $crate::helpers::TestApp::spawn_listening(backend, $crate::helpers::fake_providers(&fake)).await;
+                ($body)(t, fake, base).await;
+            }
+        }
+    };
     ($(#[$m:meta])* $name:ident, $body:expr) => {
         $(#[$m])*
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,7 +97,7 @@ pub struct TestApp {
     _media_dir: tempfile::TempDir,
 }
 
-/// A `Drop` impl keeps closures in `backend_test!` from capturing single fields (and so
+/// A `Drop` impl keeps closures in `app_test!` from capturing single fields (and so
 /// dropping the temporary database directory while a test still uses its URL).
 impl Drop for TestApp {
     fn drop(&mut self) {}

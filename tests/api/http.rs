@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::helpers::TestApp;
 
-backend_test!(unknown_routes_and_methods_are_json, |t: TestApp| async move {
+app_test!(unknown_routes_and_methods_are_json, |t: TestApp| async move {
     let key = t.account.key.clone();
     for path in ["/nope", "/api", "/api/profile_groups/x/y/z", "/api/queues"] {
         let r = t.get(path, &key).await;
@@ -25,7 +25,7 @@ backend_test!(unknown_routes_and_methods_are_json, |t: TestApp| async move {
     }
 });
 
-backend_test!(malformed_bodies_are_400_with_the_rails_shape, |t: TestApp| async move {
+app_test!(malformed_bodies_are_400_with_the_rails_shape, |t: TestApp| async move {
     let deep = "[".repeat(100_000);
     for body in ["{", "{\"name\":", "not json", "[1,2]", "\"str\"", deep.as_str()] {
         let req = Request::builder()
@@ -44,7 +44,7 @@ backend_test!(malformed_bodies_are_400_with_the_rails_shape, |t: TestApp| async 
     assert_eq!(t.count("SELECT COUNT(*) FROM profile_groups").await, 1);
 });
 
-backend_test!(oversized_and_wrong_type_bodies, |t: TestApp| async move {
+app_test!(oversized_and_wrong_type_bodies, |t: TestApp| async move {
     let big = format!("{{\"name\":\"{}\"}}", "a".repeat(1024 * 1024 + 1));
     let req = Request::builder()
         .method("POST")
@@ -70,7 +70,7 @@ backend_test!(oversized_and_wrong_type_bodies, |t: TestApp| async move {
     assert_eq!(t.count("SELECT COUNT(*) FROM profile_groups").await, 1);
 });
 
-backend_test!(
+app_test!(
     trailing_slash_and_sdk_query_parameter_are_accepted,
     |t: TestApp| async move {
         let key = t.account.key.clone();
@@ -110,7 +110,7 @@ backend_test!(
     }
 );
 
-backend_test!(every_response_has_a_request_id_and_no_store, |t: TestApp| async move {
+app_test!(every_response_has_a_request_id_and_no_store, |t: TestApp| async move {
     let key = t.account.key.clone();
     let mut seen = std::collections::HashSet::new();
     for r in [
@@ -150,7 +150,7 @@ backend_test!(every_response_has_a_request_id_and_no_store, |t: TestApp| async m
     }
 });
 
-backend_test!(health_probes, |t: TestApp| async move {
+app_test!(health_probes, |t: TestApp| async move {
     let r = t.call(Method::GET, "/healthz", None, None).await;
     assert_eq!((r.status, r.body), (StatusCode::OK, json!({"status": "ok"})));
     let r = t.call(Method::GET, "/readyz", None, None).await;
@@ -165,7 +165,7 @@ backend_test!(health_probes, |t: TestApp| async move {
     assert_eq!(t.call(Method::GET, "/healthz", None, None).await.status, StatusCode::OK);
 });
 
-backend_test!(
+app_test!(
     ids_reveal_no_counts_and_differ_between_installations,
     |t: TestApp| async move {
         let key = t.account.key.clone();

@@ -9,25 +9,7 @@ use serde_json::{Value, json};
 
 use crate::connect::connect;
 use crate::fake_provider::FakeProvider;
-use crate::helpers::{TestApp, backends, fake_providers};
-
-async fn listening(backend: crate::helpers::Backend) -> (FakeProvider, TestApp, String) {
-    let fake = FakeProvider::start().await;
-    let (t, base) = TestApp::spawn_listening(backend, fake_providers(&fake)).await;
-    (fake, t, base)
-}
-
-macro_rules! media_test {
-    ($name:ident, $body:expr) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            for backend in backends() {
-                let (fake, t, base) = listening(backend).await;
-                ($body)(fake, t, base).await;
-            }
-        }
-    };
-}
+use crate::helpers::TestApp;
 
 use crate::helpers::{create_post as create, get_post as get};
 
@@ -43,9 +25,10 @@ fn jpeg(fake: &FakeProvider) -> String {
     format!("{}/instagram/files/photo.jpg", fake.base())
 }
 
-media_test!(
+app_test!(
     instagram_image_and_carousel_pull_our_signed_urls,
-    |fake: FakeProvider, t: TestApp, base: String| async move {
+    listening,
+    |t: TestApp, fake: FakeProvider, base: String| async move {
         connect(&t, &fake, "instagram").await;
         let one = create(
             &t,
@@ -86,9 +69,10 @@ media_test!(
     }
 );
 
-media_test!(
+app_test!(
     a_refused_first_comment_shows_on_the_published_result,
-    |fake: FakeProvider, t: TestApp, _base: String| async move {
+    listening,
+    |t: TestApp, fake: FakeProvider, _base: String| async move {
         connect(&t, &fake, "instagram").await;
         fake.withdraw_scope("instagram", "instagram_business_manage_comments");
         let id = create(
@@ -112,9 +96,10 @@ media_test!(
     }
 );
 
-media_test!(
+app_test!(
     instagram_an_unknown_outcome_is_found_through_its_container,
-    |fake: FakeProvider, t: TestApp, _base: String| async move {
+    listening,
+    |t: TestApp, fake: FakeProvider, _base: String| async move {
         connect(&t, &fake, "instagram").await;
         let error = json!({"error": {"message": "An unexpected error has occurred.", "type": "OAuthException", "code": 2, "is_transient": true}});
         fake.script("instagram", crate::fake_provider::Scripted::ApplyThenFail(500, error));
@@ -132,9 +117,10 @@ media_test!(
     }
 );
 
-media_test!(
+app_test!(
     alt_text_and_collaborators_ride_on_the_media_requests,
-    |fake: FakeProvider, t: TestApp, _base: String| async move {
+    listening,
+    |t: TestApp, fake: FakeProvider, _base: String| async move {
         connect(&t, &fake, "instagram").await;
         connect(&t, &fake, "linkedin").await;
         connect(&t, &fake, "threads").await;
@@ -171,9 +157,10 @@ media_test!(
     }
 );
 
-media_test!(
+app_test!(
     signed_media_urls_serve_exact_bytes_and_nothing_else,
-    |fake: FakeProvider, t: TestApp, base: String| async move {
+    listening,
+    |t: TestApp, fake: FakeProvider, base: String| async move {
         connect(&t, &fake, "instagram").await;
         create(
             &t,
@@ -205,9 +192,10 @@ media_test!(
     }
 );
 
-media_test!(
+app_test!(
     facebook_and_threads_publish_photos_and_carousels,
-    |fake: FakeProvider, t: TestApp, _base: String| async move {
+    listening,
+    |t: TestApp, fake: FakeProvider, _base: String| async move {
         connect(&t, &fake, "facebook").await;
         connect(&t, &fake, "threads").await;
         let single = create(
@@ -244,9 +232,10 @@ media_test!(
     }
 );
 
-media_test!(
+app_test!(
     media_that_cannot_be_used_fails_the_post_with_the_reason,
-    |fake: FakeProvider, t: TestApp, _base: String| async move {
+    listening,
+    |t: TestApp, fake: FakeProvider, _base: String| async move {
         connect(&t, &fake, "instagram").await;
         // A PNG: Instagram takes JPEG only.
         let png = create(
@@ -284,9 +273,10 @@ media_test!(
     }
 );
 
-media_test!(
+app_test!(
     downloads_never_reach_private_addresses_unless_allowed,
-    |fake: FakeProvider, t: TestApp, _base: String| async move {
+    listening,
+    |t: TestApp, fake: FakeProvider, _base: String| async move {
         connect(&t, &fake, "instagram").await;
         let strict_dir = tempfile::tempdir().unwrap();
         let strict = t.state.clone().with_media(
@@ -317,9 +307,10 @@ media_test!(
     }
 );
 
-media_test!(
+app_test!(
     x_and_linkedin_get_the_bytes_pushed,
-    |fake: FakeProvider, t: TestApp, _base: String| async move {
+    listening,
+    |t: TestApp, fake: FakeProvider, _base: String| async move {
         connect(&t, &fake, "twitter").await;
         connect(&t, &fake, "linkedin").await;
         let two = create(
@@ -400,9 +391,10 @@ async fn send_multipart(t: &TestApp, method: &str, path: &str, parts: &[Part<'_>
     t.raw(req).await
 }
 
-media_test!(
+app_test!(
     multipart_uploads_are_stored_checked_and_published,
-    |fake: FakeProvider, t: TestApp, base: String| async move {
+    listening,
+    |t: TestApp, fake: FakeProvider, base: String| async move {
         connect(&t, &fake, "instagram").await;
         connect(&t, &fake, "twitter").await;
         let jpeg_bytes = reqwest::get(jpeg(&fake)).await.unwrap().bytes().await.unwrap().to_vec();
@@ -491,9 +483,10 @@ media_test!(
     }
 );
 
-media_test!(
+app_test!(
     deleted_posts_leave_no_files_behind,
-    |fake: FakeProvider, t: TestApp, _base: String| async move {
+    listening,
+    |t: TestApp, fake: FakeProvider, _base: String| async move {
         connect(&t, &fake, "twitter").await;
         let id = create(
             &t,
@@ -522,9 +515,10 @@ media_test!(
     }
 );
 
-media_test!(
+app_test!(
     tiktok_photo_posts_check_privacy_and_keep_int64_ids,
-    |fake: FakeProvider, t: TestApp, base: String| async move {
+    listening,
+    |t: TestApp, fake: FakeProvider, base: String| async move {
         connect(&t, &fake, "tiktok").await;
         let ok = create(
             &t,
@@ -564,9 +558,10 @@ media_test!(
     }
 );
 
-media_test!(
+app_test!(
     download_failures_say_why_and_when_and_uploads_come_back_with_a_url,
-    |fake: FakeProvider, t: TestApp, base: String| async move {
+    listening,
+    |t: TestApp, fake: FakeProvider, base: String| async move {
         connect(&t, &fake, "instagram").await;
         // A host that does not exist fails the medium at once, with the reason.
         let gone = create(
@@ -610,9 +605,10 @@ media_test!(
     }
 );
 
-media_test!(
+app_test!(
     tiktok_a_late_public_id_replaces_the_publish_id,
-    |fake: FakeProvider, t: TestApp, _base: String| async move {
+    listening,
+    |t: TestApp, fake: FakeProvider, _base: String| async move {
         connect(&t, &fake, "tiktok").await;
         fake.delay_tiktok_public_id(2);
         let id = create(
@@ -645,9 +641,10 @@ media_test!(
     }
 );
 
-media_test!(
+app_test!(
     tiktok_an_interrupted_publish_is_looked_up_by_its_publish_id,
-    |fake: FakeProvider, t: TestApp, _base: String| async move {
+    listening,
+    |t: TestApp, fake: FakeProvider, _base: String| async move {
         connect(&t, &fake, "tiktok").await;
         let id = create(
             &t,
@@ -674,9 +671,10 @@ media_test!(
     }
 );
 
-media_test!(
+app_test!(
     an_instagram_account_at_its_daily_cap_waits_with_the_numbers,
-    |fake: FakeProvider, t: TestApp, _base: String| async move {
+    listening,
+    |t: TestApp, fake: FakeProvider, _base: String| async move {
         connect(&t, &fake, "instagram").await;
         fake.set_publishing_quota("instagram", 1);
         let first = create(

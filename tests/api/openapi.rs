@@ -4,13 +4,13 @@ use axum::http::{Method, StatusCode};
 
 use crate::helpers::TestApp;
 
-backend_test!(openapi_document_matches_snapshot, |t: TestApp| async move {
+app_test!(openapi_document_matches_snapshot, |t: TestApp| async move {
     let r = t.call(Method::GET, "/api/openapi.json", None, None).await;
     assert_eq!(r.status, StatusCode::OK);
     insta::assert_json_snapshot!("openapi", r.body);
 });
 
-backend_test!(openapi_documents_every_endpoint, |t: TestApp| async move {
+app_test!(openapi_documents_every_endpoint, |t: TestApp| async move {
     let doc = t.call(Method::GET, "/api/openapi.json", None, None).await.body;
     let paths = doc["paths"].as_object().unwrap();
     let expected = [
@@ -95,7 +95,7 @@ backend_test!(openapi_documents_every_endpoint, |t: TestApp| async move {
     }
 });
 
-backend_test!(
+app_test!(
     openapi_document_is_well_formed_and_matches_the_rules,
     |t: TestApp| async move {
         let doc = t.call(Method::GET, "/api/openapi.json", None, None).await.body;
@@ -144,7 +144,7 @@ backend_test!(
     }
 );
 
-backend_test!(
+app_test!(
     openapi_describes_every_body_and_answer_the_server_has,
     |t: TestApp| async move {
         let doc = t.call(Method::GET, "/api/openapi.json", None, None).await.body;

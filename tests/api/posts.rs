@@ -24,7 +24,7 @@ async fn patch(t: &TestApp, path: &str, key: &str, body: Value) -> crate::helper
     t.call(Method::PATCH, path, Some(key), Some(body)).await
 }
 
-backend_test!(create_returns_the_full_post_object, |t: TestApp| async move {
+app_test!(create_returns_the_full_post_object, |t: TestApp| async move {
     let key = t.account.key.clone();
     let tw = profile(&t, Platform::Twitter, "tw-1").await;
     let r = t
@@ -61,7 +61,7 @@ backend_test!(create_returns_the_full_post_object, |t: TestApp| async move {
     assert_eq!(g.body, r.body);
 });
 
-backend_test!(platform_names_pick_the_groups_first_profile, |t: TestApp| async move {
+app_test!(platform_names_pick_the_groups_first_profile, |t: TestApp| async move {
     let key = t.account.key.clone();
     let first = profile(&t, Platform::Twitter, "tw-1").await;
     profile(&t, Platform::Twitter, "tw-2").await;
@@ -88,7 +88,7 @@ backend_test!(platform_names_pick_the_groups_first_profile, |t: TestApp| async m
     );
 });
 
-backend_test!(validation_lists_every_problem, |t: TestApp| async move {
+app_test!(validation_lists_every_problem, |t: TestApp| async move {
     let key = t.account.key.clone();
     profile(&t, Platform::Twitter, "tw-1").await;
     profile(&t, Platform::Linkedin, "li-1").await;
@@ -136,7 +136,7 @@ backend_test!(validation_lists_every_problem, |t: TestApp| async move {
     assert_eq!(t.count("SELECT COUNT(*) FROM posts").await, 0, "nothing stored");
 });
 
-backend_test!(unknown_platform_keys_and_values_are_named, |t: TestApp| async move {
+app_test!(unknown_platform_keys_and_values_are_named, |t: TestApp| async move {
     let key = t.account.key.clone();
     profile(&t, Platform::Tiktok, "tt-1").await;
     let r = t
@@ -173,7 +173,7 @@ backend_test!(unknown_platform_keys_and_values_are_named, |t: TestApp| async mov
     assert!(r.text.contains("YouTube posts need a video"), "{}", r.text);
 });
 
-backend_test!(facebook_page_must_be_a_placement, |t: TestApp| async move {
+app_test!(facebook_page_must_be_a_placement, |t: TestApp| async move {
     let key = t.account.key.clone();
     let id = t
         .insert_profile(&t.account, t.account.group_id, Platform::Facebook, "fb-1")
@@ -212,7 +212,7 @@ backend_test!(facebook_page_must_be_a_placement, |t: TestApp| async move {
     assert_eq!(r.body["platforms"][0]["params"], json!({"page_id": "page-2"}));
 });
 
-backend_test!(expired_profile_is_refused_by_name, |t: TestApp| async move {
+app_test!(expired_profile_is_refused_by_name, |t: TestApp| async move {
     let key = t.account.key.clone();
     let tw = profile(&t, Platform::Twitter, "tw-1").await;
     t.exec("UPDATE profiles SET status = 'expired'").await;
@@ -227,7 +227,7 @@ backend_test!(expired_profile_is_refused_by_name, |t: TestApp| async move {
     assert!(r.text.contains(&tw) && r.text.contains("expired"), "{}", r.text);
 });
 
-backend_test!(missing_post_and_profiles_is_400, |t: TestApp| async move {
+app_test!(missing_post_and_profiles_is_400, |t: TestApp| async move {
     let r = t.post("/api/posts", &t.account.key, json!({})).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.body["status"], 400);
@@ -238,7 +238,7 @@ backend_test!(missing_post_and_profiles_is_400, |t: TestApp| async move {
     assert_eq!(r.body["errors"], json!(["Profiles can't be blank"]));
 });
 
-backend_test!(drafts_schedules_and_publish, |t: TestApp| async move {
+app_test!(drafts_schedules_and_publish, |t: TestApp| async move {
     let key = t.account.key.clone();
     profile(&t, Platform::Twitter, "tw-1").await;
     let when = future(3600);
@@ -301,7 +301,7 @@ backend_test!(drafts_schedules_and_publish, |t: TestApp| async move {
     );
 });
 
-backend_test!(patch_merges_and_replaces_as_documented, |t: TestApp| async move {
+app_test!(patch_merges_and_replaces_as_documented, |t: TestApp| async move {
     let key = t.account.key.clone();
     let tw = profile(&t, Platform::Twitter, "tw-1").await;
     let th = profile(&t, Platform::Threads, "th-1").await;
@@ -395,7 +395,7 @@ backend_test!(patch_merges_and_replaces_as_documented, |t: TestApp| async move {
     assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
 });
 
-backend_test!(duplicates_are_refused_unless_skipped, |t: TestApp| async move {
+app_test!(duplicates_are_refused_unless_skipped, |t: TestApp| async move {
     let key = t.account.key.clone();
     profile(&t, Platform::Twitter, "tw-1").await;
     let body = json!({"post": {"body": "Same"}, "profiles": ["twitter"]});
@@ -426,7 +426,7 @@ backend_test!(duplicates_are_refused_unless_skipped, |t: TestApp| async move {
     assert_eq!(other.status, StatusCode::OK);
 });
 
-backend_test!(list_pages_filters_and_accepts_every_encoding, |t: TestApp| async move {
+app_test!(list_pages_filters_and_accepts_every_encoding, |t: TestApp| async move {
     let key = t.account.key.clone();
     profile(&t, Platform::Twitter, "tw-1").await;
     profile(&t, Platform::Threads, "th-1").await;
@@ -499,7 +499,7 @@ backend_test!(list_pages_filters_and_accepts_every_encoding, |t: TestApp| async 
     }
 });
 
-backend_test!(posts_are_private_to_account_and_scope, |t: TestApp| async move {
+app_test!(posts_are_private_to_account_and_scope, |t: TestApp| async move {
     let key = t.account.key.clone();
     profile(&t, Platform::Twitter, "tw-1").await;
     let r = t
@@ -548,7 +548,7 @@ backend_test!(posts_are_private_to_account_and_scope, |t: TestApp| async move {
     assert_eq!(t.get(&format!("/api/posts/{id}"), &key).await.status, StatusCode::OK);
 });
 
-backend_test!(delete_removes_post_thread_and_jobs, |t: TestApp| async move {
+app_test!(delete_removes_post_thread_and_jobs, |t: TestApp| async move {
     let key = t.account.key.clone();
     profile(&t, Platform::Twitter, "tw-1").await;
     let r = t
@@ -572,7 +572,7 @@ backend_test!(delete_removes_post_thread_and_jobs, |t: TestApp| async move {
     );
 });
 
-backend_test!(form_encoded_rails_style_body, |t: TestApp| async move {
+app_test!(form_encoded_rails_style_body, |t: TestApp| async move {
     let key = t.account.key.clone();
     let tw = profile(&t, Platform::Twitter, "tw-1").await;
     let form =
@@ -591,7 +591,7 @@ backend_test!(form_encoded_rails_style_body, |t: TestApp| async move {
     assert_eq!(r.body["thread"][0]["body"], "second");
 });
 
-backend_test!(due_jobs_never_leave_a_post_waiting, |t: TestApp| async move {
+app_test!(due_jobs_never_leave_a_post_waiting, |t: TestApp| async move {
     let key = t.account.key.clone();
     profile(&t, Platform::Twitter, "tw-1").await;
     let r = t
@@ -639,7 +639,7 @@ backend_test!(due_jobs_never_leave_a_post_waiting, |t: TestApp| async move {
     assert_eq!(t.count("SELECT COUNT(*) FROM jobs WHERE state = 'queued'").await, 0);
 });
 
-backend_test!(validation_holes_are_422s_that_name_the_field, |t: TestApp| async move {
+app_test!(validation_holes_are_422s_that_name_the_field, |t: TestApp| async move {
     let key = t.account.key.clone();
     t.insert_profile(&t.account, t.account.group_id, Platform::Twitter, "x-1")
         .await;
@@ -669,7 +669,7 @@ backend_test!(validation_holes_are_422s_that_name_the_field, |t: TestApp| async 
     assert_eq!(e, ["media item 0: must be a URL (text) or an object with a \"url\""]);
 });
 
-backend_test!(
+app_test!(
     platform_parameters_are_checked_platform_by_platform,
     |t: TestApp| async move {
         let key = t.account.key.clone();
@@ -726,7 +726,7 @@ backend_test!(
     }
 );
 
-backend_test!(an_unknown_top_level_field_is_a_named_422, |t: TestApp| async move {
+app_test!(an_unknown_top_level_field_is_a_named_422, |t: TestApp| async move {
     t.insert_profile(&t.account, t.account.group_id, Platform::Twitter, "x-1")
         .await;
     let r = t

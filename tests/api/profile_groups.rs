@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::helpers::{PUBLIC_URL, TestApp};
 
-backend_test!(
+app_test!(
     list_shows_groups_in_creation_order_with_counts,
     |t: TestApp| async move {
         let key = t.account.key.clone();
@@ -33,7 +33,7 @@ backend_test!(
     }
 );
 
-backend_test!(get_returns_one_group, |t: TestApp| async move {
+app_test!(get_returns_one_group, |t: TestApp| async move {
     let key = t.account.key.clone();
     let id = t.create_group(&key, "Main Brand").await;
     t.insert_profile(&t.account, t.decode_group(&id), Platform::Instagram, "ig-1")
@@ -43,7 +43,7 @@ backend_test!(get_returns_one_group, |t: TestApp| async move {
     assert_eq!(r.body, json!({"id": id, "name": "Main Brand", "profiles_count": 1}));
 });
 
-backend_test!(get_unknown_or_undecodable_is_404, |t: TestApp| async move {
+app_test!(get_unknown_or_undecodable_is_404, |t: TestApp| async move {
     let key = t.account.key.clone();
     // A well-formed id of a group that does not exist, ids of other resource types, garbage.
     let missing = t.state.encode(postproxy::ids::Kind::ProfileGroup, 999_999);
@@ -77,7 +77,7 @@ backend_test!(get_unknown_or_undecodable_is_404, |t: TestApp| async move {
     }
 });
 
-backend_test!(
+app_test!(
     create_accepts_documented_top_level_and_form_bodies,
     |t: TestApp| async move {
         let key = t.account.key.clone();
@@ -124,7 +124,7 @@ backend_test!(
     }
 );
 
-backend_test!(create_stores_unicode_names_exactly, |t: TestApp| async move {
+app_test!(create_stores_unicode_names_exactly, |t: TestApp| async move {
     let key = t.account.key.clone();
     for name in ["🚀 Launch 🎉", "مرحبا بالعالم", "שלום", "名前", &"é".repeat(255)] {
         let id = t.create_group(&key, name).await;
@@ -133,7 +133,7 @@ backend_test!(create_stores_unicode_names_exactly, |t: TestApp| async move {
     }
 });
 
-backend_test!(create_validates_name, |t: TestApp| async move {
+app_test!(create_validates_name, |t: TestApp| async move {
     let key = t.account.key.clone();
     let blank = json!({"error": "Name can't be blank", "errors": ["Name can't be blank"]});
     for body in [
@@ -184,7 +184,7 @@ backend_test!(create_validates_name, |t: TestApp| async move {
     assert_eq!(t.count("SELECT COUNT(*) FROM profile_groups").await, 2);
 });
 
-backend_test!(delete_removes_group_profiles_and_scoped_keys, |t: TestApp| async move {
+app_test!(delete_removes_group_profiles_and_scoped_keys, |t: TestApp| async move {
     let key = t.account.key.clone();
     let id = t.create_group(&key, "Doomed").await;
     let gid = t.decode_group(&id);
@@ -224,7 +224,7 @@ backend_test!(delete_removes_group_profiles_and_scoped_keys, |t: TestApp| async 
     );
 });
 
-backend_test!(initialize_connection_returns_single_use_url, |t: TestApp| async move {
+app_test!(initialize_connection_returns_single_use_url, |t: TestApp| async move {
     let key = t.account.key.clone();
     let gid = t.account.group_public_id.clone();
     let path = format!("/api/profile_groups/{gid}/initialize_connection");
@@ -272,7 +272,7 @@ backend_test!(initialize_connection_returns_single_use_url, |t: TestApp| async m
     assert_eq!(stored, 7);
 });
 
-backend_test!(initialize_connection_validates_in_order, |t: TestApp| async move {
+app_test!(initialize_connection_validates_in_order, |t: TestApp| async move {
     let key = t.account.key.clone();
     let path = format!(
         "/api/profile_groups/{}/initialize_connection",
@@ -341,7 +341,7 @@ backend_test!(initialize_connection_validates_in_order, |t: TestApp| async move 
     assert_eq!(t.count("SELECT COUNT(*) FROM connection_invitations").await, 0);
 });
 
-backend_test!(
+app_test!(
     initialize_connection_refuses_connected_platform_unless_refreshing,
     |t: TestApp| async move {
         let key = t.account.key.clone();
@@ -400,7 +400,7 @@ backend_test!(
     }
 );
 
-backend_test!(initialize_connection_accepts_form_encoding, |t: TestApp| async move {
+app_test!(initialize_connection_accepts_form_encoding, |t: TestApp| async move {
     let req = axum::http::Request::builder()
         .method("POST")
         .uri(format!(
@@ -418,7 +418,7 @@ backend_test!(initialize_connection_accepts_form_encoding, |t: TestApp| async mo
     assert_eq!(r.body["success"], true);
 });
 
-backend_test!(
+app_test!(
     concurrent_creates_all_succeed_with_distinct_ids,
     |t: TestApp| async move {
         let t = std::sync::Arc::new(t);
@@ -446,7 +446,7 @@ backend_test!(
     }
 );
 
-backend_test!(
+app_test!(
     initialize_connection_needs_a_configured_platform,
     |t: TestApp| async move {
         // A server with only X configured.

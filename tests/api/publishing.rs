@@ -11,29 +11,12 @@ use crate::connect::connect;
 use crate::fake_provider::{FakeProvider, Scripted};
 use crate::helpers::{Backend, TestApp};
 
-async fn setup(backend: Backend) -> (FakeProvider, TestApp) {
-    let fake = FakeProvider::start().await;
-    let t = TestApp::spawn_with_fake(backend, &fake).await;
-    (fake, t)
-}
-
-macro_rules! fake_test {
-    ($name:ident, $body:expr) => {
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            for backend in $crate::helpers::backends() {
-                let (fake, t) = setup(backend).await;
-                ($body)(fake, t).await;
-            }
-        }
-    };
-}
-
 use crate::helpers::{create_post as create, drain, get_post as get, time_passes};
 
-fake_test!(
+app_test!(
     x_text_post_is_published_once_with_its_permalink,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         let profile = connect(&t, &fake, "twitter").await;
         let id = create(
             &t,
@@ -62,9 +45,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     x_thread_is_a_reply_chain_in_order,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "twitter").await;
         let id = create(
             &t,
@@ -91,9 +75,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     a_failure_mid_thread_stops_only_that_chain,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "twitter").await;
         connect(&t, &fake, "threads").await;
         // The second X request (part 2) is refused with X's generic 403.
@@ -159,9 +144,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     rate_limited_posts_retry_after_the_reset_and_land_once,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "twitter").await;
         let reset = (postproxy::clock::now_ms() / 1000 + 900).to_string();
         fake.script(
@@ -199,9 +185,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     a_lost_answer_is_looked_up_on_x_and_shown_published_once,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "twitter").await;
         let mut state = t.state.clone();
         state.http = reqwest::Client::builder()
@@ -250,9 +237,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     a_5xx_after_x_created_the_post_is_shown_published_not_sent_again,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "twitter").await;
         let unavailable = json!({"title": "Service Unavailable", "detail": "Service Unavailable", "type": "about:blank", "status": 503});
         fake.script("twitter", Scripted::ApplyThenFail(503, unavailable));
@@ -279,9 +267,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     a_5xx_with_nothing_created_is_sent_again_once_it_is_surely_absent,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "twitter").await;
         let unavailable = json!({"title": "Service Unavailable", "detail": "Service Unavailable", "type": "about:blank", "status": 503});
         fake.script("twitter", Scripted::Fail(503, unavailable, vec![]));
@@ -310,9 +299,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     a_crash_while_sending_is_looked_up_then_sent_once_when_absent,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "twitter").await;
         let id = create(
             &t,
@@ -335,9 +325,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     an_unknown_outcome_where_nothing_can_be_looked_up_fails_with_a_note,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "linkedin").await;
         let id = create(
             &t,
@@ -370,9 +361,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     a_rejected_token_is_refreshed_once_then_the_post_lands,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "twitter").await;
         fake.expire_access_tokens("twitter");
         let id = create(&t, json!({"post": {"body": "After refresh"}, "profiles": ["twitter"]})).await;
@@ -389,9 +381,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     a_rejected_refresh_expires_the_profile_and_says_reconnect,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         let profile = connect(&t, &fake, "twitter").await;
         fake.expire_access_tokens("twitter");
         fake.reject_refresh("twitter", false);
@@ -414,9 +407,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     x_duplicate_content_fails_with_xs_words,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "twitter").await;
         create(&t, json!({"post": {"body": "Same"}, "profiles": ["twitter"]})).await;
         drain(&t).await;
@@ -458,9 +452,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     linkedin_commentary_is_escaped_so_nothing_is_cut,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "linkedin").await;
         let text = "Launch (beta) #rust @team [docs] <3 *bold* _x_ ~y~ {z} | a\\b";
         let id = create(&t, json!({"post": {"body": text}, "profiles": ["linkedin"]})).await;
@@ -498,9 +493,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     facebook_posts_to_the_chosen_page_with_its_token,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "facebook").await;
         let id = create(
             &t,
@@ -547,9 +543,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     two_workers_never_publish_the_same_post_twice,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "twitter").await;
         connect(&t, &fake, "threads").await;
         for i in 0..12 {
@@ -571,9 +568,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     deleting_a_profile_fails_what_it_had_left_to_publish,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         let profile = connect(&t, &fake, "twitter").await;
         let id = create(
         &t,
@@ -594,9 +592,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     workers_wake_when_work_is_enqueued_not_on_a_poll,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "twitter").await;
         // A worker that would not poll again for an hour. On PostgreSQL it stands for another
         // replica: its own wake-up, reached only through LISTEN/NOTIFY.
@@ -624,9 +623,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     delete_on_platform_removes_whole_chains_where_asked,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "twitter").await;
         connect(&t, &fake, "linkedin").await;
         connect(&t, &fake, "threads").await;
@@ -715,9 +715,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     concurrent_writes_never_fail_and_a_deleted_post_is_never_published,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "twitter").await;
         // A real worker publishes the immediate posts while the writes go on.
         let shutdown = tokio_util::sync::CancellationToken::new();
@@ -815,9 +816,10 @@ async fn wait_for_posts(fake: &FakeProvider, platform: &str, n: usize, limit: Du
     start.elapsed()
 }
 
-fake_test!(
+app_test!(
     a_killed_workers_job_is_taken_over_within_one_lease,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "twitter").await;
         create(&t, json!({"post": {"body": "Orphaned"}, "profiles": ["twitter"]})).await;
         // A worker claimed the job and was killed (its lease is the usual length, shortened here).
@@ -853,9 +855,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     a_running_job_keeps_its_lease_while_its_worker_lives,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "twitter").await;
         // X takes 2 s to answer; the lease is 600 ms, renewed every 200 ms.
         fake.script("twitter", Scripted::ApplyThenStall(Duration::from_secs(2)));
@@ -888,9 +891,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     facebook_an_unknown_outcome_is_found_on_the_pages_feed,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "facebook").await;
         let error = json!({"error": {"message": "An unexpected error has occurred. Please retry your request later.", "type": "OAuthException", "code": 2, "is_transient": true}});
         fake.script("facebook", Scripted::ApplyThenFail(500, error));
@@ -917,9 +921,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     a_slow_platform_gets_many_publishes_in_flight_not_three,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         let mut profiles = Vec::new();
         for i in 0..4 {
             let group = t.create_group(&t.account.key, &format!("Brand {i}")).await;
@@ -948,9 +953,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     deleting_on_threads_without_the_permission_says_what_to_grant,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "threads").await;
         let id = create(&t, json!({"post": {"body": "Stays"}, "profiles": ["threads"]})).await;
         drain(&t).await;
@@ -972,9 +978,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     threads_an_unknown_outcome_is_found_through_its_container,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "threads").await;
         let error = json!({"error": {"message": "An unexpected error has occurred. Please retry your request later.", "type": "OAuthException", "code": 2, "is_transient": true}});
         // Published, then a server error: the container now reads PUBLISHED.
@@ -1016,9 +1023,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     threads_topic_tag_and_facebook_first_comment_reach_the_platforms,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "threads").await;
         connect(&t, &fake, "facebook").await;
         let id = create(
@@ -1048,9 +1056,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     linkedin_an_unknown_outcome_is_looked_up_where_the_app_may_read_posts,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         connect(&t, &fake, "linkedin").await;
         let error = json!({"message": "Service Unavailable", "status": 503});
         // Without r_member_social LinkedIn does not let anyone look: a note, never a second copy.
@@ -1092,9 +1101,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     a_profile_at_its_limit_waits_visibly_and_others_go_on,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         let brand_a = t.create_group(&t.account.key, "A").await;
         let brand_b = t.create_group(&t.account.key, "B").await;
         let a = crate::connect::connect_in(&t, &fake, &brand_a, "twitter").await;
@@ -1127,9 +1137,10 @@ fn quota_reads(fake: &FakeProvider, platform: &str) -> usize {
         .count()
 }
 
-fake_test!(
+app_test!(
     an_account_at_its_threads_quota_waits_before_any_container_is_made,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         let profile = connect(&t, &fake, "threads").await;
         fake.set_publishing_quota("threads", 2);
         let mut ids = Vec::new();
@@ -1172,9 +1183,10 @@ fake_test!(
     }
 );
 
-fake_test!(
+app_test!(
     a_quota_well_clear_of_its_cap_is_read_once_not_per_post,
-    |fake: FakeProvider, t: TestApp| async move {
+    fake,
+    |t: TestApp, fake: FakeProvider| async move {
         let profile = connect(&t, &fake, "threads").await;
         for n in 0..3 {
             create(

@@ -25,7 +25,7 @@ async fn groups(t: &TestApp, key: &str) -> usize {
         .len()
 }
 
-backend_test!(idempotent_create_replays_the_first_response, |t: TestApp| async move {
+app_test!(idempotent_create_replays_the_first_response, |t: TestApp| async move {
     let key = t.account.key.clone();
     let body = json!({"profile_group": {"name": "Once"}});
     let first = t
@@ -64,7 +64,7 @@ backend_test!(idempotent_create_replays_the_first_response, |t: TestApp| async m
     assert_ne!(r.body["id"], first.body["id"]);
 });
 
-backend_test!(failed_requests_leave_the_key_free, |t: TestApp| async move {
+app_test!(failed_requests_leave_the_key_free, |t: TestApp| async move {
     let key = t.account.key.clone();
     let r = t
         .raw(post_with_key(
@@ -98,7 +98,7 @@ backend_test!(failed_requests_leave_the_key_free, |t: TestApp| async move {
     assert_eq!(t.count("SELECT COUNT(*) FROM idempotency_keys").await, 1);
 });
 
-backend_test!(in_flight_key_is_a_conflict, |t: TestApp| async move {
+app_test!(in_flight_key_is_a_conflict, |t: TestApp| async move {
     let key = t.account.key.clone();
     let body = json!({"name": "Slow"});
     // Stage the first request as still running (as another replica would hold it).
@@ -118,7 +118,7 @@ backend_test!(in_flight_key_is_a_conflict, |t: TestApp| async move {
     assert_eq!(r.status, StatusCode::CREATED);
 });
 
-backend_test!(concurrent_duplicates_create_once, |t: TestApp| async move {
+app_test!(concurrent_duplicates_create_once, |t: TestApp| async move {
     let t = std::sync::Arc::new(t);
     let body = json!({"name": "Raced"});
     let mut tasks = Vec::new();
@@ -149,7 +149,7 @@ backend_test!(concurrent_duplicates_create_once, |t: TestApp| async move {
     );
 });
 
-backend_test!(
+app_test!(
     idempotency_covers_delete_and_initialize_connection_and_replicas,
     |t: TestApp| async move {
         let key = t.account.key.clone();
@@ -202,7 +202,7 @@ backend_test!(
     }
 );
 
-backend_test!(expired_keys_are_purged_and_reusable, |t: TestApp| async move {
+app_test!(expired_keys_are_purged_and_reusable, |t: TestApp| async move {
     let key = t.account.key.clone();
     let r = t
         .raw(post_with_key(
@@ -228,7 +228,7 @@ backend_test!(expired_keys_are_purged_and_reusable, |t: TestApp| async move {
     assert!(r.headers.get("idempotent-replayed").is_none());
 });
 
-backend_test!(bad_idempotency_keys_are_400, |t: TestApp| async move {
+app_test!(bad_idempotency_keys_are_400, |t: TestApp| async move {
     let key = t.account.key.clone();
     let long = "k".repeat(256);
     let r = t
@@ -272,7 +272,7 @@ async fn call(app: &postproxy::http::App, key: &str) -> TestResponse {
     }
 }
 
-backend_test!(
+app_test!(
     rate_limit_per_key_answers_429_with_retry_after,
     |t: TestApp| async move {
         let limited = postproxy::http::app(t.state.clone().with_rate_limit(3));
@@ -300,7 +300,7 @@ backend_test!(
     }
 );
 
-backend_test!(
+app_test!(
     delete_racing_initialize_connection_never_500s,
     |t: TestApp| async move {
         let t = std::sync::Arc::new(t);
@@ -340,7 +340,7 @@ backend_test!(
     }
 );
 
-backend_test!(
+app_test!(
     concurrent_first_starts_bootstrap_exactly_once,
     |t: TestApp| async move {
         // A fresh, empty database shared by eight "replicas" starting at once.
@@ -369,7 +369,7 @@ backend_test!(
     }
 );
 
-backend_test!(idempotency_keys_never_change_404_405_or_401, |t: TestApp| async move {
+app_test!(idempotency_keys_never_change_404_405_or_401, |t: TestApp| async move {
     let key = t.account.key.clone();
     let body = json!({"name": "First"});
     assert_eq!(
