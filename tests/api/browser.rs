@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::fake_provider::FakeProvider;
-use crate::helpers::{TestApp, backends, fake_providers};
+use crate::helpers::{TestApp, backends};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -57,7 +57,8 @@ async fn hosted_connection_flow_in_a_real_browser() {
     let browser = Browser::start(&out).await;
     for backend in backends() {
         let fake = FakeProvider::start().await;
-        let (t, base) = TestApp::spawn_listening(backend, fake_providers(&fake)).await;
+        let t = TestApp::builder(backend).fake(&fake).listening().spawn().await;
+        let base = t.base.clone();
         let customer = Customer::start().await;
         for (platform, label) in PLATFORMS {
             let flow = Flow {

@@ -410,7 +410,7 @@ async fn a_server_killed_mid_publish_reconciles_after_restart() {
     use crate::fake_provider::{FakeProvider, Scripted};
     for backend in crate::helpers::backends() {
         let fake = FakeProvider::start().await;
-        let t = TestApp::spawn_with_fake(backend, &fake).await;
+        let t = TestApp::builder(backend).fake(&fake).spawn().await;
         crate::connect::connect(&t, &fake, "twitter").await;
         let secret = base64::Engine::encode(
             &base64::engine::general_purpose::STANDARD,

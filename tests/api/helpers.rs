@@ -29,7 +29,7 @@ macro_rules! app_test {
         async fn $name() {
             for backend in $crate::helpers::backends() {
                 let fake = $crate::fake_provider::FakeProvider::start().await;
-                let t = $crate::helpers::TestApp::spawn_with_fake(backend, &fake).await;
+                let t = $crate::helpers::TestApp::builder(backend).fake(&fake).spawn().await;
                 ($body)(t, fake).await;
             }
         }
@@ -40,8 +40,8 @@ macro_rules! app_test {
         async fn $name() {
             for backend in $crate::helpers::backends() {
                 let fake = $crate::fake_provider::FakeProvider::start().await;
-                let (t, base) =
-                    $crate::helpers::TestApp::spawn_listening(backend, $crate::helpers::fake_providers(&fake)).await;
+                let t = $crate::helpers::TestApp::builder(backend).fake(&fake).listening().spawn().await;
+                let base = t.base.clone();
                 ($body)(t, fake, base).await;
             }
         }
@@ -86,6 +86,8 @@ pub struct Account {
 
 pub struct TestApp {
     pub backend: Backend,
+    /// The app's public URL: a real socket's address for `.listening()` apps.
+    pub base: String,
     pub db: Db,
     pub db_url: String,
     pub state: AppState,
@@ -119,29 +121,36 @@ pub struct TestResponse {
     pub text: String,
 }
 
-impl TestApp {
-    /// A fresh app with every platform configured (at an address nothing listens on: tests that
-    /// talk to a platform use `spawn_with` and the fake provider).
-    pub async fn spawn(backend: Backend) -> TestApp {
-        Self::spawn_with(backend, unreachable_providers()).await
+/// See `TestApp::builder`.
+pub struct Builder {
+    backend: Backend,
+    providers: Providers,
+    listening: bool,
+}
+
+impl Builder {
+    pub fn fake(mut self, fake: &FakeProvider) -> Builder {
+        self.providers = fake_providers(fake);
+        self
     }
 
-    /// A fresh app whose platforms are `providers` (e.g. pointed at the fake provider).
-    pub async fn spawn_with(backend: Backend, providers: Providers) -> TestApp {
-        Self::spawn_full(backend, providers, PUBLIC_URL).await
+    pub fn providers(mut self, providers: Providers) -> Builder {
+        self.providers = providers;
+        self
     }
 
-    /// A fresh app whose platforms are the fake provider's.
-    pub async fn spawn_with_fake(backend: Backend, fake: &FakeProvider) -> TestApp {
-        Self::spawn_with(backend, fake_providers(fake)).await
+    pub fn listening(mut self) -> Builder {
+        self.listening = true;
+        self
     }
 
-    /// A fresh app that also listens on a real 127.0.0.1 socket (for browsers and SDKs); its
-    /// public URL is that address. Returns the app and its base URL.
-    pub async fn spawn_listening(backend: Backend, providers: Providers) -> (TestApp, String) {
+    pub async fn spawn(self) -> TestApp {
+        if !self.listening {
+            return TestApp::spawn_at(self.backend, self.providers, PUBLIC_URL).await;
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let t = Self::spawn_full(backend, providers, &base).await;
+        let t = TestApp::spawn_at(self.backend, self.providers, &base).await;
         let app = t.app.clone();
         tokio::spawn(async move {
             let _ = axum::serve(
@@ -150,10 +159,29 @@ impl TestApp {
             )
             .await;
         });
-        (t, base)
+        t
+    }
+}
+
+impl TestApp {
+    /// A fresh app with every platform configured at an address nothing listens on (tests that
+    /// talk to a platform use `builder(..).fake(..)`).
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::builder(backend).spawn().await
     }
 
-    pub async fn spawn_full(backend: Backend, providers: Providers, public_url: &str) -> TestApp {
+    /// The one way to make a test app: `TestApp::builder(backend)`, then `.fake(&fake)` (its
+    /// platforms are the fake provider's) or `.providers(..)`, `.listening()` (also on a real
+    /// 127.0.0.1 socket, for browsers and SDKs; `t.base` is its address), then `.spawn()`.
+    pub fn builder(backend: Backend) -> Builder {
+        Builder {
+            backend,
+            providers: unreachable_providers(),
+            listening: false,
+        }
+    }
+
+    async fn spawn_at(backend: Backend, providers: Providers, public_url: &str) -> TestApp {
         let (db_url, dir) = fresh_database_url(backend).await;
         let db = postproxy::startup::open_db(&db_url).await.expect("open test database");
         let media_dir = tempfile::tempdir().expect("media dir");
@@ -170,6 +198,7 @@ impl TestApp {
         let app = postproxy::http::app(state.clone());
         let mut t = TestApp {
             backend,
+            base: public_url.to_string(),
             db,
             db_url,
             state,

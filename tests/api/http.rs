@@ -197,7 +197,8 @@ async fn raw_http(base: &str, request: String) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn very_long_headers_are_rejected_cleanly() {
     for backend in crate::helpers::backends() {
-        let (t, base) = TestApp::spawn_listening(backend, crate::helpers::unreachable_providers()).await;
+        let t = TestApp::builder(backend).listening().spawn().await;
+        let base = t.base.clone();
         let host = base.trim_start_matches("http://");
         // A 16 KiB Authorization header: an invalid key, answered in JSON.
         let long_key = "k".repeat(16 * 1024);

@@ -30,7 +30,7 @@ impl Write for Capture {
 /// Everything secret that a scenario handled.
 async fn scenario(backend: crate::helpers::Backend) -> Vec<String> {
     let fake = FakeProvider::start().await;
-    let t = TestApp::spawn_with_fake(backend, &fake).await;
+    let t = TestApp::builder(backend).fake(&fake).spawn().await;
     let mut secrets = vec![t.account.key.clone()];
     for p in Platform::ALL {
         fake.set_expires_in(p.as_str(), 60);

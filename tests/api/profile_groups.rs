@@ -454,7 +454,7 @@ app_test!(
             "POSTPROXY_TWITTER_CLIENT_ID" | "POSTPROXY_TWITTER_CLIENT_SECRET" => Some("x".into()),
             _ => None,
         });
-        let t2 = TestApp::spawn_with(t.backend, only_x).await;
+        let t2 = TestApp::builder(t.backend).providers(only_x).spawn().await;
         let path = format!(
             "/api/profile_groups/{}/initialize_connection",
             t2.account.group_public_id

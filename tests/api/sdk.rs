@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use crate::connect::connect_in;
 use crate::fake_provider::FakeProvider;
-use crate::helpers::{TestApp, backends, fake_providers};
+use crate::helpers::{TestApp, backends};
 
 /// Runs `bash tests/sdk/venv.sh` → the venv's python.
 fn sdk_python(root: &Path) -> String {
@@ -43,7 +43,8 @@ async fn python_sdk_profiles() {
 
     for backend in backends() {
         let fake = FakeProvider::start().await;
-        let (t, base) = TestApp::spawn_listening(backend, fake_providers(&fake)).await;
+        let t = TestApp::builder(backend).fake(&fake).listening().spawn().await;
+        let base = t.base.clone();
         let group = t.account.group_public_id.clone();
         let facebook = connect_in(&t, &fake, &group, "facebook").await;
         let twitter = connect_in(&t, &fake, &group, "twitter").await;
@@ -98,7 +99,8 @@ async fn python_sdk_posts() {
 
     for backend in backends() {
         let fake = FakeProvider::start().await;
-        let (t, base) = TestApp::spawn_listening(backend, fake_providers(&fake)).await;
+        let t = TestApp::builder(backend).fake(&fake).listening().spawn().await;
+        let base = t.base.clone();
         let group = t.account.group_public_id.clone();
         let twitter = connect_in(&t, &fake, &group, "twitter").await;
         let linkedin = connect_in(&t, &fake, &group, "linkedin").await;
@@ -171,7 +173,8 @@ async fn node_sdk_profile_groups_profiles_and_posts() {
 
     for backend in backends() {
         let fake = FakeProvider::start().await;
-        let (t, base) = TestApp::spawn_listening(backend, fake_providers(&fake)).await;
+        let t = TestApp::builder(backend).fake(&fake).listening().spawn().await;
+        let base = t.base.clone();
         let group = t.account.group_public_id.clone();
         let twitter = connect_in(&t, &fake, &group, "twitter").await;
         let linkedin = connect_in(&t, &fake, &group, "linkedin").await;
