@@ -11,6 +11,7 @@ use crate::db::oauth_states;
 use crate::db::profiles::{self, ConnectError};
 use crate::domain::connection::{OAUTH_STATE_TTL_MS, with_query};
 use crate::domain::platform::Platform;
+use crate::domain::post::platform_label;
 use crate::ids::Kind;
 use crate::platforms::{self, OAuthError};
 use crate::state::AppState;
@@ -101,7 +102,10 @@ pub async fn begin(state: &AppState, token: &str) -> Result<String, PageError> {
         return Err(PageError {
             status: 503,
             title: "Platform not available",
-            message: format!("{} connections are not configured on this server.", label(inv.platform)),
+            message: format!(
+                "{} connections are not configured on this server.",
+                platform_label(inv.platform)
+            ),
         });
     };
     let oauth_state = crypto::random_token();
@@ -273,7 +277,7 @@ async fn finish_inner(state: &AppState, platform: &str, params: CallbackParams) 
     let cfg = state.providers.get(platform).ok_or_else(|| {
         fail(
             "platform_not_configured",
-            format!("{} is not configured on this server.", label(platform)),
+            format!("{} is not configured on this server.", platform_label(platform)),
         )
     })?;
     let verifier = match &st.pkce_verifier_enc {
@@ -323,7 +327,7 @@ async fn finish_inner(state: &AppState, platform: &str, params: CallbackParams) 
             "already_connected",
             format!(
                 "This {} account is already connected in this profile group.",
-                label(platform)
+                platform_label(platform)
             ),
         )),
         Err(ConnectError::InvitationUsed) => Err(fail(
@@ -336,18 +340,5 @@ async fn finish_inner(state: &AppState, platform: &str, params: CallbackParams) 
 fn describe(platform: Platform, what: &str, e: &OAuthError) -> String {
     // The error text is secret-free by construction (see platforms::oauth::describe); keep it short.
     tracing::warn!(%platform, error = %e, "platform call failed during connection");
-    format!("Could not {what} with {}.", label(platform))
-}
-
-/// The platform's name as people know it.
-pub fn label(p: Platform) -> &'static str {
-    match p {
-        Platform::Facebook => "Facebook",
-        Platform::Instagram => "Instagram",
-        Platform::Tiktok => "TikTok",
-        Platform::Linkedin => "LinkedIn",
-        Platform::Youtube => "YouTube",
-        Platform::Twitter => "X",
-        Platform::Threads => "Threads",
-    }
+    format!("Could not {what} with {}.", platform_label(platform))
 }

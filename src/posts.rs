@@ -26,11 +26,6 @@ pub struct Uploads {
     pub files: HashMap<String, (String, crate::media::Downloaded)>,
 }
 
-/// A platform's publishing rules, from its room.
-fn rules_of(p: Platform) -> &'static crate::domain::rules::Rules {
-    &crate::platforms::network(p).spec().rules
-}
-
 /// Identical posts within this window are refused (unless the client skips the check).
 pub const DUPLICATE_WINDOW_MS: i64 = 5 * 60 * 1000;
 
@@ -451,7 +446,8 @@ pub async fn check(
         {
             for t in &targets {
                 if let Some(p) = Platform::parse(&t.platform)
-                    && let Some(reason) = post::media_refusal(p, rules_of(p), kind, content_type, *size as u64)
+                    && let Some(reason) =
+                        post::media_refusal(p, crate::platforms::rules(p), kind, content_type, *size as u64)
                 {
                     errors.push(format!("media: {reason}"));
                 }
@@ -470,7 +466,7 @@ pub async fn check(
         let platform = Platform::parse(&t.platform).unwrap_or(Platform::Facebook);
         facts_of_targets.push(TargetFacts {
             platform,
-            rules: rules_of(platform),
+            rules: crate::platforms::rules(platform),
             name: t.name.clone(),
             placements,
         });

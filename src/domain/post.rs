@@ -760,7 +760,7 @@ mod tests {
 
     #[test]
     fn counts_threads_emoji_as_bytes() {
-        let rules = |p| &crate::platforms::network(p).spec().rules;
+        let rules = crate::platforms::rules;
         assert_eq!(rules(Platform::Threads).text_length("ab👍"), 2 + 4);
         assert_eq!(rules(Platform::Linkedin).text_length("ab👍"), 3);
     }
@@ -792,13 +792,13 @@ mod tests {
         let targets = [
             TargetFacts {
                 platform: Platform::Twitter,
-                rules: &crate::platforms::network(Platform::Twitter).spec().rules,
+                rules: crate::platforms::rules(Platform::Twitter),
                 name: "@a".into(),
                 placements: vec![],
             },
             TargetFacts {
                 platform: Platform::Linkedin,
-                rules: &crate::platforms::network(Platform::Linkedin).spec().rules,
+                rules: crate::platforms::rules(Platform::Linkedin),
                 name: "A".into(),
                 placements: vec![],
             },

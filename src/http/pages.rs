@@ -4,7 +4,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::connect::{Invitation, PageError, label};
+use crate::connect::{Invitation, PageError};
+use crate::domain::post::platform_label as label;
 
 /// Nothing but inline styles; no framing; the URL (which holds the invitation token) never leaks
 /// through the Referer header.

@@ -810,7 +810,7 @@ pub async fn fetch_media(state: &AppState, job: &JobRow) -> Result<(), JobError>
     for m in store::ready_media(&state.db, &ids).await? {
         for p in platforms.iter().filter_map(|p| Platform::parse(p)) {
             let (kind, ct) = (m.kind.as_deref().unwrap_or(""), m.content_type.as_deref().unwrap_or(""));
-            let rules = &platforms::network(p).spec().rules;
+            let rules = platforms::rules(p);
             if let Some(reason) =
                 crate::domain::post::media_refusal(p, rules, kind, ct, m.size_bytes.unwrap_or(0) as u64)
             {

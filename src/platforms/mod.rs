@@ -230,6 +230,11 @@ pub async fn fetch_identity(
     network(cfg.platform).fetch_identity(http, cfg, tokens).await
 }
 
+/// What a post to the platform may hold.
+pub fn rules(p: Platform) -> &'static Rules {
+    &network(p).spec().rules
+}
+
 /// Whether the platform can renew this connection without the user.
 pub fn can_refresh(p: Platform, has_refresh_token: bool) -> bool {
     network(p).spec().self_renewing || has_refresh_token

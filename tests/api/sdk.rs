@@ -12,34 +12,58 @@ use crate::connect::connect_in;
 use crate::fake_provider::FakeProvider;
 use crate::helpers::{TestApp, backends};
 
-/// Runs `bash tests/sdk/venv.sh` → the venv's python.
-fn sdk_python(root: &Path) -> String {
-    let out = Command::new("bash")
-        .arg("tests/sdk/venv.sh")
-        .current_dir(root)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run bash tests/sdk/venv.sh");
-    assert!(out.status.success(), "tests/sdk/venv.sh failed: {}", out.status);
-    let python = String::from_utf8(out.stdout).expect("utf-8 path");
-    let python = python.trim().to_string();
+/// Runs `bash <script>` (an SDK installer) off the runtime's workers → the path it prints,
+/// which must exist.
+async fn install(root: &Path, script: &'static str) -> String {
+    let root = root.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let out = Command::new("bash")
+            .arg(script)
+            .current_dir(&root)
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap_or_else(|e| panic!("run bash {script}: {e}"));
+        assert!(out.status.success(), "{script} failed: {}", out.status);
+        let path = String::from_utf8(out.stdout).expect("utf-8 path").trim().to_string();
+        assert!(
+            Path::new(&path).exists(),
+            "{script} printed {path:?}, which does not exist"
+        );
+        path
+    })
+    .await
+    .expect("installer task")
+}
+
+/// Runs an SDK check script against the live app, off the runtime's workers (which keep serving
+/// the SDK's requests), prints its report and asserts it ran clean: `N passed, 0 failed`.
+async fn run_checks(mut cmd: Command, what: &str, backend: crate::helpers::Backend) {
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("check task")
+        .unwrap_or_else(|e| panic!("run the {what}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("--- {what} on {backend:?} ---\n{stdout}");
+    if !stderr.trim().is_empty() {
+        println!("--- stderr ---\n{stderr}");
+    }
     assert!(
-        Path::new(&python).exists(),
-        "venv.sh printed {python:?}, which does not exist"
+        out.status.success(),
+        "{backend:?}: {what} failed ({}):\n{stdout}\n{stderr}",
+        out.status
     );
-    python
+    assert!(
+        stdout.trim_end().ends_with(" 0 failed"),
+        "{backend:?}: unexpected summary:\n{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Python and the postproxy-sdk from PyPI; run by .ci/run with --include-ignored"]
 async fn python_sdk_profiles() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
-    let python = tokio::task::spawn_blocking({
-        let root = root.clone();
-        move || sdk_python(&root)
-    })
-    .await
-    .expect("venv.sh task");
+    let python = install(&root, "tests/sdk/venv.sh").await;
 
     for backend in backends() {
         let fake = FakeProvider::start().await;
@@ -61,26 +85,7 @@ async fn python_sdk_profiles() {
             .env("POSTPROXY_TWITTER_PROFILE_ID", &twitter)
             .env("POSTPROXY_OTHER_GROUP_ID", &other_group)
             .env("POSTPROXY_TIKTOK_PROFILE_ID", &tiktok);
-        // Blocking: run it off the runtime's workers, which keep serving the SDK's requests.
-        let out = tokio::task::spawn_blocking(move || cmd.output())
-            .await
-            .expect("python task")
-            .expect("run the python SDK test");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        println!("--- python SDK profiles test on {backend:?} ---\n{stdout}");
-        if !stderr.trim().is_empty() {
-            println!("--- stderr ---\n{stderr}");
-        }
-        assert!(
-            out.status.success(),
-            "{backend:?}: python_sdk_profiles_test.py failed ({}):\n{stdout}\n{stderr}",
-            out.status
-        );
-        assert!(
-            stdout.trim_end().ends_with(" 0 failed"),
-            "{backend:?}: unexpected summary:\n{stdout}"
-        );
+        run_checks(cmd, "python SDK profiles test", backend).await;
     }
 }
 
@@ -90,12 +95,7 @@ async fn python_sdk_profiles() {
 #[ignore = "needs Python and the postproxy-sdk from PyPI; run by .ci/run with --include-ignored"]
 async fn python_sdk_posts() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
-    let python = tokio::task::spawn_blocking({
-        let root = root.clone();
-        move || sdk_python(&root)
-    })
-    .await
-    .expect("venv.sh task");
+    let python = install(&root, "tests/sdk/venv.sh").await;
 
     for backend in backends() {
         let fake = FakeProvider::start().await;
@@ -115,27 +115,9 @@ async fn python_sdk_posts() {
             .env("POSTPROXY_GROUP_ID", &group)
             .env("POSTPROXY_TWITTER_PROFILE_ID", &twitter)
             .env("POSTPROXY_LINKEDIN_PROFILE_ID", &linkedin);
-        let out = tokio::task::spawn_blocking(move || cmd.output())
-            .await
-            .expect("python task")
-            .expect("run the python SDK test");
+        run_checks(cmd, "python SDK posts test", backend).await;
         shutdown.cancel();
         worker.await.expect("worker");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        println!("--- python SDK posts test on {backend:?} ---\n{stdout}");
-        if !stderr.trim().is_empty() {
-            println!("--- stderr ---\n{stderr}");
-        }
-        assert!(
-            out.status.success(),
-            "{backend:?}: python_sdk_posts_test.py failed ({}):\n{stdout}\n{stderr}",
-            out.status
-        );
-        assert!(
-            stdout.trim_end().ends_with(" 0 failed"),
-            "{backend:?}: unexpected summary:\n{stdout}"
-        );
         // What the SDK published reached the platforms, once each.
         assert_eq!(
             fake.posts("twitter").len(),
@@ -146,30 +128,14 @@ async fn python_sdk_posts() {
     }
 }
 
-/// Runs `bash tests/sdk/node.sh` → the Node SDK's entry point (installed from the npm registry).
-fn node_sdk(root: &Path) -> String {
-    let out = Command::new("bash")
-        .arg("tests/sdk/node.sh")
-        .current_dir(root)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run bash tests/sdk/node.sh");
-    assert!(out.status.success(), "tests/sdk/node.sh failed: {}", out.status);
-    String::from_utf8(out.stdout).expect("utf-8 path").trim().to_string()
-}
-
 /// Profile groups, profiles and posts through the official Node SDK, with the job worker
 /// publishing to the fake platforms in the background.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Node.js and postproxy-sdk from the npm registry; run by .ci/run with --include-ignored"]
 async fn node_sdk_profile_groups_profiles_and_posts() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
-    let entry = tokio::task::spawn_blocking({
-        let root = root.clone();
-        move || node_sdk(&root)
-    })
-    .await
-    .expect("node.sh task");
+    // The Node SDK's entry point, installed from the npm registry.
+    let entry = install(&root, "tests/sdk/node.sh").await;
 
     for backend in backends() {
         let fake = FakeProvider::start().await;
@@ -190,27 +156,9 @@ async fn node_sdk_profile_groups_profiles_and_posts() {
             .env("POSTPROXY_GROUP_ID", &group)
             .env("POSTPROXY_TWITTER_PROFILE_ID", &twitter)
             .env("POSTPROXY_LINKEDIN_PROFILE_ID", &linkedin);
-        let out = tokio::task::spawn_blocking(move || cmd.output())
-            .await
-            .expect("node task")
-            .expect("run the node SDK test");
+        run_checks(cmd, "node SDK test", backend).await;
         shutdown.cancel();
         worker.await.expect("worker");
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        println!("--- node SDK test on {backend:?} ---\n{stdout}");
-        if !stderr.trim().is_empty() {
-            println!("--- stderr ---\n{stderr}");
-        }
-        assert!(
-            out.status.success(),
-            "{backend:?}: node_sdk_test.mjs failed ({}):\n{stdout}\n{stderr}",
-            out.status
-        );
-        assert!(
-            stdout.trim_end().ends_with(" 0 failed"),
-            "{backend:?}: unexpected summary:\n{stdout}"
-        );
         // A post to X and LinkedIn, a thread of two, a photo post and a published draft, on X.
         assert_eq!(fake.posts("twitter").len(), 5);
         assert_eq!(fake.posts("linkedin").len(), 1);

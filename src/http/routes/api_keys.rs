@@ -141,20 +141,15 @@ pub async fn create(
     )
     .await?;
     tracing::info!(api_key_id = id, scoped = group.is_some(), "API key created");
-    let mut out = to_api(
-        &state,
-        api_keys::ApiKeyRow {
-            id,
-            account_id: caller.account_id,
-            profile_group_id: group,
-            name: name.as_str().to_string(),
-            prefix: String::new(),
-            created_at_ms: now,
-            revoked_at_ms: None,
-        },
-    );
-    out.token = Some(key.plaintext);
-    Ok((StatusCode::CREATED, Json(out)))
+    let created = ApiKey {
+        id: state.encode(Kind::ApiKey, id),
+        name: name.as_str().to_string(),
+        profile_group_id: group.map(|g| state.encode(Kind::ProfileGroup, g)),
+        sandbox: false,
+        token: Some(key.plaintext),
+        created_at: iso8601(now),
+    };
+    Ok((StatusCode::CREATED, Json(created)))
 }
 
 /// Delete (revoke) an API key at once, on every replica (full-access keys only). A key may
