@@ -13,7 +13,7 @@ use crate::domain::connection::{OAUTH_STATE_TTL_MS, with_query};
 use crate::domain::platform::Platform;
 use crate::domain::post::platform_label;
 use crate::ids::Kind;
-use crate::platforms::{self, OAuthError};
+use crate::platforms::{self, publish};
 use crate::state::AppState;
 
 /// A problem shown to the person in the browser as an HTML page.
@@ -337,8 +337,8 @@ async fn finish_inner(state: &AppState, platform: &str, params: CallbackParams) 
     }
 }
 
-fn describe(platform: Platform, what: &str, e: &OAuthError) -> String {
+fn describe(platform: Platform, what: &str, e: &publish::Failure) -> String {
     // The error text is secret-free by construction (see platforms::oauth::describe); keep it short.
-    tracing::warn!(%platform, error = %e, "platform call failed during connection");
+    tracing::warn!(%platform, kind = ?e.kind, error = %e.message, "platform call failed during connection");
     format!("Could not {what} with {}.", platform_label(platform))
 }

@@ -6,7 +6,7 @@ use crate::credentials::{Column, ProfileKey};
 use crate::db::profiles;
 use crate::domain::connection::expiry;
 use crate::domain::platform::Platform;
-use crate::platforms::{self, OAuthError};
+use crate::platforms::{self, publish::FailureKind};
 use crate::state::AppState;
 
 /// How long one refresh may hold a profile's refresh lease.
@@ -97,16 +97,18 @@ async fn refresh_locked(state: &AppState, profile_id: i64) -> Result<(), JobErro
             tracing::info!(profile_id, %platform, "tokens refreshed");
             Ok(())
         }
-        Err(OAuthError::Rejected(msg)) => {
-            tracing::warn!(profile_id, %platform, error = %msg, "refresh rejected; profile expired");
-            profiles::set_status(&state.db, profile_id, "expired", "refresh_rejected", now).await?;
-            Ok(())
-        }
-        Err(OAuthError::Revoked(msg)) => {
-            tracing::warn!(profile_id, %platform, error = %msg, "access revoked; profile inactive");
+        Err(f) if f.kind == FailureKind::Revoked => {
+            tracing::warn!(profile_id, %platform, error = %f.message, "access revoked; profile inactive");
             profiles::set_status(&state.db, profile_id, "inactive", "access_revoked", now).await?;
             Ok(())
         }
-        Err(e @ (OAuthError::Transient(_) | OAuthError::Protocol(_))) => Err(JobError::Retry(e.to_string())),
+        Err(f) if f.kind == FailureKind::Transient => {
+            Err(JobError::Retry(format!("temporary platform failure: {}", f.message)))
+        }
+        Err(f) => {
+            tracing::warn!(profile_id, %platform, error = %f.message, "refresh rejected; profile expired");
+            profiles::set_status(&state.db, profile_id, "expired", "refresh_rejected", now).await?;
+            Ok(())
+        }
     }
 }

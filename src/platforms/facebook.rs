@@ -3,7 +3,7 @@
 
 use super::meta_graph;
 use super::publish::{Account, Failure, Item, Lookup, Published, SendGuard};
-use super::{Connect, Counting, Identity, Network, OAuthError, OAuthSpec, ProviderConfig, Rules, Spec, TokenSet};
+use super::{Connect, Counting, Identity, Network, OAuthSpec, ProviderConfig, Rules, Spec, TokenSet};
 use crate::domain::platform::Platform;
 use crate::domain::rules::MB;
 
@@ -59,7 +59,7 @@ impl Network for Facebook {
         code: &str,
         redirect_uri: &str,
         _pkce_verifier: Option<&str>,
-    ) -> Result<TokenSet, OAuthError> {
+    ) -> Result<TokenSet, Failure> {
         // Facebook's token endpoint takes a GET with query parameters.
         let short = token_set(
             &send_json(http.get(&cfg.token_url).query(&[
@@ -79,7 +79,7 @@ impl Network for Facebook {
         http: &reqwest::Client,
         cfg: &ProviderConfig,
         tokens: &TokenSet,
-    ) -> Result<Identity, OAuthError> {
+    ) -> Result<Identity, Failure> {
         let token = tokens.access_token.as_str();
         let me = send_json(
             http.get(format!("{}/me", cfg.api_url))
@@ -121,12 +121,12 @@ impl Network for Facebook {
         cfg: &ProviderConfig,
         access_token: &str,
         _refresh_token: Option<&str>,
-    ) -> Result<TokenSet, OAuthError> {
+    ) -> Result<TokenSet, Failure> {
         // A long-lived Facebook user token is renewed by exchanging it again.
         long_lived(http, cfg, access_token).await
     }
     /// Removes the app's permissions for the user.
-    async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), OAuthError> {
+    async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), Failure> {
         send_json(
             http.delete(format!("{}/me/permissions", cfg.api_url))
                 .query(&[("access_token", access_token)]),
@@ -297,7 +297,7 @@ impl Network for Facebook {
 use super::{PlacementInfo, send_json, str_field, token_set};
 
 /// A long-lived user token (`fb_exchange_token`); exchanging it again renews it.
-async fn long_lived(http: &reqwest::Client, cfg: &ProviderConfig, token: &str) -> Result<TokenSet, OAuthError> {
+async fn long_lived(http: &reqwest::Client, cfg: &ProviderConfig, token: &str) -> Result<TokenSet, Failure> {
     token_set(
         &send_json(http.get(&cfg.token_url).query(&[
             ("grant_type", "fb_exchange_token"),

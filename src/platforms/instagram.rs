@@ -2,7 +2,7 @@
 
 use super::meta_graph;
 use super::publish::{Account, Failure, Item, Lookup, Published, SendGuard};
-use super::{Connect, Counting, Identity, Network, OAuthError, OAuthSpec, ProviderConfig, Rules, Spec, TokenSet};
+use super::{Connect, Counting, Identity, Network, OAuthSpec, ProviderConfig, Rules, Spec, TokenSet};
 use crate::domain::platform::Platform;
 use crate::domain::rules::MB;
 
@@ -56,7 +56,7 @@ impl Network for Instagram {
         code: &str,
         redirect_uri: &str,
         _pkce_verifier: Option<&str>,
-    ) -> Result<TokenSet, OAuthError> {
+    ) -> Result<TokenSet, Failure> {
         let short = meta_graph::short_lived(http, cfg, code, redirect_uri).await?;
         meta_graph::long_lived(http, cfg, short, "ig_exchange_token").await
     }
@@ -65,7 +65,7 @@ impl Network for Instagram {
         http: &reqwest::Client,
         cfg: &ProviderConfig,
         tokens: &TokenSet,
-    ) -> Result<Identity, OAuthError> {
+    ) -> Result<Identity, Failure> {
         let me = send_json(http.get(format!("{}/me", cfg.api_url)).query(&[
             ("fields", "user_id,username,name,profile_picture_url"),
             ("access_token", tokens.access_token.as_str()),
@@ -75,7 +75,7 @@ impl Network for Instagram {
         Ok(Identity {
             external_id: str_field(&me["user_id"])
                 .or_else(|| str_field(&me["id"]))
-                .ok_or_else(|| OAuthError::Protocol("missing user_id".into()))?,
+                .ok_or_else(|| super::oauth::unreadable("missing user_id"))?,
             name: str_field(&me["name"]).or_else(|| username.clone()).unwrap_or_default(),
             username,
             avatar_url: str_field(&me["profile_picture_url"]),
@@ -88,7 +88,7 @@ impl Network for Instagram {
         cfg: &ProviderConfig,
         access_token: &str,
         _refresh_token: Option<&str>,
-    ) -> Result<TokenSet, OAuthError> {
+    ) -> Result<TokenSet, Failure> {
         meta_graph::renew(http, cfg, access_token, "ig_refresh_token").await
     }
     /// Instagram (Instagram Login): one image or a carousel of 2–10. Containers are created from our

@@ -1,7 +1,7 @@
 //! LinkedIn: OpenID Connect userinfo for the member; administered organisations (when the
 //! Community Management scopes are granted) become placements.
 
-use super::{Identity, OAuthError, PlacementInfo, ProviderConfig, TokenSet, send_json, str_field};
+use super::{Identity, PlacementInfo, ProviderConfig, TokenSet, send_json, str_field};
 
 use super::{Connect, Counting, Network, OAuthSpec, Rules, Spec};
 use crate::domain::rules::MB;
@@ -48,7 +48,7 @@ impl Network for Linkedin {
         http: &reqwest::Client,
         cfg: &ProviderConfig,
         tokens: &TokenSet,
-    ) -> Result<Identity, OAuthError> {
+    ) -> Result<Identity, Failure> {
         let me = send_json(
             http.get(format!("{}/v2/userinfo", cfg.api_url))
                 .bearer_auth(&tokens.access_token),
@@ -62,7 +62,7 @@ impl Network for Linkedin {
             placements: organisations(http, cfg, &tokens.access_token).await?,
         })
     }
-    async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), OAuthError> {
+    async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), Failure> {
         let url = cfg.token_url.replace("accessToken", "revoke");
         send_json(http.post(url).form(&[
             ("client_id", cfg.client_id.as_str()),
@@ -237,7 +237,7 @@ async fn organisations(
     http: &reqwest::Client,
     cfg: &ProviderConfig,
     token: &str,
-) -> Result<Vec<PlacementInfo>, OAuthError> {
+) -> Result<Vec<PlacementInfo>, Failure> {
     let rest = |path: String| {
         http.get(format!("{}{path}", cfg.api_url))
             .bearer_auth(token)
@@ -250,7 +250,7 @@ async fn organisations(
     .await
     {
         Ok(v) => v,
-        Err(OAuthError::Rejected(_)) | Err(OAuthError::Revoked(_)) => return Ok(vec![]),
+        Err(f) if matches!(f.kind, FailureKind::Refused | FailureKind::Revoked) => return Ok(vec![]),
         Err(e) => return Err(e),
     };
     let mut out = Vec::new();

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::{OAuthError, ProviderConfig, TokenSet, send_json, token_set};
+use super::{ProviderConfig, TokenSet, send_json, token_set};
 use crate::domain::platform::Platform;
 
 /// The code exchange of Instagram and Threads (a form POST); Instagram's newer answers wrap the
@@ -14,7 +14,7 @@ pub(super) async fn short_lived(
     cfg: &ProviderConfig,
     code: &str,
     redirect_uri: &str,
-) -> Result<TokenSet, OAuthError> {
+) -> Result<TokenSet, Failure> {
     let short = send_json(http.post(&cfg.token_url).form(&[
         ("client_id", cfg.client_id.as_str()),
         ("client_secret", cfg.client_secret.as_str()),
@@ -37,7 +37,7 @@ pub(super) async fn long_lived(
     cfg: &ProviderConfig,
     short: TokenSet,
     grant_type: &str,
-) -> Result<TokenSet, OAuthError> {
+) -> Result<TokenSet, Failure> {
     let body = send_json(http.get(format!("{}/access_token", cfg.api_url)).query(&[
         ("grant_type", grant_type),
         ("client_secret", cfg.client_secret.as_str()),
@@ -56,7 +56,7 @@ pub(super) async fn renew(
     cfg: &ProviderConfig,
     access_token: &str,
     grant_type: &str,
-) -> Result<TokenSet, OAuthError> {
+) -> Result<TokenSet, Failure> {
     token_set(
         &send_json(
             http.get(format!("{}/refresh_access_token", cfg.api_url))

@@ -26,8 +26,7 @@ mod youtube;
 use std::time::Duration;
 
 pub use oauth::{
-    AuthorizeRequest, Identity, OAuthError, OAuthSpec, PlacementInfo, ProviderConfig, Providers, TokenSet, authorize,
-    env_prefix,
+    AuthorizeRequest, Identity, OAuthSpec, PlacementInfo, ProviderConfig, Providers, TokenSet, authorize, env_prefix,
 };
 pub(crate) use oauth::{classify_error, redact_reqwest, required, send_json, str_field, token_set};
 use publish::{Account, Failure, FailureKind, Item, Lookup, Published, SendGuard};
@@ -101,7 +100,7 @@ pub trait Network: Send + Sync {
         code: &str,
         redirect_uri: &str,
         pkce_verifier: Option<&str>,
-    ) -> Result<TokenSet, OAuthError> {
+    ) -> Result<TokenSet, Failure> {
         oauth::standard_exchange(http, cfg, code, redirect_uri, pkce_verifier).await
     }
 
@@ -111,7 +110,7 @@ pub trait Network: Send + Sync {
         http: &reqwest::Client,
         cfg: &ProviderConfig,
         tokens: &TokenSet,
-    ) -> Result<Identity, OAuthError>;
+    ) -> Result<Identity, Failure>;
 
     /// Renews the tokens: `access_token` is the current one, `refresh_token` the stored one.
     async fn refresh(
@@ -120,17 +119,12 @@ pub trait Network: Send + Sync {
         cfg: &ProviderConfig,
         _access_token: &str,
         refresh_token: Option<&str>,
-    ) -> Result<TokenSet, OAuthError> {
+    ) -> Result<TokenSet, Failure> {
         oauth::standard_refresh(http, cfg, need_refresh_token(refresh_token)?).await
     }
 
     /// Revokes the app's access where the platform offers it (best effort).
-    async fn revoke(
-        &self,
-        _http: &reqwest::Client,
-        _cfg: &ProviderConfig,
-        _access_token: &str,
-    ) -> Result<(), OAuthError> {
+    async fn revoke(&self, _http: &reqwest::Client, _cfg: &ProviderConfig, _access_token: &str) -> Result<(), Failure> {
         Ok(())
     }
 
@@ -204,8 +198,8 @@ pub fn network(p: Platform) -> &'static dyn Network {
     }
 }
 
-fn need_refresh_token(refresh_token: Option<&str>) -> Result<&str, OAuthError> {
-    refresh_token.ok_or_else(|| OAuthError::Rejected("no refresh token".into()))
+fn need_refresh_token(refresh_token: Option<&str>) -> Result<&str, Failure> {
+    refresh_token.ok_or_else(|| Failure::new(FailureKind::Refused, "no refresh token"))
 }
 
 /// Exchanges an authorization code for tokens (including Meta's long-lived swap).
@@ -215,7 +209,7 @@ pub async fn exchange_code(
     code: &str,
     redirect_uri: &str,
     pkce_verifier: Option<&str>,
-) -> Result<TokenSet, OAuthError> {
+) -> Result<TokenSet, Failure> {
     network(cfg.platform)
         .exchange_code(http, cfg, code, redirect_uri, pkce_verifier)
         .await
@@ -226,7 +220,7 @@ pub async fn fetch_identity(
     http: &reqwest::Client,
     cfg: &ProviderConfig,
     tokens: &TokenSet,
-) -> Result<Identity, OAuthError> {
+) -> Result<Identity, Failure> {
     network(cfg.platform).fetch_identity(http, cfg, tokens).await
 }
 
@@ -251,14 +245,14 @@ pub async fn refresh(
     cfg: &ProviderConfig,
     access_token: &str,
     refresh_token: Option<&str>,
-) -> Result<TokenSet, OAuthError> {
+) -> Result<TokenSet, Failure> {
     network(cfg.platform)
         .refresh(http, cfg, access_token, refresh_token)
         .await
 }
 
 /// Revokes the app's access where the platform offers it (best effort; errors are the caller's to log).
-pub async fn revoke(http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), OAuthError> {
+pub async fn revoke(http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), Failure> {
     network(cfg.platform).revoke(http, cfg, access_token).await
 }
 

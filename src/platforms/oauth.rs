@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::pkce;
+use super::publish::{Failure, FailureKind};
 use crate::domain::platform::Platform;
 
 /// One platform's OAuth app and endpoints.
@@ -162,23 +163,6 @@ pub struct Identity {
     pub placements: Vec<PlacementInfo>,
 }
 
-/// Why a call to a platform failed, classified for the caller.
-#[derive(Debug, thiserror::Error)]
-pub enum OAuthError {
-    /// The platform refused the grant or token: the user must reconnect.
-    #[error("rejected by the platform: {0}")]
-    Rejected(String),
-    /// The user withdrew the app's access on the platform.
-    #[error("access revoked on the platform: {0}")]
-    Revoked(String),
-    /// Network trouble, 5xx or 429: worth retrying later.
-    #[error("temporary platform failure: {0}")]
-    Transient(String),
-    /// The platform answered something we cannot use.
-    #[error("unexpected platform response: {0}")]
-    Protocol(String),
-}
-
 /// What the browser is sent to, plus the PKCE verifier to keep (if the platform uses PKCE).
 pub struct AuthorizeRequest {
     pub url: String,
@@ -236,7 +220,7 @@ pub(crate) async fn standard_exchange(
     code: &str,
     redirect_uri: &str,
     pkce_verifier: Option<&str>,
-) -> Result<TokenSet, OAuthError> {
+) -> Result<TokenSet, Failure> {
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -255,7 +239,7 @@ pub(crate) async fn standard_refresh(
     http: &reqwest::Client,
     cfg: &ProviderConfig,
     refresh_token: &str,
-) -> Result<TokenSet, OAuthError> {
+) -> Result<TokenSet, Failure> {
     token_set(
         &send_json(http.post(&cfg.token_url).form(&[
             ("grant_type", "refresh_token"),
@@ -270,32 +254,33 @@ pub(crate) async fn standard_refresh(
 // ---- shared HTTP plumbing ------------------------------------------------------------------
 
 /// Sends a request and returns the JSON body of a 2xx answer, or a classified error.
-pub(crate) async fn send_json(req: reqwest::RequestBuilder) -> Result<Value, OAuthError> {
+pub(crate) async fn send_json(req: reqwest::RequestBuilder) -> Result<Value, Failure> {
     let resp = req
         .send()
         .await
-        .map_err(|e| OAuthError::Transient(redact_reqwest(&e)))?;
+        .map_err(|e| Failure::new(FailureKind::Transient, redact_reqwest(&e)))?;
     let status = resp.status();
     let text = resp
         .text()
         .await
-        .map_err(|e| OAuthError::Transient(redact_reqwest(&e)))?;
+        .map_err(|e| Failure::new(FailureKind::Transient, redact_reqwest(&e)))?;
     let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
     if status.is_success() {
         if body.is_null() {
-            return Err(OAuthError::Protocol(format!("non-JSON answer ({status})")));
+            return Err(unreadable(format!("non-JSON answer ({status})")));
         }
         return Ok(body);
     }
     Err(classify_error(status.as_u16(), &body))
 }
 
-/// Maps an error answer to a class, reading the OAuth (`error`), Meta (`error.code`) and TikTok shapes.
-pub(crate) fn classify_error(status: u16, body: &Value) -> OAuthError {
+/// Maps an error answer to a failure kind (`Refused`: the user reconnects; `Revoked`;
+/// `Transient`), reading the OAuth (`error`), Meta (`error.code`) and TikTok shapes.
+pub(crate) fn classify_error(status: u16, body: &Value) -> Failure {
     let description = describe(body);
     let msg = format!("HTTP {status}: {description}");
     if status == 429 || status >= 500 {
-        return OAuthError::Transient(msg);
+        return Failure::new(FailureKind::Transient, msg);
     }
     let lower = description.to_ascii_lowercase();
     let meta_subcode = body["error"]["error_subcode"].as_i64();
@@ -303,9 +288,15 @@ pub(crate) fn classify_error(status: u16, body: &Value) -> OAuthError {
     // tell the two apart, so it counts as expired (the user reconnects either way).
     let says_revoked = lower.contains("revoked") && !lower.contains("expired");
     if meta_subcode == Some(458) || says_revoked || lower.contains("not authorized application") {
-        return OAuthError::Revoked(msg);
+        return Failure::new(FailureKind::Revoked, msg);
     }
-    OAuthError::Rejected(msg)
+    Failure::new(FailureKind::Refused, msg)
+}
+
+/// An answer to an OAuth or identity call that cannot be used. These calls create nothing, so by
+/// the one rule (`publish::server_failure`) it is worth asking again: transient.
+pub(crate) fn unreadable(what: impl std::fmt::Display) -> Failure {
+    Failure::new(FailureKind::Transient, format!("unexpected platform response: {what}"))
 }
 
 /// A short, secret-free description of a platform error body.
@@ -354,12 +345,12 @@ pub(crate) fn str_field(v: &Value) -> Option<String> {
     }
 }
 
-pub(crate) fn required(v: &Value, what: &str) -> Result<String, OAuthError> {
-    str_field(v).ok_or_else(|| OAuthError::Protocol(format!("missing {what}")))
+pub(crate) fn required(v: &Value, what: &str) -> Result<String, Failure> {
+    str_field(v).ok_or_else(|| unreadable(format!("missing {what}")))
 }
 
 /// The common token-response shape (`access_token`, `refresh_token`, `expires_in`, …).
-pub(crate) fn token_set(body: &Value) -> Result<TokenSet, OAuthError> {
+pub(crate) fn token_set(body: &Value) -> Result<TokenSet, Failure> {
     Ok(TokenSet {
         access_token: required(&body["access_token"], "access_token")?,
         refresh_token: str_field(&body["refresh_token"]),
@@ -444,28 +435,30 @@ mod tests {
     fn classifies_errors() {
         let j = |s: &str| serde_json::from_str::<Value>(s).unwrap();
         assert!(matches!(
-            classify_error(400, &j(r#"{"error":"invalid_grant"}"#)),
-            OAuthError::Rejected(_)
+            classify_error(400, &j(r#"{"error":"invalid_grant"}"#)).kind,
+            FailureKind::Refused
         ));
-        assert!(matches!(classify_error(503, &Value::Null), OAuthError::Transient(_)));
-        assert!(matches!(classify_error(429, &Value::Null), OAuthError::Transient(_)));
+        assert_eq!(classify_error(503, &Value::Null).kind, FailureKind::Transient);
+        assert_eq!(classify_error(429, &Value::Null).kind, FailureKind::Transient);
         assert!(matches!(
-            classify_error(400, &j(r#"{"error":{"message":"x","code":190,"error_subcode":458}}"#)),
-            OAuthError::Revoked(_)
+            classify_error(400, &j(r#"{"error":{"message":"x","code":190,"error_subcode":458}}"#)).kind,
+            FailureKind::Revoked
         ));
         assert!(matches!(
             classify_error(
                 400,
                 &j(r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#)
-            ),
-            OAuthError::Rejected(_)
+            )
+            .kind,
+            FailureKind::Refused
         ));
         assert!(matches!(
             classify_error(
                 401,
                 &j(r#"{"error":"invalid_token","error_description":"The token has been revoked"}"#)
-            ),
-            OAuthError::Revoked(_)
+            )
+            .kind,
+            FailureKind::Revoked
         ));
     }
 }

@@ -2,7 +2,7 @@
 
 use super::meta_graph;
 use super::publish::{Account, Failure, Item, Lookup, Published, SendGuard};
-use super::{Connect, Counting, Identity, Network, OAuthError, OAuthSpec, ProviderConfig, Rules, Spec, TokenSet};
+use super::{Connect, Counting, Identity, Network, OAuthSpec, ProviderConfig, Rules, Spec, TokenSet};
 use crate::domain::platform::Platform;
 use crate::domain::rules::MB;
 
@@ -52,7 +52,7 @@ impl Network for Threads {
         code: &str,
         redirect_uri: &str,
         _pkce_verifier: Option<&str>,
-    ) -> Result<TokenSet, OAuthError> {
+    ) -> Result<TokenSet, Failure> {
         let short = meta_graph::short_lived(http, cfg, code, redirect_uri).await?;
         meta_graph::long_lived(http, cfg, short, "th_exchange_token").await
     }
@@ -61,7 +61,7 @@ impl Network for Threads {
         http: &reqwest::Client,
         cfg: &ProviderConfig,
         tokens: &TokenSet,
-    ) -> Result<Identity, OAuthError> {
+    ) -> Result<Identity, Failure> {
         let me = send_json(http.get(format!("{}/v1.0/me", cfg.api_url)).query(&[
             ("fields", "id,username,name,threads_profile_picture_url"),
             ("access_token", tokens.access_token.as_str()),
@@ -82,7 +82,7 @@ impl Network for Threads {
         cfg: &ProviderConfig,
         access_token: &str,
         _refresh_token: Option<&str>,
-    ) -> Result<TokenSet, OAuthError> {
+    ) -> Result<TokenSet, Failure> {
         meta_graph::renew(http, cfg, access_token, "th_refresh_token").await
     }
     /// Threads text post: container → wait until it is `FINISHED` → `threads_publish` → permalink.

@@ -1,7 +1,7 @@
 //! TikTok Login Kit: the client id is called `client_key`, scopes are comma-separated, and the
 //! user-info answer wraps data and an error object in one envelope.
 
-use super::{Identity, OAuthError, ProviderConfig, TokenSet, send_json, str_field, token_set};
+use super::{Identity, ProviderConfig, TokenSet, send_json, str_field, token_set};
 
 use super::{Connect, Counting, Network, OAuthSpec, Rules, Spec};
 use crate::domain::rules::MB;
@@ -50,7 +50,7 @@ impl Network for Tiktok {
         code: &str,
         redirect_uri: &str,
         _pkce_verifier: Option<&str>,
-    ) -> Result<TokenSet, OAuthError> {
+    ) -> Result<TokenSet, Failure> {
         let body = send_json(http.post(&cfg.token_url).form(&[
             ("client_key", cfg.client_id.as_str()),
             ("client_secret", cfg.client_secret.as_str()),
@@ -66,7 +66,7 @@ impl Network for Tiktok {
         http: &reqwest::Client,
         cfg: &ProviderConfig,
         tokens: &TokenSet,
-    ) -> Result<Identity, OAuthError> {
+    ) -> Result<Identity, Failure> {
         let body = send_json(
             http.get(format!("{}/v2/user/info/", cfg.api_url))
                 .query(&[("fields", "open_id,union_id,avatar_url,display_name,username")])
@@ -74,7 +74,7 @@ impl Network for Tiktok {
         )
         .await?;
         if let Some(code) = body["error"]["code"].as_str().filter(|c| *c != "ok") {
-            return Err(OAuthError::Rejected(format!("user info error {code}")));
+            return Err(Failure::new(FailureKind::Refused, format!("user info error {code}")));
         }
         let user = &body["data"]["user"];
         let username = str_field(&user["username"]);
@@ -94,7 +94,7 @@ impl Network for Tiktok {
         cfg: &ProviderConfig,
         access_token: &str,
         refresh_token: Option<&str>,
-    ) -> Result<TokenSet, OAuthError> {
+    ) -> Result<TokenSet, Failure> {
         let _ = access_token;
         let refresh_token = super::need_refresh_token(refresh_token)?;
         let body = send_json(http.post(&cfg.token_url).form(&[
@@ -106,7 +106,7 @@ impl Network for Tiktok {
         .await?;
         checked_token(&body)
     }
-    async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), OAuthError> {
+    async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), Failure> {
         send_json(http.post(format!("{}/v2/oauth/revoke/", cfg.api_url)).form(&[
             ("client_key", cfg.client_id.as_str()),
             ("client_secret", cfg.client_secret.as_str()),
@@ -272,7 +272,7 @@ impl Network for Tiktok {
 }
 
 /// TikTok has answered token errors with HTTP 200 and an `error` field.
-fn checked_token(body: &serde_json::Value) -> Result<TokenSet, OAuthError> {
+fn checked_token(body: &serde_json::Value) -> Result<TokenSet, Failure> {
     if body["access_token"].is_null() && body["error"].is_string() {
         return Err(super::classify_error(400, body));
     }

@@ -1,7 +1,7 @@
 //! X (Twitter) OAuth 2.0: a confidential client authenticates with HTTP Basic, PKCE is
 //! mandatory, and refresh tokens rotate (the old one dies on use).
 
-use super::{Identity, OAuthError, ProviderConfig, TokenSet, send_json, str_field, token_set};
+use super::{Identity, ProviderConfig, TokenSet, send_json, str_field, token_set};
 
 use super::{Connect, Counting, Network, OAuthSpec, Rules, Spec};
 use crate::domain::rules::MB;
@@ -56,8 +56,8 @@ impl Network for X {
         code: &str,
         redirect_uri: &str,
         pkce_verifier: Option<&str>,
-    ) -> Result<TokenSet, OAuthError> {
-        let verifier = pkce_verifier.ok_or_else(|| OAuthError::Protocol("PKCE verifier missing".into()))?;
+    ) -> Result<TokenSet, Failure> {
+        let verifier = pkce_verifier.ok_or_else(|| super::oauth::unreadable("PKCE verifier missing"))?;
         token_set(
             &send_json(
                 http.post(&cfg.token_url)
@@ -78,7 +78,7 @@ impl Network for X {
         http: &reqwest::Client,
         cfg: &ProviderConfig,
         tokens: &TokenSet,
-    ) -> Result<Identity, OAuthError> {
+    ) -> Result<Identity, Failure> {
         let body = send_json(
             http.get(format!("{}/2/users/me", cfg.api_url))
                 .query(&[("user.fields", "profile_image_url")])
@@ -100,7 +100,7 @@ impl Network for X {
         cfg: &ProviderConfig,
         _access_token: &str,
         refresh_token: Option<&str>,
-    ) -> Result<TokenSet, OAuthError> {
+    ) -> Result<TokenSet, Failure> {
         let refresh_token = super::need_refresh_token(refresh_token)?;
         token_set(
             &send_json(
@@ -111,7 +111,7 @@ impl Network for X {
             .await?,
         )
     }
-    async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), OAuthError> {
+    async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), Failure> {
         send_json(
             http.post(format!("{}/2/oauth2/revoke", cfg.api_url))
                 .basic_auth(&cfg.client_id, Some(&cfg.client_secret))

@@ -1,9 +1,9 @@
 //! YouTube through Google OAuth: offline access for a refresh token, PKCE, and the channel as the
 //! identity.
 
-use super::{Identity, OAuthError, ProviderConfig, TokenSet, send_json, str_field};
+use super::{Identity, ProviderConfig, TokenSet, send_json, str_field};
 
-use super::publish::{Account, Failure, Item, Published, SendGuard};
+use super::publish::{Account, Failure, FailureKind, Item, Published, SendGuard};
 use super::{Connect, Counting, Network, OAuthSpec, Rules, Spec};
 use crate::domain::platform::Platform;
 
@@ -56,7 +56,7 @@ impl Network for Youtube {
         http: &reqwest::Client,
         cfg: &ProviderConfig,
         tokens: &TokenSet,
-    ) -> Result<Identity, OAuthError> {
+    ) -> Result<Identity, Failure> {
         let body = send_json(
             http.get(format!("{}/youtube/v3/channels", cfg.api_url))
                 .query(&[("part", "snippet"), ("mine", "true")])
@@ -66,7 +66,7 @@ impl Network for Youtube {
         let channel = body["items"]
             .as_array()
             .and_then(|items| items.first())
-            .ok_or_else(|| OAuthError::Rejected("this Google account has no YouTube channel".into()))?;
+            .ok_or_else(|| Failure::new(FailureKind::Refused, "this Google account has no YouTube channel"))?;
         let snippet = &channel["snippet"];
         Ok(Identity {
             external_id: super::required(&channel["id"], "channel id")?,
@@ -76,19 +76,22 @@ impl Network for Youtube {
             placements: vec![],
         })
     }
-    async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), OAuthError> {
+    async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), Failure> {
         let url = cfg.token_url.trim_end_matches("/token").to_string() + "/revoke";
         let resp = http
             .post(url)
             .form(&[("token", access_token)])
             .send()
             .await
-            .map_err(|_| OAuthError::Transient("revoke request failed".into()))?;
+            .map_err(|_| Failure::new(FailureKind::Transient, "revoke request failed"))?;
         // Google answers an empty 200 on success.
         if resp.status().is_success() {
             Ok(())
         } else {
-            Err(OAuthError::Rejected(format!("revoke answered {}", resp.status())))
+            Err(Failure::new(
+                FailureKind::Refused,
+                format!("revoke answered {}", resp.status()),
+            ))
         }
     }
     async fn publish(

@@ -182,7 +182,7 @@ async fn revoke_best_effort(state: &AppState, profile_id: i64) {
         return;
     };
     if let Err(e) = platforms::revoke(&state.http, cfg, &token).await {
-        tracing::warn!(profile_id, %platform, error = %e, "revocation at the platform failed");
+        tracing::warn!(profile_id, %platform, error = %e.message, "revocation at the platform failed");
     }
 }
 
