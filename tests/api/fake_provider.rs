@@ -1,7 +1,15 @@
-//! A fake OAuth / identity provider for the seven platforms of `docs/platforms.md`, served by axum
-//! on 127.0.0.1 inside the test binary. It speaks each platform's request and response formats
-//! (methods, client authentication, PKCE, error shapes) so the connection flow and token refresh
-//! can be tested end to end, and it records every request it receives.
+//! A fake of the seven platforms of `docs/platforms.md` (OAuth, identity, revocation and
+//! publishing), served by axum on 127.0.0.1 inside the test binary. It speaks each platform's
+//! request and response formats (methods, client authentication, PKCE, error shapes) so the
+//! connection flow, token refresh and publishing can be tested end to end, and it records every
+//! request it receives.
+//!
+//! One room per platform, as in `src/platforms/`: each platform's file (`facebook.rs`, `x.rs`, …)
+//! opens with its `SPEC` (OAuth quirks, words, error formats, token answers, routes) and holds its
+//! identity, revocation and publishing handlers; `meta.rs` is what Meta's three share. This file
+//! is the server, the recording, the shared state and the generic authorize and token endpoints
+//! driven by the specs; `publishing.rs` the publishing helpers; `tests.rs` the fake's self-tests.
+//! Adding a platform: its file with a `SPEC`, and its line in `SPECS`.
 //!
 //! URL layout (`{base}` = `http://127.0.0.1:PORT`):
 //! - authorize (consent page): `{base}/<platform>/authorize`
@@ -25,12 +33,16 @@
 mod facebook;
 mod instagram;
 mod linkedin;
+mod meta;
 mod publishing;
 mod threads;
 mod tiktok;
 mod x;
+mod youtube;
 
 pub use publishing::{FakePost, JPEG, Scripted};
+
+use meta::meta_err;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -47,15 +59,16 @@ use sha2::{Digest, Sha256};
 use tokio::task::JoinHandle;
 use url::Url;
 
-pub const PLATFORMS: [&str; 7] = [
-    "facebook",
-    "instagram",
-    "tiktok",
-    "linkedin",
-    "youtube",
-    "twitter",
-    "threads",
-];
+/// The fake platforms' path segments, in the registry's order.
+pub const PLATFORMS: [&str; 7] = {
+    let mut names = [""; 7];
+    let mut i = 0;
+    while i < SPECS.len() {
+        names[i] = SPECS[i].name;
+        i += 1;
+    }
+    names
+};
 
 /// Lifetime of the short-lived Meta tokens returned by the code exchange.
 pub const META_SHORT_LIVED_SECS: i64 = 3600;
@@ -203,7 +216,7 @@ impl FakeProvider {
     /// `accessToken` → `revoke` gives its revoke URL); YouTube's `/token` → `/revoke` likewise.
     pub fn token_url(&self, platform: &str) -> String {
         let p = check_platform(platform);
-        format!("{}/{}{}", self.base, p, token_path(p))
+        format!("{}/{}{}", self.base, p, spec(p).token_path)
     }
 
     pub fn api_url(&self, platform: &str) -> String {
@@ -213,13 +226,9 @@ impl FakeProvider {
     /// The revoke URL the server should derive (LinkedIn, YouTube) or use (`{api}/...`).
     pub fn revoke_url(&self, platform: &str) -> Option<String> {
         let p = check_platform(platform);
-        match p {
-            "linkedin" => Some(self.token_url(p).replace("accessToken", "revoke")),
-            "youtube" => Some(self.token_url(p).replace("/token", "/revoke")),
-            "tiktok" => Some(format!("{}/v2/oauth/revoke/", self.api_url(p))),
-            "twitter" => Some(format!("{}/2/oauth2/revoke", self.api_url(p))),
-            "facebook" => Some(format!("{}/me/permissions", self.api_url(p))),
-            _ => None,
+        match spec(p).revoke.as_ref()? {
+            Revoke::Site(path) => Some(format!("{}/{p}{path}", self.base)),
+            Revoke::Api(path) => Some(format!("{}{path}", self.api_url(p))),
         }
     }
 
@@ -478,8 +487,148 @@ impl FakeProvider {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Platform metadata
+// What each fake platform is
 // ---------------------------------------------------------------------------------------------
+
+/// What one fake platform is, as data: its OAuth quirks, its words and error formats, and its
+/// routes. Each platform's file defines its `SPEC`; `spec` is the registry. The server, the
+/// authorize and token endpoints and the token bookkeeping below are shared and read it.
+struct FakeSpec {
+    /// The first path segment (`twitter` for X).
+    name: &'static str,
+    label: &'static str,
+    scope_separator: char,
+    /// The client id's name in the authorize URL and token forms (`client_key` on TikTok).
+    client_id_param: &'static str,
+    /// The token endpoint under `{base}/<platform>`.
+    token_path: &'static str,
+    /// The token endpoint takes GET with a query (Facebook) rather than a POST form.
+    token_by_get: bool,
+    client_auth: ClientAuth,
+    /// `expires_in` of access tokens (until `set_expires_in`).
+    expires_in: i64,
+    pkce: bool,
+    /// `access_type=offline` must be asked for (Google, so that a refresh token is issued).
+    requires_offline: bool,
+    scopes: &'static [&'static str],
+    /// The callback repeats the granted scopes under this name (TikTok `scopes`, Google `scope`).
+    callback_scopes: Option<&'static str>,
+    /// What the callback carries besides `error=access_denied` when the user cancels.
+    denied: &'static [(&'static str, &'static str)],
+    words: Words,
+    /// Where the app's access is revoked.
+    revoke: Option<Revoke>,
+    /// Pages or organisations the user manages, until `set_placements`: (id, name, username).
+    placements: &'static [(&'static str, &'static str, &'static str)],
+    /// The answer to a code exchange.
+    code_tokens: fn(&mut Inner, &Exchange) -> Value,
+    /// The answer to the `refresh_token` grant; None where the platform has none (Meta renews
+    /// its tokens on endpoints of its own).
+    refresh_tokens: Option<fn(&mut Inner, &Renewal) -> Value>,
+    /// A token-endpoint error in the platform's format (`refresh`: the refresh flavour).
+    token_error: fn(&str, bool, OErr) -> Response,
+    /// The answer to a missing, unknown, expired or revoked access token.
+    auth_error: fn(&str, AuthFail) -> Response,
+    /// The platform's generic server error (5xx).
+    server_error: fn(StatusCode) -> Response,
+    /// Requests under `{base}/<platform>/api` (identity, publishing, revocation).
+    api: fn(&mut Inner, &str, &RecordedRequest) -> Option<Response>,
+    /// Requests elsewhere under `{base}/<platform>` that the platform serves itself (revocation
+    /// and upload hosts), seen before the shared authorize and token endpoints.
+    site: fn(&mut Inner, &str, &RecordedRequest) -> Option<Response>,
+}
+
+/// How the token endpoint authenticates the client.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientAuth {
+    /// `client_id` (or `client_key`) and `client_secret` in the form or query.
+    Body,
+    /// HTTP Basic only (X); a `client_id` in the body must match.
+    Basic,
+    /// HTTP Basic or the body (Google).
+    BasicOrBody,
+}
+
+/// Where a platform revokes access: a path under `{base}/<platform>` or under its API.
+enum Revoke {
+    Site(&'static str),
+    Api(&'static str),
+}
+
+/// A platform's words for the token endpoint's refusals.
+struct Words {
+    bad_client_id: &'static str,
+    bad_client_secret: &'static str,
+    invalid_code: &'static str,
+    used_code: &'static str,
+    redirect_mismatch: &'static str,
+    missing_verifier: &'static str,
+    bad_verifier: &'static str,
+    refresh_invalid: &'static str,
+    refresh_revoked: &'static str,
+}
+
+impl Words {
+    /// The plain OAuth words (a platform overrides what it says differently).
+    const OAUTH: Words = Words {
+        bad_client_id: "Client authentication failed",
+        bad_client_secret: "Client authentication failed",
+        invalid_code: "Invalid authorization code",
+        used_code: "Invalid authorization code",
+        redirect_mismatch: "Invalid authorization code",
+        missing_verifier: "Missing required parameter [code_verifier].",
+        bad_verifier: "Value passed for the code verifier was invalid.",
+        refresh_invalid: "Refresh token is invalid or expired.",
+        refresh_revoked: "Refresh token has been revoked by the user.",
+    };
+}
+
+/// A code being exchanged, for the platform's token answer.
+struct Exchange {
+    p: &'static str,
+    grant: usize,
+    user: Identity,
+    scopes: Vec<String>,
+    offline: bool,
+    prompt_consent: bool,
+    expires_in: i64,
+    issue_refresh: bool,
+}
+
+/// A refresh being granted: the new access token is issued, the presented refresh token is
+/// `self.tokens[token]`.
+struct Renewal {
+    p: &'static str,
+    token: usize,
+    refresh_token: String,
+    grant: usize,
+    scopes: Vec<String>,
+    open_id: String,
+    expires_in: i64,
+    access_token: String,
+}
+
+/// The registry: one line per platform.
+const SPECS: [&FakeSpec; 7] = [
+    &facebook::SPEC,
+    &instagram::SPEC,
+    &tiktok::SPEC,
+    &linkedin::SPEC,
+    &youtube::SPEC,
+    &x::SPEC,
+    &threads::SPEC,
+];
+
+fn spec(p: &str) -> &'static FakeSpec {
+    SPECS
+        .iter()
+        .find(|s| s.name == p)
+        .unwrap_or_else(|| panic!("fake provider: unknown platform {p:?}"))
+}
+
+fn no_site(_: &mut Inner, _: &str, _: &RecordedRequest) -> Option<Response> {
+    None
+}
 
 fn check_platform(p: &str) -> &'static str {
     find_platform(p).unwrap_or_else(|| panic!("fake provider: unknown platform {p:?}"))
@@ -487,136 +636,6 @@ fn check_platform(p: &str) -> &'static str {
 
 fn find_platform(p: &str) -> Option<&'static str> {
     PLATFORMS.iter().copied().find(|x| *x == p)
-}
-
-fn display_name(p: &str) -> &'static str {
-    match p {
-        "facebook" => "Facebook",
-        "instagram" => "Instagram",
-        "tiktok" => "TikTok",
-        "linkedin" => "LinkedIn",
-        "youtube" => "YouTube",
-        "twitter" => "X",
-        _ => "Threads",
-    }
-}
-
-fn is_meta(p: &str) -> bool {
-    matches!(p, "facebook" | "instagram" | "threads")
-}
-
-fn scope_separator(p: &str) -> char {
-    match p {
-        "linkedin" | "youtube" | "twitter" => ' ',
-        _ => ',',
-    }
-}
-
-fn client_id_param(p: &str) -> &'static str {
-    if p == "tiktok" { "client_key" } else { "client_id" }
-}
-
-fn token_path(p: &str) -> &'static str {
-    if p == "linkedin" {
-        "/oauth/v2/accessToken"
-    } else {
-        "/token"
-    }
-}
-
-fn default_expires_in(p: &str) -> i64 {
-    match p {
-        "tiktok" => 86_400,
-        "youtube" => 3599,
-        "twitter" => 7200,
-        _ => 5_184_000,
-    }
-}
-
-fn requires_pkce(p: &str) -> bool {
-    matches!(p, "twitter" | "youtube")
-}
-
-fn known_scopes(p: &str) -> &'static [&'static str] {
-    match p {
-        "facebook" => &[
-            "pages_show_list",
-            "pages_manage_posts",
-            "pages_read_engagement",
-            "business_management",
-            "public_profile",
-            "email",
-            "pages_manage_metadata",
-            "pages_read_user_content",
-            "pages_manage_engagement",
-            "read_insights",
-            "publish_video",
-            "instagram_basic",
-            "instagram_content_publish",
-            "instagram_manage_insights",
-            "instagram_manage_comments",
-        ],
-        "instagram" => &[
-            "instagram_business_basic",
-            "instagram_business_content_publish",
-            "instagram_business_manage_comments",
-            "instagram_business_manage_messages",
-            "instagram_business_manage_insights",
-        ],
-        "tiktok" => &[
-            "user.info.basic",
-            "user.info.profile",
-            "user.info.stats",
-            "video.publish",
-            "video.upload",
-            "video.list",
-        ],
-        "linkedin" => &[
-            "openid",
-            "profile",
-            "email",
-            "w_member_social",
-            "r_organization_admin",
-            "rw_organization_admin",
-            "w_organization_social",
-            "r_organization_social",
-        ],
-        "youtube" => &[
-            "https://www.googleapis.com/auth/youtube.upload",
-            "https://www.googleapis.com/auth/youtube.readonly",
-            "https://www.googleapis.com/auth/youtube",
-            "https://www.googleapis.com/auth/youtube.force-ssl",
-            "https://www.googleapis.com/auth/userinfo.email",
-            "https://www.googleapis.com/auth/userinfo.profile",
-            "openid",
-            "email",
-            "profile",
-        ],
-        "twitter" => &[
-            "tweet.read",
-            "tweet.write",
-            "tweet.moderate.write",
-            "users.read",
-            "offline.access",
-            "media.write",
-            "follows.read",
-            "follows.write",
-            "like.read",
-            "like.write",
-            "list.read",
-            "list.write",
-            "bookmark.read",
-            "bookmark.write",
-        ],
-        _ => &[
-            "threads_basic",
-            "threads_content_publish",
-            "threads_manage_replies",
-            "threads_read_replies",
-            "threads_manage_insights",
-            "threads_delete",
-        ],
-    }
 }
 
 fn capitalize(p: &str) -> String {
@@ -676,33 +695,22 @@ struct PlatformState {
 
 impl PlatformState {
     fn new(p: &str) -> Self {
-        let placements = match p {
-            "facebook" => vec![
-                Placement {
-                    id: "facebook-page-1".into(),
-                    name: "Fake Facebook Page One".into(),
-                    username: "fakepageone".into(),
-                },
-                Placement {
-                    id: "facebook-page-2".into(),
-                    name: "Fake Facebook Page Two".into(),
-                    username: "fakepagetwo".into(),
-                },
-            ],
-            "linkedin" => vec![Placement {
-                id: DEFAULT_LINKEDIN_ORG_ID.into(),
-                name: "Fake LinkedIn Organization".into(),
-                username: "fake-linkedin-org".into(),
-            }],
-            _ => Vec::new(),
-        };
+        let placements = spec(p)
+            .placements
+            .iter()
+            .map(|(id, name, username)| Placement {
+                id: id.to_string(),
+                name: name.to_string(),
+                username: username.to_string(),
+            })
+            .collect();
         PlatformState {
             identity: Identity {
                 id: format!("{p}-user-1"),
                 name: format!("Fake {} User", capitalize(p)),
                 username: format!("fake_{p}"),
             },
-            expires_in: default_expires_in(p),
+            expires_in: spec(p).expires_in,
             fail_token_exchange: false,
             fail_long_lived_exchange: false,
             fail_identity: None,
@@ -802,7 +810,7 @@ struct Inner {
     /// Posts the fake platforms hold.
     posts: Vec<FakePost>,
     /// Threads containers by id.
-    containers: HashMap<String, threads::Container>,
+    containers: HashMap<String, meta::Container>,
     /// Set by a handler: hold the current answer this long before sending it.
     stall: Option<std::time::Duration>,
     /// How long every answer takes (a real platform's latency).
@@ -941,65 +949,8 @@ fn ok(v: Value) -> Response {
     json_resp(StatusCode::OK, v)
 }
 
-fn meta_err(code: i64, subcode: Option<i64>, message: &str) -> Response {
-    meta_err_status(StatusCode::BAD_REQUEST, code, subcode, message)
-}
-
-fn meta_err_status(status: StatusCode, code: i64, subcode: Option<i64>, message: &str) -> Response {
-    let mut e = json!({
-        "message": message,
-        "type": "OAuthException",
-        "code": code,
-        "fbtrace_id": format!("Afake{}", random_hex(8)),
-    });
-    if let Some(s) = subcode {
-        e["error_subcode"] = json!(s);
-    }
-    json_resp(status, json!({ "error": e }))
-}
-
 fn oauth_err(status: StatusCode, error: &str, description: &str) -> Response {
     json_resp(status, json!({ "error": error, "error_description": description }))
-}
-
-fn tiktok_oauth_err(status: StatusCode, error: &str, description: &str) -> Response {
-    json_resp(
-        status,
-        json!({ "error": error, "error_description": description, "log_id": random_hex(12) }),
-    )
-}
-
-fn tiktok_api_err(status: StatusCode, code: &str, message: &str) -> Response {
-    json_resp(
-        status,
-        json!({ "data": {}, "error": { "code": code, "message": message, "log_id": random_hex(12) } }),
-    )
-}
-
-fn linkedin_api_err(status: StatusCode, service_code: i64, code: &str, message: &str) -> Response {
-    json_resp(
-        status,
-        json!({ "status": status.as_u16(), "serviceErrorCode": service_code, "code": code, "message": message }),
-    )
-}
-
-fn google_api_err(status: StatusCode, message: &str, reason: &str, google_status: &str) -> Response {
-    json_resp(
-        status,
-        json!({ "error": {
-            "code": status.as_u16(),
-            "message": message,
-            "errors": [{ "message": message, "domain": "global", "reason": reason }],
-            "status": google_status,
-        }}),
-    )
-}
-
-fn x_api_err(status: StatusCode, title: &str) -> Response {
-    json_resp(
-        status,
-        json!({ "title": title, "type": "about:blank", "status": status.as_u16(), "detail": title }),
-    )
 }
 
 fn not_found(r: &RecordedRequest) -> Response {
@@ -1025,78 +976,25 @@ fn platform_failure(p: &str, status: u16) -> Response {
     if status == StatusCode::UNAUTHORIZED {
         return auth_error(p, AuthFail::Unknown);
     }
-    match p {
-        "facebook" | "instagram" | "threads" => json_resp(
-            status,
-            json!({ "error": {
-                "message": "An unexpected error has occurred. Please retry your request later.",
-                "type": "OAuthException",
-                "is_transient": true,
-                "code": 2,
-                "fbtrace_id": format!("Afake{}", random_hex(8)),
-            }}),
-        ),
-        "tiktok" => tiktok_api_err(
-            status,
-            "internal_error",
-            "Something went wrong. Please try again later.",
-        ),
-        "linkedin" => linkedin_api_err(status, 0, "INTERNAL_SERVER_ERROR", "Internal Server Error"),
-        "youtube" => google_api_err(status, "Backend Error", "backendError", "INTERNAL"),
-        _ => x_api_err(status, "Internal Server Error"),
-    }
+    (spec(p).server_error)(status)
 }
 
 /// The platform's answer to a missing / invalid / expired / revoked access token.
 fn auth_error(p: &str, fail: AuthFail) -> Response {
-    match p {
-        "facebook" | "instagram" | "threads" => match fail {
-            AuthFail::Missing => meta_err(
-                2500,
-                None,
-                "An active access token must be used to query information about the current user.",
-            ),
-            AuthFail::Unknown => meta_err(190, None, "Invalid OAuth access token - Cannot parse access token"),
-            AuthFail::Expired => meta_err(190, Some(463), "Error validating access token: Session has expired."),
-            AuthFail::Revoked => meta_err(
-                190,
-                Some(458),
-                &format!(
-                    "Error validating access token: The user has not authorized application {}.",
-                    FakeProvider::client_id(p)
-                ),
-            ),
-        },
-        "tiktok" => tiktok_api_err(
-            StatusCode::UNAUTHORIZED,
-            "access_token_invalid",
-            "The access token is invalid or not found in the request.",
-        ),
-        "linkedin" => {
-            let (sc, code, msg) = match fail {
-                AuthFail::Missing => (65604, "EMPTY_ACCESS_TOKEN", "Empty oauth2 access token"),
-                AuthFail::Unknown => (65600, "INVALID_ACCESS_TOKEN", "Invalid access token"),
-                AuthFail::Expired => (
-                    65601,
-                    "EXPIRED_ACCESS_TOKEN",
-                    "The token used in the request has expired",
-                ),
-                AuthFail::Revoked => (
-                    65602,
-                    "REVOKED_ACCESS_TOKEN",
-                    "The token used in the request has been revoked by the user",
-                ),
-            };
-            linkedin_api_err(StatusCode::UNAUTHORIZED, sc, code, msg)
-        }
-        "youtube" => google_api_err(
-            StatusCode::UNAUTHORIZED,
-            "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
-            "authError",
-            "UNAUTHENTICATED",
-        ),
-        _ => x_api_err(StatusCode::UNAUTHORIZED, "Unauthorized"),
-    }
+    (spec(p).auth_error)(p, fail)
+}
+
+/// Renders a token-endpoint error in the platform's format. `refresh` selects the refresh
+/// flavour where the platform differs.
+fn token_error(p: &str, refresh: bool, e: OErr) -> Response {
+    (spec(p).token_error)(p, refresh, e)
+}
+
+fn deny_callback(req: &AuthRequest) -> String {
+    let mut params: Vec<(&str, &str)> = vec![("error", "access_denied")];
+    params.extend(spec(req.platform).denied.iter().copied());
+    params.push(("state", &req.state));
+    with_query(&req.redirect_uri, &params)
 }
 
 // --- token endpoint errors ---
@@ -1136,114 +1034,6 @@ impl OErr {
         self.meta = Some((code, subcode));
         self
     }
-}
-
-/// Renders a token-endpoint error in the platform's format. `refresh` selects the refresh
-/// flavour where the platform differs.
-fn token_error(p: &str, refresh: bool, e: OErr) -> Response {
-    use ErrKind::*;
-    let bad = StatusCode::BAD_REQUEST;
-    match p {
-        "facebook" | "threads" => {
-            let (code, sub) = e.meta.unwrap_or(match e.kind {
-                Client => (101, None),
-                Grant => (100, Some(36007)),
-                Redirect => (100, Some(36008)),
-                Request | UnsupportedGrantType => (100, None),
-                Revoked => (190, Some(458)),
-            });
-            meta_err(code, sub, &e.msg)
-        }
-        "instagram" => json_resp(
-            bad,
-            json!({ "error_type": "OAuthException", "code": 400, "error_message": e.msg }),
-        ),
-        "tiktok" => {
-            let error = match e.kind {
-                Client => "invalid_client",
-                Grant | Redirect | Revoked => "invalid_grant",
-                Request => "invalid_request",
-                UnsupportedGrantType => "unsupported_grant_type",
-            };
-            tiktok_oauth_err(bad, error, &e.msg)
-        }
-        "linkedin" => match e.kind {
-            Client => oauth_err(StatusCode::UNAUTHORIZED, "invalid_client", &e.msg),
-            Grant | Redirect if !refresh => oauth_err(bad, "invalid_request", &e.msg),
-            Grant | Redirect | Revoked => oauth_err(bad, "invalid_grant", &e.msg),
-            Request => oauth_err(bad, "invalid_request", &e.msg),
-            UnsupportedGrantType => oauth_err(bad, "unsupported_grant_type", &e.msg),
-        },
-        "youtube" => match e.kind {
-            Client => oauth_err(StatusCode::UNAUTHORIZED, "invalid_client", &e.msg),
-            Grant | Revoked => oauth_err(bad, "invalid_grant", &e.msg),
-            Redirect => oauth_err(bad, "redirect_uri_mismatch", &e.msg),
-            Request => oauth_err(bad, "invalid_request", &e.msg),
-            UnsupportedGrantType => oauth_err(bad, "unsupported_grant_type", &e.msg),
-        },
-        _ => match e.kind {
-            Client => oauth_err(StatusCode::UNAUTHORIZED, "unauthorized_client", &e.msg),
-            UnsupportedGrantType => oauth_err(bad, "unsupported_grant_type", &e.msg),
-            _ => oauth_err(bad, "invalid_request", &e.msg),
-        },
-    }
-}
-
-fn invalid_code_message(p: &str) -> &'static str {
-    match p {
-        "facebook" | "threads" => "Invalid verification code format.",
-        "instagram" => "Invalid authorization code",
-        "tiktok" => "Authorization code is expired.",
-        "linkedin" => {
-            "Unable to retrieve access token: appid/redirect uri/code verifier does not match authorization code. Or authorization code expired. Or external member binding exists"
-        }
-        "youtube" => "Bad Request",
-        _ => "Value passed for the authorization code was invalid.",
-    }
-}
-
-fn refresh_rejected_message(p: &str, revoked: bool) -> String {
-    match (p, revoked) {
-        ("youtube", true) => "Token has been expired or revoked.".into(),
-        ("youtube", false) => "Bad Request".into(),
-        ("twitter", true) => "Value passed for the token was invalid: the token has been revoked.".into(),
-        ("twitter", false) => "Value passed for the token was invalid.".into(),
-        ("linkedin", true) => "The provided refresh token has been revoked".into(),
-        ("linkedin", false) => "The provided refresh token is invalid or expired".into(),
-        (_, true) => "Refresh token has been revoked by the user.".into(),
-        (_, false) => "Refresh token is invalid or expired.".into(),
-    }
-}
-
-fn deny_callback(req: &AuthRequest) -> String {
-    let p = req.platform;
-    let mut params: Vec<(&str, &str)> = vec![("error", "access_denied")];
-    match p {
-        "facebook" => {
-            params.push(("error_code", "200"));
-            params.push(("error_description", "Permissions error"));
-            params.push(("error_reason", "user_denied"));
-        }
-        "instagram" | "threads" => {
-            params.push(("error_reason", "user_denied"));
-            params.push(("error_description", "The user denied your request."));
-        }
-        "tiktok" => {
-            params.push(("error_description", "The user denied the authorization request."));
-            params.push(("error_type", "user_denied"));
-        }
-        "linkedin" => {
-            params.push(("error_description", "The user cancelled the authorization"));
-        }
-        "youtube" => {
-            params.push(("error_description", "The user denied access to the application."));
-        }
-        _ => {
-            params.push(("error_description", "The user denied the authorization request."));
-        }
-    }
-    params.push(("state", &req.state));
-    with_query(&req.redirect_uri, &params)
 }
 
 const PIXEL_PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=";
@@ -1419,17 +1209,18 @@ impl Inner {
         let u = Url::parse(authorize_url).map_err(|e| format!("malformed URL ({e}): {authorize_url}"))?;
         let seg = rest.trim_start_matches('/').split(['/', '?']).next().unwrap_or("");
         let p = find_platform(seg).ok_or_else(|| format!("unknown platform in {authorize_url}"))?;
-        let name = display_name(p);
+        let sp = spec(p);
+        let name = sp.label;
         if u.path() != format!("/{p}/authorize") {
             return Err(format!("{name}: wrong authorize path {}", u.path()));
         }
         let q: Vec<(String, String)> = u.query_pairs().into_owned().collect();
 
-        let id_param = client_id_param(p);
+        let id_param = sp.client_id_param;
         let client = match get(&q, id_param) {
             Some(c) => c,
-            None if p == "tiktok" && get(&q, "client_id").is_some() => {
-                return Err("TikTok: expects `client_key`, got `client_id`".into());
+            None if id_param != "client_id" && get(&q, "client_id").is_some() => {
+                return Err(format!("{name}: expects `{id_param}`, got `client_id`"));
             }
             None => return Err(format!("{name}: missing `{id_param}`")),
         };
@@ -1473,7 +1264,7 @@ impl Inner {
         let scope = get(&q, "scope")
             .filter(|s| !s.trim().is_empty())
             .ok_or_else(|| format!("{name}: missing `scope`"))?;
-        let sep = scope_separator(p);
+        let sep = sp.scope_separator;
         let (sep_name, other) = if sep == ',' { ("comma", ' ') } else { ("space", ',') };
         if scope.contains(other) {
             return Err(format!("{name}: scope must be {sep_name}-separated, got {scope:?}"));
@@ -1483,7 +1274,7 @@ impl Inner {
             if s.is_empty() {
                 return Err(format!("{name}: empty item in scope {scope:?}"));
             }
-            if !known_scopes(p).contains(&s.as_str()) {
+            if !sp.scopes.contains(&s.as_str()) {
                 return Err(format!("{name}: invalid scope {s:?}"));
             }
         }
@@ -1492,7 +1283,7 @@ impl Inner {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| format!("{name}: missing `state`"))?;
 
-        let code_challenge = if requires_pkce(p) {
+        let code_challenge = if sp.pkce {
             let ch = get(&q, "code_challenge")
                 .ok_or_else(|| format!("{name}: missing `code_challenge` (PKCE is required)"))?;
             match get(&q, "code_challenge_method") {
@@ -1512,7 +1303,7 @@ impl Inner {
         };
 
         let offline = get(&q, "access_type") == Some("offline");
-        if p == "youtube" && !offline {
+        if sp.requires_offline && !offline {
             return Err(format!(
                 "{name}: access_type=offline is required (got {:?})",
                 get(&q, "access_type")
@@ -1550,12 +1341,10 @@ impl Inner {
                 used: false,
             },
         );
-        let scopes = req.scopes.join(&scope_separator(p).to_string());
+        let scopes = req.scopes.join(&spec(p).scope_separator.to_string());
         let mut params: Vec<(&str, &str)> = vec![("code", &code), ("state", &req.state)];
-        match p {
-            "tiktok" => params.push(("scopes", &scopes)),
-            "youtube" => params.push(("scope", &scopes)),
-            _ => {}
+        if let Some(name) = spec(p).callback_scopes {
+            params.push((name, &scopes));
         }
         with_query(&req.redirect_uri, &params)
     }
@@ -1578,7 +1367,7 @@ impl Inner {
             }
         };
         let p = req.platform;
-        let name = display_name(p);
+        let name = spec(p).label;
         let user = self.st(p).identity.clone();
         let approve = self.approve_callback(&req);
         let deny = deny_callback(&req);
@@ -1612,6 +1401,9 @@ impl Inner {
         };
         let rest = &r.path[p.len() + 1..];
         let m = r.method.as_str();
+        if let Some(resp) = (spec(p).site)(self, rest, r) {
+            return resp;
+        }
         if rest == "/authorize" {
             return if m == "GET" {
                 self.consent_page(r)
@@ -1630,69 +1422,21 @@ impl Inner {
             let png = STANDARD.decode(PIXEL_PNG).expect("png");
             return ([(header::CONTENT_TYPE, "image/png")], png).into_response();
         }
-        if rest == token_path(p) {
+        if rest == spec(p).token_path {
             return self.token_endpoint(p, r);
         }
-        if (p == "linkedin" && rest == "/oauth/v2/revoke") || (p == "youtube" && rest == "/revoke") {
-            if m != "POST" {
-                return method_not_allowed(r, "POST");
-            }
-            return if p == "linkedin" {
-                self.linkedin_revoke(r)
-            } else {
-                self.google_revoke(r)
-            };
-        }
-        if p == "linkedin" && rest.starts_with("/dms-uploads/") {
-            // Upload URLs live outside the API host, as LinkedIn's do.
-            return self.publishing(p, rest, r).unwrap_or_else(|| not_found(r));
-        }
         if let Some(api) = rest.strip_prefix("/api") {
-            return self.api(p, api, r);
+            return (spec(p).api)(self, api, r).unwrap_or_else(|| not_found(r));
         }
         not_found(r)
-    }
-
-    fn api(&mut self, p: &'static str, path: &str, r: &RecordedRequest) -> Response {
-        if let Some(resp) = self.publishing(p, path, r) {
-            return resp;
-        }
-        let m = r.method.as_str();
-        let meta_path = strip_graph_version(path);
-        match (p, m) {
-            ("facebook", "GET") if meta_path == "/me" => self.facebook_me(r),
-            ("facebook", "GET") if meta_path == "/me/accounts" => self.facebook_accounts(r),
-            ("facebook", "DELETE") if meta_path.ends_with("/permissions") => {
-                let who = meta_path.trim_end_matches("/permissions").trim_start_matches('/');
-                self.facebook_revoke(who, r)
-            }
-            ("instagram" | "threads", "GET") if meta_path == "/me" => self.meta_me(p, r),
-            ("instagram" | "threads", "GET") if meta_path == "/access_token" => self.meta_long_lived(p, r),
-            ("instagram" | "threads", "GET") if meta_path == "/refresh_access_token" => self.meta_refresh(p, r),
-            ("tiktok", "GET") if path == "/v2/user/info/" || path == "/v2/user/info" => self.tiktok_user_info(r),
-            ("tiktok", "POST") if path == "/v2/oauth/revoke/" || path == "/v2/oauth/revoke" => self.tiktok_revoke(r),
-            ("linkedin", "GET") if path == "/v2/userinfo" => self.linkedin_userinfo(r),
-            ("linkedin", "GET") if path == "/rest/organizationAcls" => self.linkedin_acls(r),
-            ("linkedin", "GET") if path.starts_with("/rest/organizations/") => {
-                let id = path.trim_start_matches("/rest/organizations/").to_string();
-                self.linkedin_org(&id, r)
-            }
-            ("youtube", "GET") if path == "/youtube/v3/channels" => self.youtube_channels(r),
-            ("twitter", "GET") if path == "/2/users/me" => self.twitter_me(r),
-            ("twitter", "POST") if path == "/2/oauth2/revoke" => self.twitter_revoke(r),
-            _ => not_found(r),
-        }
     }
 
     // --- token endpoint ---
 
     fn token_endpoint(&mut self, p: &'static str, r: &RecordedRequest) -> Response {
-        if p == "facebook" {
+        if spec(p).token_by_get {
             if r.method != "GET" {
                 return method_not_allowed(r, "GET");
-            }
-            if r.query_param("grant_type") == Some("fb_exchange_token") {
-                return self.facebook_long_lived(r);
             }
             return match self.exchange_code(p, &r.query, None) {
                 Ok(v) => ok(v),
@@ -1717,12 +1461,10 @@ impl Inner {
                 Ok(v) => ok(v),
                 Err(e) => token_error(p, false, e),
             },
-            Some("refresh_token") if matches!(p, "tiktok" | "linkedin" | "youtube" | "twitter") => {
-                match self.refresh(p, &r.form, r.basic()) {
-                    Ok(v) => ok(v),
-                    Err(e) => token_error(p, true, e),
-                }
-            }
+            Some("refresh_token") if spec(p).refresh_tokens.is_some() => match self.refresh(p, &r.form, r.basic()) {
+                Ok(v) => ok(v),
+                Err(e) => token_error(p, true, e),
+            },
             other => token_error(
                 p,
                 false,
@@ -1735,11 +1477,12 @@ impl Inner {
     }
 
     fn client_auth(&self, p: &str, params: &[(String, String)], basic: Option<(String, String)>) -> Result<(), OErr> {
-        let (id, secret) = match p {
-            "twitter" => {
-                let Some((id, secret)) = basic else {
-                    return Err(OErr::new(ErrKind::Client, "Missing valid authorization header"));
-                };
+        let sp = spec(p);
+        let (id, secret) = match (sp.client_auth, basic) {
+            (ClientAuth::Basic, None) => {
+                return Err(OErr::new(ErrKind::Client, "Missing valid authorization header"));
+            }
+            (ClientAuth::Basic, Some((id, secret))) => {
                 if let Some(body_id) = get(params, "client_id")
                     && body_id != id
                 {
@@ -1747,36 +1490,17 @@ impl Inner {
                 }
                 (Some(id), Some(secret))
             }
-            "youtube" if basic.is_some() => {
-                let (id, secret) = basic.expect("checked");
-                (Some(id), Some(secret))
-            }
-            _ => (
-                get(params, client_id_param(p)).map(str::to_string),
+            (ClientAuth::BasicOrBody, Some((id, secret))) => (Some(id), Some(secret)),
+            (ClientAuth::Body | ClientAuth::BasicOrBody, _) => (
+                get(params, sp.client_id_param).map(str::to_string),
                 get(params, "client_secret").map(str::to_string),
             ),
         };
-        let id_ok = id.as_deref() == Some(FakeProvider::client_id(p).as_str());
-        let secret_ok = secret.as_deref() == Some(FakeProvider::client_secret(p).as_str());
-        if !id_ok {
-            let msg = match p {
-                "facebook" | "threads" | "instagram" => "Error validating application. Invalid application ID.",
-                "youtube" => "The OAuth client was not found.",
-                "linkedin" => "Client authentication failed",
-                "twitter" => "Missing valid authorization header",
-                _ => "Client key is invalid.",
-            };
-            return Err(OErr::new(ErrKind::Client, msg).meta(101, None));
+        if id.as_deref() != Some(FakeProvider::client_id(p).as_str()) {
+            return Err(OErr::new(ErrKind::Client, sp.words.bad_client_id).meta(101, None));
         }
-        if !secret_ok {
-            let msg = match p {
-                "facebook" | "threads" | "instagram" => "Error validating client secret.",
-                "youtube" => "Unauthorized",
-                "linkedin" => "Client authentication failed",
-                "twitter" => "Missing valid authorization header",
-                _ => "Client secret is invalid.",
-            };
-            return Err(OErr::new(ErrKind::Client, msg).meta(1, None));
+        if secret.as_deref() != Some(FakeProvider::client_secret(p).as_str()) {
+            return Err(OErr::new(ErrKind::Client, sp.words.bad_client_secret).meta(1, None));
         }
         Ok(())
     }
@@ -1788,50 +1512,29 @@ impl Inner {
         basic: Option<(String, String)>,
     ) -> Result<Value, OErr> {
         self.client_auth(p, params, basic)?;
+        let words = &spec(p).words;
         if self.st(p).fail_token_exchange {
-            return Err(OErr::new(ErrKind::Grant, invalid_code_message(p)));
+            return Err(OErr::new(ErrKind::Grant, words.invalid_code));
         }
         let code = get(params, "code")
             .filter(|c| !c.is_empty())
             .ok_or_else(|| OErr::new(ErrKind::Request, "Missing required parameter: code"))?;
         let Some(ac) = self.codes.get(code).filter(|c| c.platform == p) else {
-            return Err(OErr::new(ErrKind::Grant, invalid_code_message(p)));
+            return Err(OErr::new(ErrKind::Grant, words.invalid_code));
         };
         if ac.used {
-            let msg = match p {
-                "facebook" | "threads" => "This authorization code has been used.",
-                "instagram" => "This authorization code has been used",
-                _ => invalid_code_message(p),
-            };
-            return Err(OErr::new(ErrKind::Grant, msg).meta(100, Some(36009)));
+            return Err(OErr::new(ErrKind::Grant, words.used_code).meta(100, Some(36009)));
         }
         let redirect = get(params, "redirect_uri");
         if redirect != Some(ac.redirect_uri.as_str()) {
-            let msg = match p {
-                "facebook" | "threads" | "instagram" => {
-                    "Error validating verification code. Please make sure your redirect_uri is identical to the one you used in the OAuth dialog request"
-                }
-                "youtube" => "Bad Request",
-                _ => invalid_code_message(p),
-            };
-            return Err(OErr::new(ErrKind::Redirect, msg));
+            return Err(OErr::new(ErrKind::Redirect, words.redirect_mismatch));
         }
         if let Some(challenge) = &ac.code_challenge {
             let Some(verifier) = get(params, "code_verifier") else {
-                let msg = if p == "youtube" {
-                    "Missing code verifier."
-                } else {
-                    "Missing required parameter [code_verifier]."
-                };
-                return Err(OErr::new(ErrKind::Grant, msg));
+                return Err(OErr::new(ErrKind::Grant, words.missing_verifier));
             };
             if !valid_verifier(verifier) || s256(verifier) != *challenge {
-                let msg = if p == "youtube" {
-                    "Invalid code verifier."
-                } else {
-                    "Value passed for the code verifier was invalid."
-                };
-                return Err(OErr::new(ErrKind::Grant, msg));
+                return Err(OErr::new(ErrKind::Grant, words.bad_verifier));
             }
         }
         let ac = self.codes.get_mut(code).expect("code present");
@@ -1847,87 +1550,17 @@ impl Inner {
             scopes: scopes.clone(),
         });
         let grant = self.grants.len() - 1;
-        let expires_in = self.st(p).expires_in;
-        let issue_refresh = self.st(p).issue_refresh_tokens;
-        let body = match p {
-            "facebook" => {
-                let at = self.issue(p, grant, TokenKind::Access, false);
-                json!({ "access_token": at, "token_type": "bearer", "expires_in": META_SHORT_LIVED_SECS })
-            }
-            "instagram" => {
-                let at = self.issue(p, grant, TokenKind::Access, false);
-                if self.st(p).instagram_wrapped {
-                    json!({ "data": [{
-                        "access_token": at,
-                        "user_id": id_json(&user.id),
-                        "permissions": scopes.join(","),
-                    }]})
-                } else {
-                    json!({ "access_token": at, "user_id": id_json(&user.id), "permissions": scopes })
-                }
-            }
-            "threads" => {
-                let at = self.issue(p, grant, TokenKind::Access, false);
-                json!({ "access_token": at, "user_id": id_json(&user.id) })
-            }
-            "tiktok" => {
-                let at = self.issue(p, grant, TokenKind::Access, true);
-                let mut v = json!({
-                    "access_token": at,
-                    "expires_in": expires_in,
-                    "open_id": user.id,
-                    "scope": scopes.join(","),
-                    "token_type": "Bearer",
-                });
-                if issue_refresh {
-                    v["refresh_token"] = json!(self.issue(p, grant, TokenKind::Refresh, true));
-                    v["refresh_expires_in"] = json!(REFRESH_TOKEN_LIFETIME_SECS);
-                }
-                v
-            }
-            "linkedin" => {
-                let at = self.issue(p, grant, TokenKind::Access, true);
-                let mut v = json!({
-                    "access_token": at,
-                    "expires_in": expires_in,
-                    "scope": scopes.join(","),
-                    "token_type": "Bearer",
-                });
-                if issue_refresh {
-                    v["refresh_token"] = json!(self.issue(p, grant, TokenKind::Refresh, true));
-                    v["refresh_token_expires_in"] = json!(REFRESH_TOKEN_LIFETIME_SECS);
-                }
-                v
-            }
-            "youtube" => {
-                let at = self.issue(p, grant, TokenKind::Access, true);
-                let first = self.st_mut(p).consented.insert(user.id.clone());
-                let mut v = json!({
-                    "access_token": at,
-                    "expires_in": expires_in,
-                    "scope": scopes.join(" "),
-                    "token_type": "Bearer",
-                });
-                if offline && (prompt_consent || first) {
-                    v["refresh_token"] = json!(self.issue(p, grant, TokenKind::Refresh, true));
-                }
-                v
-            }
-            _ => {
-                let at = self.issue(p, grant, TokenKind::Access, true);
-                let mut v = json!({
-                    "token_type": "bearer",
-                    "expires_in": expires_in,
-                    "access_token": at,
-                    "scope": scopes.join(" "),
-                });
-                if scopes.iter().any(|s| s == "offline.access") {
-                    v["refresh_token"] = json!(self.issue(p, grant, TokenKind::Refresh, true));
-                }
-                v
-            }
+        let exchange = Exchange {
+            p,
+            grant,
+            user,
+            scopes,
+            offline,
+            prompt_consent,
+            expires_in: self.st(p).expires_in,
+            issue_refresh: self.st(p).issue_refresh_tokens,
         };
-        Ok(body)
+        Ok((spec(p).code_tokens)(self, &exchange))
     }
 
     fn refresh(
@@ -1942,168 +1575,50 @@ impl Inner {
             .ok_or_else(|| OErr::new(ErrKind::Request, "Missing required parameter: refresh_token"))?;
         if let Some(revoked) = self.st(p).reject_refresh {
             let kind = if revoked { ErrKind::Revoked } else { ErrKind::Grant };
-            return Err(OErr::new(kind, refresh_rejected_message(p, revoked)));
+            let words = &spec(p).words;
+            let msg = if revoked {
+                words.refresh_revoked
+            } else {
+                words.refresh_invalid
+            };
+            return Err(OErr::new(kind, msg));
         }
         let Some(i) = self
             .tokens
             .iter()
             .position(|t| t.value == rt && t.platform == p && t.kind == TokenKind::Refresh)
         else {
-            return Err(OErr::new(ErrKind::Grant, refresh_rejected_message(p, false)));
+            return Err(OErr::new(ErrKind::Grant, spec(p).words.refresh_invalid));
         };
         match self.tokens[i].state {
             TokenState::Valid => {}
             TokenState::Revoked => {
-                return Err(OErr::new(ErrKind::Revoked, refresh_rejected_message(p, true)));
+                return Err(OErr::new(ErrKind::Revoked, spec(p).words.refresh_revoked));
             }
             TokenState::Expired | TokenState::Rotated => {
-                return Err(OErr::new(ErrKind::Grant, refresh_rejected_message(p, false)));
+                return Err(OErr::new(ErrKind::Grant, spec(p).words.refresh_invalid));
             }
         }
         let grant = self.tokens[i].grant;
         let scopes = self.grants[grant].scopes.clone();
         let open_id = self.grants[grant].user.id.clone();
         let expires_in = self.st(p).expires_in;
-        let at = self.issue(p, grant, TokenKind::Access, true);
-        let body = match p {
-            "tiktok" => {
-                // TikTok may hand out a new refresh token; the old one stays usable.
-                let new_rt = self.issue(p, grant, TokenKind::Refresh, true);
-                json!({
-                    "access_token": at,
-                    "expires_in": expires_in,
-                    "open_id": open_id,
-                    "refresh_token": new_rt,
-                    "refresh_expires_in": REFRESH_TOKEN_LIFETIME_SECS,
-                    "scope": scopes.join(","),
-                    "token_type": "Bearer",
-                })
-            }
-            "linkedin" => json!({
-                "access_token": at,
-                "expires_in": expires_in,
-                "refresh_token": rt,
-                "refresh_token_expires_in": REFRESH_TOKEN_LIFETIME_SECS - 86_400,
-                "scope": scopes.join(","),
-                "token_type": "Bearer",
-            }),
-            "youtube" => json!({
-                "access_token": at,
-                "expires_in": expires_in,
-                "scope": scopes.join(" "),
-                "token_type": "Bearer",
-            }),
-            _ => {
-                // X rotates: the presented refresh token stops working.
-                self.tokens[i].state = TokenState::Rotated;
-                let new_rt = self.issue(p, grant, TokenKind::Refresh, true);
-                json!({
-                    "token_type": "bearer",
-                    "expires_in": expires_in,
-                    "access_token": at,
-                    "scope": scopes.join(" "),
-                    "refresh_token": new_rt,
-                })
-            }
+        let access_token = self.issue(p, grant, TokenKind::Access, true);
+        let renewal = Renewal {
+            p,
+            token: i,
+            refresh_token: rt.to_string(),
+            grant,
+            scopes,
+            open_id,
+            expires_in,
+            access_token,
         };
-        Ok(body)
+        let answer = spec(p).refresh_tokens.expect("checked by the token endpoint");
+        Ok(answer(self, &renewal))
     }
 
     // --- Meta long-lived exchange and refresh ---
-
-    fn long_lived_response(&mut self, p: &'static str, grant: usize) -> Response {
-        let at = self.issue(p, grant, TokenKind::Access, true);
-        ok(json!({ "access_token": at, "token_type": "bearer", "expires_in": self.st(p).expires_in }))
-    }
-
-    fn meta_refresh_rejection(p: &str, revoked: bool) -> Response {
-        if revoked {
-            auth_error(p, AuthFail::Revoked)
-        } else {
-            auth_error(p, AuthFail::Expired)
-        }
-    }
-
-    fn facebook_long_lived(&mut self, r: &RecordedRequest) -> Response {
-        let p = "facebook";
-        if let Err(e) = self.client_auth(p, &r.query, None) {
-            return token_error(p, false, e);
-        }
-        let presented = r.query_param("fb_exchange_token");
-        let i = match self.check_access(p, presented) {
-            Ok(i) => i,
-            Err(AuthFail::Missing) => {
-                return meta_err(100, None, "Missing required parameter: fb_exchange_token");
-            }
-            Err(f) => return auth_error(p, f),
-        };
-        if self.tokens[i].kind == TokenKind::Page {
-            return meta_err(100, None, "Only User access tokens can be exchanged");
-        }
-        if self.tokens[i].long_lived {
-            if let Some(revoked) = self.st(p).reject_refresh {
-                return Self::meta_refresh_rejection(p, revoked);
-            }
-        } else if self.st(p).fail_long_lived_exchange {
-            return meta_err(1, None, "An unknown error has occurred.");
-        }
-        let grant = self.tokens[i].grant;
-        self.long_lived_response(p, grant)
-    }
-
-    fn meta_long_lived(&mut self, p: &'static str, r: &RecordedRequest) -> Response {
-        let expected = if p == "instagram" {
-            "ig_exchange_token"
-        } else {
-            "th_exchange_token"
-        };
-        if r.query_param("grant_type") != Some(expected) {
-            return meta_err(
-                100,
-                None,
-                &format!("Unsupported grant_type {:?}", r.query_param("grant_type")),
-            );
-        }
-        if r.query_param("client_secret") != Some(FakeProvider::client_secret(p).as_str()) {
-            return meta_err(1, None, "Error validating client secret.");
-        }
-        let i = match self.check_access(p, r.query_param("access_token")) {
-            Ok(i) => i,
-            Err(f) => return auth_error(p, f),
-        };
-        if self.st(p).fail_long_lived_exchange {
-            return meta_err(1, None, "An unknown error has occurred.");
-        }
-        let grant = self.tokens[i].grant;
-        self.long_lived_response(p, grant)
-    }
-
-    fn meta_refresh(&mut self, p: &'static str, r: &RecordedRequest) -> Response {
-        let expected = if p == "instagram" {
-            "ig_refresh_token"
-        } else {
-            "th_refresh_token"
-        };
-        if r.query_param("grant_type") != Some(expected) {
-            return meta_err(
-                100,
-                None,
-                &format!("Unsupported grant_type {:?}", r.query_param("grant_type")),
-            );
-        }
-        let i = match self.check_access(p, r.query_param("access_token")) {
-            Ok(i) => i,
-            Err(f) => return auth_error(p, f),
-        };
-        if let Some(revoked) = self.st(p).reject_refresh {
-            return Self::meta_refresh_rejection(p, revoked);
-        }
-        if !self.tokens[i].long_lived {
-            return meta_err(100, None, "Only long-lived access tokens can be refreshed.");
-        }
-        let grant = self.tokens[i].grant;
-        self.long_lived_response(p, grant)
-    }
 
     // --- identity ---
 
@@ -2114,595 +1629,6 @@ impl Inner {
             return Err(platform_failure(p, status));
         }
         self.check_access(p, token).map_err(|f| auth_error(p, f))
-    }
-
-    fn facebook_me(&mut self, r: &RecordedRequest) -> Response {
-        let p = "facebook";
-        let i = match self.identity_token(p, r.meta_token()) {
-            Ok(i) => i,
-            Err(resp) => return resp,
-        };
-        let grant = &self.grants[self.tokens[i].grant];
-        let (id, name, node) = match &self.tokens[i].page_id {
-            Some(page_id) => {
-                let name = self
-                    .st(p)
-                    .placements
-                    .iter()
-                    .find(|x| &x.id == page_id)
-                    .map(|x| x.name.clone())
-                    .unwrap_or_default();
-                (page_id.clone(), name, "Page")
-            }
-            None => (grant.user.id.clone(), grant.user.name.clone(), "User"),
-        };
-        let has_email = grant.has_scope("email");
-        let username = grant.user.username.clone();
-        let mut out = serde_json::Map::new();
-        for f in requested_fields(r, "fields", &["id", "name"]) {
-            let v = match f.as_str() {
-                "id" => json!(id),
-                "name" => json!(name),
-                "first_name" => json!(name.split(' ').next().unwrap_or("")),
-                "last_name" => json!(name.rsplit(' ').next().unwrap_or("")),
-                "short_name" => json!(name.split(' ').next().unwrap_or("")),
-                "picture" => json!({ "data": {
-                    "height": 50, "width": 50, "is_silhouette": false,
-                    "url": self.picture_url(p, &id),
-                }}),
-                "email" if node == "User" => {
-                    if !has_email {
-                        continue;
-                    }
-                    json!(format!("{username}@example.com"))
-                }
-                other => {
-                    return meta_err(
-                        100,
-                        None,
-                        &format!("(#100) Tried accessing nonexisting field ({other}) on node type ({node})"),
-                    );
-                }
-            };
-            out.insert(f, v);
-        }
-        out.entry("id").or_insert(json!(id));
-        ok(Value::Object(out))
-    }
-
-    fn facebook_accounts(&mut self, r: &RecordedRequest) -> Response {
-        let p = "facebook";
-        let i = match self.check_access(p, r.meta_token()) {
-            Ok(i) => i,
-            Err(f) => return auth_error(p, f),
-        };
-        if self.st(p).fail_placements {
-            return platform_failure(p, 500);
-        }
-        if self.tokens[i].kind == TokenKind::Page {
-            return meta_err(
-                100,
-                None,
-                "(#100) Tried accessing nonexisting field (accounts) on node type (Page)",
-            );
-        }
-        let user_token = self.tokens[i].value.clone();
-        let grant = self.tokens[i].grant;
-        let pages = if self.grants[grant].has_scope("pages_show_list") {
-            self.st(p).placements.clone()
-        } else {
-            Vec::new()
-        };
-        let fields = requested_fields(
-            r,
-            "fields",
-            &["access_token", "category", "category_list", "name", "id", "tasks"],
-        );
-        let mut data = Vec::new();
-        for page in pages {
-            let key = (user_token.clone(), page.id.clone());
-            let page_token = match self.page_tokens.get(&key) {
-                Some(t) => t.clone(),
-                None => {
-                    let t = self.issue(p, grant, TokenKind::Page, true);
-                    self.tokens.last_mut().expect("just issued").page_id = Some(page.id.clone());
-                    self.page_tokens.insert(key, t.clone());
-                    t
-                }
-            };
-            let mut obj = serde_json::Map::new();
-            for f in &fields {
-                let v = match f.as_str() {
-                    "id" => json!(page.id),
-                    "name" => json!(page.name),
-                    "access_token" => json!(page_token),
-                    "username" => json!(page.username),
-                    "link" => json!(format!("https://www.facebook.com/{}", page.username)),
-                    "category" => json!("Software"),
-                    "category_list" => json!([{ "id": "2211", "name": "Software" }]),
-                    "tasks" => json!([
-                        "ADVERTISE",
-                        "ANALYZE",
-                        "CREATE_CONTENT",
-                        "MESSAGING",
-                        "MODERATE",
-                        "MANAGE"
-                    ]),
-                    "picture" => json!({ "data": {
-                        "height": 50, "width": 50, "is_silhouette": false,
-                        "url": self.picture_url(p, &page.id),
-                    }}),
-                    other => {
-                        return meta_err(
-                            100,
-                            None,
-                            &format!("(#100) Tried accessing nonexisting field ({other}) on node type (Page)"),
-                        );
-                    }
-                };
-                obj.insert(f.clone(), v);
-            }
-            obj.entry("id").or_insert(json!(page.id));
-            data.push(Value::Object(obj));
-        }
-        ok(json!({
-            "data": data,
-            "paging": { "cursors": { "before": "QVFIUmZAha2VCZA", "after": "QVFIUkZAhbmRfMQ" } },
-        }))
-    }
-
-    fn facebook_revoke(&mut self, who: &str, r: &RecordedRequest) -> Response {
-        let p = "facebook";
-        let i = match self.check_access(p, r.meta_token()) {
-            Ok(i) => i,
-            Err(f) => return auth_error(p, f),
-        };
-        let user_id = self.grants[self.tokens[i].grant].user.id.clone();
-        if who != "me" && who != user_id {
-            return meta_err(100, None, "(#100) Only the current user's permissions can be revoked");
-        }
-        let grants: HashSet<usize> = self
-            .grants
-            .iter()
-            .enumerate()
-            .filter(|(_, g)| g.platform == p && g.user.id == user_id)
-            .map(|(n, _)| n)
-            .collect();
-        self.revoke_where(|t| grants.contains(&t.grant));
-        ok(json!({ "success": true }))
-    }
-
-    fn meta_me(&mut self, p: &'static str, r: &RecordedRequest) -> Response {
-        let i = match self.identity_token(p, r.meta_token()) {
-            Ok(i) => i,
-            Err(resp) => return resp,
-        };
-        let user = self.grants[self.tokens[i].grant].user.clone();
-        let picture = self.picture_url(p, &user.id);
-        let mut out = serde_json::Map::new();
-        for f in requested_fields(r, "fields", &["id"]) {
-            let v = match (p, f.as_str()) {
-                (_, "id") => json!(user.id),
-                (_, "username") => json!(user.username),
-                (_, "name") => json!(user.name),
-                ("instagram", "user_id") => json!(user.id),
-                ("instagram", "profile_picture_url") => json!(picture),
-                ("instagram", "account_type") => json!("BUSINESS"),
-                ("instagram", "followers_count" | "follows_count" | "media_count") => json!(0),
-                ("threads", "threads_profile_picture_url") => json!(picture),
-                ("threads", "threads_biography") => json!(""),
-                (_, other) => {
-                    let node = if p == "instagram" { "IGUser" } else { "ThreadsUser" };
-                    return meta_err(
-                        100,
-                        None,
-                        &format!("(#100) Tried accessing nonexisting field ({other}) on node type ({node})"),
-                    );
-                }
-            };
-            out.insert(f, v);
-        }
-        out.entry("id").or_insert(json!(user.id));
-        ok(Value::Object(out))
-    }
-
-    fn tiktok_user_info(&mut self, r: &RecordedRequest) -> Response {
-        let p = "tiktok";
-        let i = match self.identity_token(p, r.bearer()) {
-            Ok(i) => i,
-            Err(resp) => return resp,
-        };
-        let Some(fields) = r.query_param("fields").filter(|f| !f.is_empty()) else {
-            return tiktok_api_err(
-                StatusCode::BAD_REQUEST,
-                "invalid_params",
-                "The field `fields` is required.",
-            );
-        };
-        let user = self.grants[self.tokens[i].grant].user.clone();
-        let mut out = serde_json::Map::new();
-        for f in fields.split(',').map(str::trim) {
-            let v = match f {
-                "open_id" => json!(user.id),
-                "union_id" => json!(format!("union-{}", user.id)),
-                "avatar_url" | "avatar_url_100" | "avatar_large_url" => {
-                    json!(self.picture_url(p, &user.id))
-                }
-                "display_name" => json!(user.name),
-                "username" => json!(user.username),
-                "bio_description" => json!(""),
-                "profile_deep_link" => json!(format!("https://www.tiktok.com/@{}", user.username)),
-                "is_verified" => json!(false),
-                "follower_count" | "following_count" | "likes_count" | "video_count" => json!(0),
-                other => {
-                    return tiktok_api_err(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_params",
-                        &format!("Invalid field: {other}"),
-                    );
-                }
-            };
-            out.insert(f.to_string(), v);
-        }
-        ok(json!({
-            "data": { "user": Value::Object(out) },
-            "error": { "code": "ok", "message": "", "log_id": random_hex(12) },
-        }))
-    }
-
-    fn tiktok_revoke(&mut self, r: &RecordedRequest) -> Response {
-        let p = "tiktok";
-        if !r.is_form() {
-            return tiktok_oauth_err(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "Content-Type must be application/x-www-form-urlencoded",
-            );
-        }
-        if let Err(e) = self.client_auth(p, &r.form, None) {
-            return token_error(p, false, e);
-        }
-        let Some(token) = r.form_param("token").filter(|t| !t.is_empty()) else {
-            return tiktok_oauth_err(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "Missing required parameter: token",
-            );
-        };
-        if let Some(t) = self.tokens.iter().find(|t| t.platform == p && t.value == token) {
-            let grant = t.grant;
-            self.revoke_grant(grant);
-        }
-        StatusCode::OK.into_response()
-    }
-
-    fn linkedin_userinfo(&mut self, r: &RecordedRequest) -> Response {
-        let p = "linkedin";
-        let i = match self.identity_token(p, r.bearer()) {
-            Ok(i) => i,
-            Err(resp) => return resp,
-        };
-        let grant = &self.grants[self.tokens[i].grant];
-        if !grant.has_scope("openid") || !grant.has_scope("profile") {
-            return linkedin_api_err(
-                StatusCode::FORBIDDEN,
-                100,
-                "ACCESS_DENIED",
-                "Not enough permissions to access: userinfo.GET.NO_VERSION",
-            );
-        }
-        let user = grant.user.clone();
-        let has_email = grant.has_scope("email");
-        let (given, family) = user
-            .name
-            .split_once(' ')
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .unwrap_or((user.name.clone(), String::new()));
-        let mut v = json!({
-            "sub": user.id,
-            "name": user.name,
-            "given_name": given,
-            "family_name": family,
-            "picture": self.picture_url(p, &user.id),
-            "locale": { "country": "US", "language": "en" },
-        });
-        if has_email {
-            v["email"] = json!(format!("{}@example.com", user.username));
-            v["email_verified"] = json!(true);
-        }
-        ok(v)
-    }
-
-    /// LinkedIn versioned (`/rest`) APIs: token, then the two required headers.
-    #[allow(clippy::result_large_err)] // a ready response is the natural error here
-    fn linkedin_rest_prologue(&self, r: &RecordedRequest) -> Result<usize, Response> {
-        let p = "linkedin";
-        let i = self.check_access(p, r.bearer()).map_err(|f| auth_error(p, f))?;
-        match r.linkedin_version.as_deref() {
-            None => {
-                return Err(linkedin_api_err(
-                    StatusCode::BAD_REQUEST,
-                    0,
-                    "VERSION_MISSING",
-                    "A version must be present. Please specify a version by adding the LinkedIn-Version header.",
-                ));
-            }
-            Some(v) if !(v.len() == 6 && v.bytes().all(|b| b.is_ascii_digit())) => {
-                return Err(linkedin_api_err(
-                    StatusCode::BAD_REQUEST,
-                    0,
-                    "INVALID_VERSION",
-                    &format!("Invalid LinkedIn-Version header {v:?} (expected YYYYMM)"),
-                ));
-            }
-            Some(_) => {}
-        }
-        if r.restli_protocol_version.as_deref() != Some("2.0.0") {
-            return Err(linkedin_api_err(
-                StatusCode::BAD_REQUEST,
-                0,
-                "INVALID_PROTOCOL_VERSION",
-                "X-Restli-Protocol-Version: 2.0.0 is required",
-            ));
-        }
-        Ok(i)
-    }
-
-    fn linkedin_acls(&mut self, r: &RecordedRequest) -> Response {
-        let p = "linkedin";
-        let i = match self.linkedin_rest_prologue(r) {
-            Ok(i) => i,
-            Err(resp) => return resp,
-        };
-        if self.st(p).fail_placements {
-            return platform_failure(p, 500);
-        }
-        let grant = &self.grants[self.tokens[i].grant];
-        if !grant.has_scope("r_organization_admin") && !grant.has_scope("rw_organization_admin") {
-            return linkedin_api_err(
-                StatusCode::FORBIDDEN,
-                100,
-                "ACCESS_DENIED",
-                "Not enough permissions to access: organizationAcls.FINDER-roleAssignee.20241101",
-            );
-        }
-        if r.query_param("q") != Some("roleAssignee") {
-            return linkedin_api_err(
-                StatusCode::BAD_REQUEST,
-                0,
-                "ILLEGAL_ARGUMENT",
-                "Invalid or missing finder `q` (expected roleAssignee)",
-            );
-        }
-        let role = r.query_param("role").unwrap_or("ADMINISTRATOR");
-        let state = r.query_param("state").unwrap_or("APPROVED");
-        let person = format!("urn:li:person:{}", grant.user.id);
-        let elements: Vec<Value> = if role == "ADMINISTRATOR" && state == "APPROVED" {
-            self.st(p)
-                .placements
-                .iter()
-                .map(|o| {
-                    json!({
-                        "roleAssignee": person,
-                        "state": "APPROVED",
-                        "role": "ADMINISTRATOR",
-                        "organization": format!("urn:li:organization:{}", o.id),
-                    })
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let total = elements.len();
-        ok(json!({
-            "paging": { "start": 0, "count": 10, "links": [], "total": total },
-            "elements": elements,
-        }))
-    }
-
-    fn linkedin_org(&mut self, id: &str, r: &RecordedRequest) -> Response {
-        let p = "linkedin";
-        if let Err(resp) = self.linkedin_rest_prologue(r) {
-            return resp;
-        }
-        let Some(org) = self.st(p).placements.iter().find(|o| o.id == id).cloned() else {
-            return linkedin_api_err(
-                StatusCode::NOT_FOUND,
-                0,
-                "RESOURCE_NOT_FOUND",
-                &format!("Organization {id} not found"),
-            );
-        };
-        let num = org.id.parse::<u64>().map_or_else(|_| json!(org.id), |n| json!(n));
-        ok(json!({
-            "id": num,
-            "localizedName": org.name,
-            "vanityName": org.username,
-            "name": { "localized": { "en_US": org.name }, "preferredLocale": { "country": "US", "language": "en" } },
-            "primaryOrganizationType": "NONE",
-            "versionTag": "1",
-        }))
-    }
-
-    fn linkedin_revoke(&mut self, r: &RecordedRequest) -> Response {
-        let p = "linkedin";
-        if !r.is_form() {
-            return oauth_err(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "Content-Type must be application/x-www-form-urlencoded",
-            );
-        }
-        if let Err(e) = self.client_auth(p, &r.form, None) {
-            return token_error(p, false, e);
-        }
-        let Some(token) = r.form_param("token").filter(|t| !t.is_empty()) else {
-            return oauth_err(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "Missing required parameter: token",
-            );
-        };
-        if let Some(t) = self.tokens.iter().find(|t| t.platform == p && t.value == token) {
-            let grant = t.grant;
-            self.revoke_grant(grant);
-        }
-        StatusCode::OK.into_response()
-    }
-
-    fn youtube_channels(&mut self, r: &RecordedRequest) -> Response {
-        let p = "youtube";
-        let i = match self.identity_token(p, r.bearer()) {
-            Ok(i) => i,
-            Err(resp) => return resp,
-        };
-        let grant = &self.grants[self.tokens[i].grant];
-        let readable = [
-            "https://www.googleapis.com/auth/youtube.readonly",
-            "https://www.googleapis.com/auth/youtube",
-            "https://www.googleapis.com/auth/youtube.force-ssl",
-        ]
-        .iter()
-        .any(|s| grant.has_scope(s));
-        if !readable {
-            return google_api_err(
-                StatusCode::FORBIDDEN,
-                "Request had insufficient authentication scopes.",
-                "insufficientPermissions",
-                "PERMISSION_DENIED",
-            );
-        }
-        let parts: Vec<&str> = r.query_param("part").unwrap_or("").split(',').map(str::trim).collect();
-        if parts.iter().all(|x| x.is_empty()) {
-            return google_api_err(
-                StatusCode::BAD_REQUEST,
-                "No filter selected. Expected one of: mySubscribers, forUsername, managedByMe, mine, id, idParam, forHandle",
-                "missingRequiredParameter",
-                "INVALID_ARGUMENT",
-            );
-        }
-        if r.query_param("mine") != Some("true") {
-            return google_api_err(
-                StatusCode::BAD_REQUEST,
-                "No filter selected. Expected one of: mySubscribers, forUsername, managedByMe, mine, id, idParam, forHandle",
-                "missingRequiredParameter",
-                "INVALID_ARGUMENT",
-            );
-        }
-        let user = grant.user.clone();
-        if !self.st(p).youtube_has_channel {
-            return ok(json!({
-                "kind": "youtube#channelListResponse",
-                "etag": "fake-etag-empty",
-                "pageInfo": { "totalResults": 0, "resultsPerPage": 5 },
-            }));
-        }
-        let thumb = self.picture_url(p, &user.id);
-        let mut item = json!({ "kind": "youtube#channel", "etag": "fake-etag", "id": user.id });
-        if parts.contains(&"snippet") {
-            item["snippet"] = json!({
-                "title": user.name,
-                "description": "",
-                "customUrl": format!("@{}", user.username),
-                "publishedAt": "2020-01-01T00:00:00Z",
-                "thumbnails": {
-                    "default": { "url": thumb, "width": 88, "height": 88 },
-                    "medium": { "url": thumb, "width": 240, "height": 240 },
-                    "high": { "url": thumb, "width": 800, "height": 800 },
-                },
-                "localized": { "title": user.name, "description": "" },
-            });
-        }
-        ok(json!({
-            "kind": "youtube#channelListResponse",
-            "etag": "fake-etag-list",
-            "pageInfo": { "totalResults": 1, "resultsPerPage": 5 },
-            "items": [item],
-        }))
-    }
-
-    fn google_revoke(&mut self, r: &RecordedRequest) -> Response {
-        let p = "youtube";
-        let token = r.form_param("token").or_else(|| r.query_param("token"));
-        let found = token.and_then(|tok| {
-            self.tokens
-                .iter()
-                .find(|t| t.platform == p && t.value == tok && t.state == TokenState::Valid)
-                .map(|t| t.grant)
-        });
-        match found {
-            Some(grant) => {
-                self.revoke_grant(grant);
-                ok(json!({}))
-            }
-            None => oauth_err(StatusCode::BAD_REQUEST, "invalid_token", "Token expired or revoked"),
-        }
-    }
-
-    fn twitter_me(&mut self, r: &RecordedRequest) -> Response {
-        let p = "twitter";
-        let i = match self.identity_token(p, r.bearer()) {
-            Ok(i) => i,
-            Err(resp) => return resp,
-        };
-        let grant = &self.grants[self.tokens[i].grant];
-        if !grant.has_scope("users.read") || !grant.has_scope("tweet.read") {
-            return x_api_err(StatusCode::FORBIDDEN, "Forbidden");
-        }
-        let user = grant.user.clone();
-        let mut data = json!({ "id": user.id, "name": user.name, "username": user.username });
-        if let Some(fields) = r.query_param("user.fields") {
-            for f in fields.split(',').map(str::trim) {
-                match f {
-                    "profile_image_url" => {
-                        data[f] = json!(format!("{}/{}/static/{}_normal.png", self.base, p, user.id));
-                    }
-                    "description" => data[f] = json!(""),
-                    "verified" | "protected" => data[f] = json!(false),
-                    "created_at" => data[f] = json!("2020-01-01T00:00:00.000Z"),
-                    "" => {}
-                    other => {
-                        return json_resp(
-                            StatusCode::BAD_REQUEST,
-                            json!({
-                                "errors": [{
-                                    "parameters": { "user.fields": [fields] },
-                                    "message": format!("The `user.fields` query parameter value [{other}] is not one of [...]"),
-                                }],
-                                "title": "Invalid Request",
-                                "detail": "One or more parameters to your request was invalid.",
-                                "type": "https://api.twitter.com/2/problems/invalid-request",
-                            }),
-                        );
-                    }
-                }
-            }
-        }
-        ok(json!({ "data": data }))
-    }
-
-    fn twitter_revoke(&mut self, r: &RecordedRequest) -> Response {
-        let p = "twitter";
-        if !r.is_form() {
-            return oauth_err(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "Content-Type must be application/x-www-form-urlencoded",
-            );
-        }
-        if let Err(e) = self.client_auth(p, &r.form, r.basic()) {
-            return token_error(p, false, e);
-        }
-        let Some(token) = r.form_param("token").filter(|t| !t.is_empty()) else {
-            return oauth_err(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "Missing required parameter [token].",
-            );
-        };
-        let token = token.to_string();
-        self.revoke_where(|t| t.platform == p && t.value == token);
-        ok(json!({ "revoked": true }))
     }
 }
 

@@ -88,124 +88,103 @@ app_test!(platform_names_pick_the_groups_first_profile, |t: TestApp| async move 
     );
 });
 
-app_test!(validation_lists_every_problem, |t: TestApp| async move {
+app_test!(refusals_name_every_problem, |t: TestApp| async move {
     let key = t.account.key.clone();
-    profile(&t, Platform::Twitter, "tw-1").await;
-    profile(&t, Platform::Linkedin, "li-1").await;
-    let r = t
-        .post(
-            "/api/posts",
-            &key,
-            json!({
-                "post": {"body": "x".repeat(300), "scheduled_at": "2001-01-01T00:00:00Z", "draft": "maybe"},
-                "profiles": ["twitter", "linkedin", "nope123"],
-                "thread": [{"body": "2/"}],
-                "platforms": {"twitter": {"format": "story"}, "linkedin": {"colour": "red"}},
-            }),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
-    let errors: Vec<String> = serde_json::from_value(r.body["errors"].clone()).unwrap();
-    let has = |s: &str| errors.iter().any(|e| e.contains(s));
-    assert!(has("post.draft must be true or false"), "{errors:?}");
-    assert!(has("post.scheduled_at must be in the future"), "{errors:?}");
-    assert!(has("Profile nope123 not found"), "{errors:?}");
-    assert!(has("platforms"), "{errors:?}");
-    assert_eq!(r.body["error"], errors[0].as_str(), "error is the first problem");
-
-    // Once the parameters are right, the platform rules all show up together.
-    let r = t
-        .post(
-            "/api/posts",
-            &key,
-            json!({"post": {"body": "x".repeat(300)}, "profiles": ["twitter", "linkedin"], "thread": [{"body": "2/"}],
-                   "media": ["https://a.example/1.jpg", "https://a.example/2.jpg", "https://a.example/3.jpg",
-                             "https://a.example/4.jpg", "https://a.example/5.jpg"]}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
-    let errors: Vec<String> = serde_json::from_value(r.body["errors"].clone()).unwrap();
-    assert!(
-        errors
-            .iter()
-            .any(|e| e.starts_with("Body is too long for X (300 characters")),
-        "{errors:?}"
-    );
-    assert!(errors.iter().any(|e| e.contains("X takes at most 4")), "{errors:?}");
-    assert!(errors.iter().any(|e| e.contains("not on LinkedIn")), "{errors:?}");
-    assert_eq!(t.count("SELECT COUNT(*) FROM posts").await, 0, "nothing stored");
-});
-
-app_test!(unknown_platform_keys_and_values_are_named, |t: TestApp| async move {
-    let key = t.account.key.clone();
-    profile(&t, Platform::Tiktok, "tt-1").await;
-    let r = t
-        .post(
-            "/api/posts",
-            &key,
-            json!({"post": {"body": "Hi"}, "profiles": ["tiktok"], "media": ["https://a.example/1.jpg"],
-                   "platforms": {"tiktok": {"privacy_status": "EVERYONE"}}}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text.contains("EVERYONE"), "{}", r.text);
-    let r = t
-        .post(
-            "/api/posts",
-            &key,
-            json!({"post": {"body": "Hi"}, "profiles": ["tiktok"], "media": ["https://a.example/1.jpg"],
-                   "platforms": {"tiktok": {"privacy": "SELF_ONLY"}}}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text.contains("privacy"), "{}", r.text);
-    // TikTok and Instagram need media; YouTube needs a video.
-    profile(&t, Platform::Youtube, "yt-1").await;
-    let r = t
-        .post(
-            "/api/posts",
-            &key,
-            json!({"post": {"body": "Hi"}, "profiles": ["tiktok", "youtube"]}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text.contains("TikTok posts need at least one image"), "{}", r.text);
-    assert!(r.text.contains("YouTube posts need a video"), "{}", r.text);
-});
-
-app_test!(facebook_page_must_be_a_placement, |t: TestApp| async move {
-    let key = t.account.key.clone();
-    let id = t
+    for (platform, external) in [
+        (Platform::Twitter, "tw-1"),
+        (Platform::Linkedin, "li-1"),
+        (Platform::Tiktok, "tt-1"),
+        (Platform::Youtube, "yt-1"),
+    ] {
+        profile(&t, platform, external).await;
+    }
+    let fb = t
         .insert_profile(&t.account, t.account.group_id, Platform::Facebook, "fb-1")
         .await;
     postproxy::with_pool!(&t.db, p => sqlx::query(
         "INSERT INTO placements (profile_id, external_id, name, created_at_ms) VALUES ($1, 'page-1', 'One', 0), ($1, 'page-2', 'Two', 0)")
-        .bind(id).execute(p).await.map(|_| ())).unwrap();
-    let r = t
-        .post(
-            "/api/posts",
-            &key,
+        .bind(fb).execute(p).await.map(|_| ())).unwrap();
+    let five_images: Vec<String> = (1..=5).map(|n| format!("https://a.example/{n}.jpg")).collect();
+    // (what is sent, what the 422 must name: each a part of one problem, or `^…` for a problem
+    // that starts so)
+    let cases: Vec<(Value, Vec<&str>)> = vec![
+        // Every problem of the request at once, none hiding another.
+        (
+            json!({"post": {"body": "x".repeat(300), "scheduled_at": "2001-01-01T00:00:00Z", "draft": "maybe"},
+                   "profiles": ["twitter", "linkedin", "nope123"], "thread": [{"body": "2/"}],
+                   "platforms": {"twitter": {"format": "story"}, "linkedin": {"colour": "red"}}}),
+            vec![
+                "post.draft must be true or false",
+                "post.scheduled_at must be in the future",
+                "Profile nope123 not found",
+                "platforms",
+            ],
+        ),
+        // Once the parameters are right, the platform rules all show up together.
+        (
+            json!({"post": {"body": "x".repeat(300)}, "profiles": ["twitter", "linkedin"],
+                   "thread": [{"body": "2/"}], "media": five_images}),
+            vec![
+                "^Body is too long for X (300 characters",
+                "X takes at most 4",
+                "not on LinkedIn",
+            ],
+        ),
+        // An unknown value, and an unknown key, of a platform's parameters.
+        (
+            json!({"post": {"body": "Hi"}, "profiles": ["tiktok"], "media": ["https://a.example/1.jpg"],
+                   "platforms": {"tiktok": {"privacy_status": "EVERYONE"}}}),
+            vec!["EVERYONE"],
+        ),
+        (
+            json!({"post": {"body": "Hi"}, "profiles": ["tiktok"], "media": ["https://a.example/1.jpg"],
+                   "platforms": {"tiktok": {"privacy": "SELF_ONLY"}}}),
+            vec!["privacy"],
+        ),
+        // TikTok needs media; YouTube needs a video.
+        (
+            json!({"post": {"body": "Hi"}, "profiles": ["tiktok", "youtube"]}),
+            vec!["TikTok posts need at least one image", "YouTube posts need a video"],
+        ),
+        // A Facebook post names one of the connection's Pages.
+        (
             json!({"post": {"body": "Hi"}, "profiles": ["facebook"]}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text.contains("page_id is required"), "{}", r.text);
+            vec!["page_id is required"],
+        ),
+        (
+            json!({"post": {"body": "Hi"}, "profiles": ["facebook"], "platforms": {"facebook": {"page_id": "page-9"}}}),
+            vec!["page-9 is not a Page"],
+        ),
+        // An unknown top-level field, alone.
+        (
+            json!({"post": {"body": "hi"}, "profiles": ["twitter"], "foo": 1}),
+            vec!["^foo is not a known field (known: post, profiles"],
+        ),
+    ];
+    for (body, wanted) in cases {
+        let r = t.post("/api/posts", &key, body.clone()).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", r.text);
+        let errors: Vec<String> = serde_json::from_value(r.body["errors"].clone()).unwrap();
+        assert_eq!(r.body["error"], errors[0].as_str(), "error is the first problem");
+        for want in &wanted {
+            let named = match want.strip_prefix('^') {
+                Some(prefix) => errors.iter().any(|e| e.starts_with(prefix)),
+                None => errors.iter().any(|e| e.contains(want)),
+            };
+            assert!(named, "{body}: {want:?} not in {errors:?}");
+        }
+        if wanted.len() == 1 && wanted[0].starts_with('^') {
+            assert_eq!(errors.len(), 1, "{body}: {errors:?}");
+        }
+    }
+    assert_eq!(t.count("SELECT COUNT(*) FROM posts").await, 0, "nothing stored");
+
+    // A Page of the connection is taken, and shown back.
     let r = t
         .post(
             "/api/posts",
             &key,
-            json!({"post": {"body": "Hi"}, "profiles": ["facebook"],
-                                        "platforms": {"facebook": {"page_id": "page-9"}}}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(r.text.contains("page-9 is not a Page"), "{}", r.text);
-    let r = t
-        .post(
-            "/api/posts",
-            &key,
-            json!({"post": {"body": "Hi"}, "profiles": ["facebook"],
-                                        "platforms": {"facebook": {"page_id": "page-2"}}}),
+            json!({"post": {"body": "Hi"}, "profiles": ["facebook"], "platforms": {"facebook": {"page_id": "page-2"}}}),
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
@@ -743,22 +722,3 @@ app_test!(
         );
     }
 );
-
-app_test!(an_unknown_top_level_field_is_a_named_422, |t: TestApp| async move {
-    t.insert_profile(&t.account, t.account.group_id, Platform::Twitter, "x-1")
-        .await;
-    let r = t
-        .post(
-            "/api/posts",
-            &t.account.key,
-            json!({"post": {"body": "hi"}, "profiles": ["twitter"], "foo": 1}),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
-    let error = r.body["error"].as_str().unwrap();
-    assert!(
-        error.starts_with("foo is not a known field (known: post, profiles"),
-        "{error}"
-    );
-    assert_eq!(r.body["errors"].as_array().unwrap().len(), 1);
-});

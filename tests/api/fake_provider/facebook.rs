@@ -1,10 +1,90 @@
-//! Fake Facebook Pages publishing: `POST /{page-id}/feed` with the Page's token (Graph errors
-//! by code: 190 for tokens, 200 for a user token on a Page, 506 for a duplicate), `fields` on
-//! the create, and `DELETE /{post-id}`.
+//! Fake Facebook: Facebook Login (GET token endpoint, the `fb_exchange_token` swap, `/me`,
+//! `/me/accounts` with Page tokens, `DELETE /me/permissions`) and Pages publishing: `POST
+//! /{page-id}/feed` with the Page's token (Graph errors by code: 190 for tokens, 200 for a user
+//! token on a Page, 506 for a duplicate), `fields` on the create, and `DELETE /{post-id}`.
 
+#[allow(unused_imports)]
+use super::*;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
+
+pub(super) const SPEC: FakeSpec = FakeSpec {
+    name: "facebook",
+    label: "Facebook",
+    scope_separator: ',',
+    client_id_param: "client_id",
+    token_path: "/token",
+    token_by_get: true,
+    client_auth: ClientAuth::Body,
+    expires_in: 5_184_000,
+    pkce: false,
+    requires_offline: false,
+    scopes: &[
+        "pages_show_list",
+        "pages_manage_posts",
+        "pages_read_engagement",
+        "business_management",
+        "public_profile",
+        "email",
+        "pages_manage_metadata",
+        "pages_read_user_content",
+        "pages_manage_engagement",
+        "read_insights",
+        "publish_video",
+        "instagram_basic",
+        "instagram_content_publish",
+        "instagram_manage_insights",
+        "instagram_manage_comments",
+    ],
+    callback_scopes: None,
+    denied: &[
+        ("error_code", "200"),
+        ("error_description", "Permissions error"),
+        ("error_reason", "user_denied"),
+    ],
+    words: meta::GRAPH_WORDS,
+    revoke: Some(Revoke::Api("/me/permissions")),
+    placements: &[
+        ("facebook-page-1", "Fake Facebook Page One", "fakepageone"),
+        ("facebook-page-2", "Fake Facebook Page Two", "fakepagetwo"),
+    ],
+    code_tokens,
+    refresh_tokens: None,
+    token_error: meta::graph_token_error,
+    auth_error: meta::graph_auth_error,
+    server_error: meta::graph_server_error,
+    api,
+    site,
+};
+
+/// A short-lived user token; the long-lived one comes from the `fb_exchange_token` swap.
+fn code_tokens(inner: &mut Inner, ex: &Exchange) -> Value {
+    let at = inner.issue(ex.p, ex.grant, TokenKind::Access, false);
+    json!({ "access_token": at, "token_type": "bearer", "expires_in": META_SHORT_LIVED_SECS })
+}
+
+fn api(inner: &mut Inner, path: &str, r: &RecordedRequest) -> Option<Response> {
+    if let Some(resp) = inner.facebook_publishing(path, r) {
+        return Some(resp);
+    }
+    let meta_path = strip_graph_version(path);
+    match r.method.as_str() {
+        "GET" if meta_path == "/me" => Some(inner.facebook_me(r)),
+        "GET" if meta_path == "/me/accounts" => Some(inner.facebook_accounts(r)),
+        "DELETE" if meta_path.ends_with("/permissions") => {
+            let who = meta_path.trim_end_matches("/permissions").trim_start_matches('/');
+            Some(inner.facebook_revoke(who, r))
+        }
+        _ => None,
+    }
+}
+
+/// The long-lived swap shares the token endpoint (`GET /token?grant_type=fb_exchange_token`).
+fn site(inner: &mut Inner, rest: &str, r: &RecordedRequest) -> Option<Response> {
+    let swap = rest == SPEC.token_path && r.method == "GET" && r.query_param("grant_type") == Some("fb_exchange_token");
+    swap.then(|| inner.facebook_long_lived(r))
+}
 
 use super::publishing::{FakePost, Scripted, json_body, scripted_response};
 use super::{
@@ -231,5 +311,192 @@ impl Inner {
             created_ms: postproxy::clock::now_ms(),
         });
         json_resp(StatusCode::OK, json!({ "id": photo, "post_id": post }))
+    }
+}
+
+// --- OAuth and identity ---
+
+impl Inner {
+    pub(super) fn facebook_me(&mut self, r: &RecordedRequest) -> Response {
+        let p = "facebook";
+        let i = match self.identity_token(p, r.meta_token()) {
+            Ok(i) => i,
+            Err(resp) => return resp,
+        };
+        let grant = &self.grants[self.tokens[i].grant];
+        let (id, name, node) = match &self.tokens[i].page_id {
+            Some(page_id) => {
+                let name = self
+                    .st(p)
+                    .placements
+                    .iter()
+                    .find(|x| &x.id == page_id)
+                    .map(|x| x.name.clone())
+                    .unwrap_or_default();
+                (page_id.clone(), name, "Page")
+            }
+            None => (grant.user.id.clone(), grant.user.name.clone(), "User"),
+        };
+        let has_email = grant.has_scope("email");
+        let username = grant.user.username.clone();
+        let mut out = serde_json::Map::new();
+        for f in requested_fields(r, "fields", &["id", "name"]) {
+            let v = match f.as_str() {
+                "id" => json!(id),
+                "name" => json!(name),
+                "first_name" => json!(name.split(' ').next().unwrap_or("")),
+                "last_name" => json!(name.rsplit(' ').next().unwrap_or("")),
+                "short_name" => json!(name.split(' ').next().unwrap_or("")),
+                "picture" => json!({ "data": {
+                    "height": 50, "width": 50, "is_silhouette": false,
+                    "url": self.picture_url(p, &id),
+                }}),
+                "email" if node == "User" => {
+                    if !has_email {
+                        continue;
+                    }
+                    json!(format!("{username}@example.com"))
+                }
+                other => {
+                    return meta_err(
+                        100,
+                        None,
+                        &format!("(#100) Tried accessing nonexisting field ({other}) on node type ({node})"),
+                    );
+                }
+            };
+            out.insert(f, v);
+        }
+        out.entry("id").or_insert(json!(id));
+        ok(Value::Object(out))
+    }
+
+    pub(super) fn facebook_accounts(&mut self, r: &RecordedRequest) -> Response {
+        let p = "facebook";
+        let i = match self.check_access(p, r.meta_token()) {
+            Ok(i) => i,
+            Err(f) => return auth_error(p, f),
+        };
+        if self.st(p).fail_placements {
+            return platform_failure(p, 500);
+        }
+        if self.tokens[i].kind == TokenKind::Page {
+            return meta_err(
+                100,
+                None,
+                "(#100) Tried accessing nonexisting field (accounts) on node type (Page)",
+            );
+        }
+        let user_token = self.tokens[i].value.clone();
+        let grant = self.tokens[i].grant;
+        let pages = if self.grants[grant].has_scope("pages_show_list") {
+            self.st(p).placements.clone()
+        } else {
+            Vec::new()
+        };
+        let fields = requested_fields(
+            r,
+            "fields",
+            &["access_token", "category", "category_list", "name", "id", "tasks"],
+        );
+        let mut data = Vec::new();
+        for page in pages {
+            let key = (user_token.clone(), page.id.clone());
+            let page_token = match self.page_tokens.get(&key) {
+                Some(t) => t.clone(),
+                None => {
+                    let t = self.issue(p, grant, TokenKind::Page, true);
+                    self.tokens.last_mut().expect("just issued").page_id = Some(page.id.clone());
+                    self.page_tokens.insert(key, t.clone());
+                    t
+                }
+            };
+            let mut obj = serde_json::Map::new();
+            for f in &fields {
+                let v = match f.as_str() {
+                    "id" => json!(page.id),
+                    "name" => json!(page.name),
+                    "access_token" => json!(page_token),
+                    "username" => json!(page.username),
+                    "link" => json!(format!("https://www.facebook.com/{}", page.username)),
+                    "category" => json!("Software"),
+                    "category_list" => json!([{ "id": "2211", "name": "Software" }]),
+                    "tasks" => json!([
+                        "ADVERTISE",
+                        "ANALYZE",
+                        "CREATE_CONTENT",
+                        "MESSAGING",
+                        "MODERATE",
+                        "MANAGE"
+                    ]),
+                    "picture" => json!({ "data": {
+                        "height": 50, "width": 50, "is_silhouette": false,
+                        "url": self.picture_url(p, &page.id),
+                    }}),
+                    other => {
+                        return meta_err(
+                            100,
+                            None,
+                            &format!("(#100) Tried accessing nonexisting field ({other}) on node type (Page)"),
+                        );
+                    }
+                };
+                obj.insert(f.clone(), v);
+            }
+            obj.entry("id").or_insert(json!(page.id));
+            data.push(Value::Object(obj));
+        }
+        ok(json!({
+            "data": data,
+            "paging": { "cursors": { "before": "QVFIUmZAha2VCZA", "after": "QVFIUkZAhbmRfMQ" } },
+        }))
+    }
+
+    pub(super) fn facebook_revoke(&mut self, who: &str, r: &RecordedRequest) -> Response {
+        let p = "facebook";
+        let i = match self.check_access(p, r.meta_token()) {
+            Ok(i) => i,
+            Err(f) => return auth_error(p, f),
+        };
+        let user_id = self.grants[self.tokens[i].grant].user.id.clone();
+        if who != "me" && who != user_id {
+            return meta_err(100, None, "(#100) Only the current user's permissions can be revoked");
+        }
+        let grants: HashSet<usize> = self
+            .grants
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.platform == p && g.user.id == user_id)
+            .map(|(n, _)| n)
+            .collect();
+        self.revoke_where(|t| grants.contains(&t.grant));
+        ok(json!({ "success": true }))
+    }
+
+    pub(super) fn facebook_long_lived(&mut self, r: &RecordedRequest) -> Response {
+        let p = "facebook";
+        if let Err(e) = self.client_auth(p, &r.query, None) {
+            return token_error(p, false, e);
+        }
+        let presented = r.query_param("fb_exchange_token");
+        let i = match self.check_access(p, presented) {
+            Ok(i) => i,
+            Err(AuthFail::Missing) => {
+                return meta_err(100, None, "Missing required parameter: fb_exchange_token");
+            }
+            Err(f) => return auth_error(p, f),
+        };
+        if self.tokens[i].kind == TokenKind::Page {
+            return meta_err(100, None, "Only User access tokens can be exchanged");
+        }
+        if self.tokens[i].long_lived {
+            if let Some(revoked) = self.st(p).reject_refresh {
+                return Self::meta_refresh_rejection(p, revoked);
+            }
+        } else if self.st(p).fail_long_lived_exchange {
+            return meta_err(1, None, "An unknown error has occurred.");
+        }
+        let grant = self.tokens[i].grant;
+        self.long_lived_response(p, grant)
     }
 }

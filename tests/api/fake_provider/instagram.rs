@@ -1,14 +1,84 @@
-//! Fake Instagram (Instagram Login) publishing: containers from a pulled `image_url` (JPEG
-//! only, fetched and checked like Instagram's crawler), carousels of 2–10 finished items,
-//! `status_code` that reads `IN_PROGRESS` once then `FINISHED`, `media_publish` that refuses an
-//! unfinished container (9007 / 2207027), permalinks and comments.
+//! Fake Instagram: Instagram Login (flat error shape at its token endpoint; `/me` and the long-
+//! lived swap in `meta.rs`) and publishing: containers from a pulled `image_url` (JPEG only,
+//! fetched and checked like Instagram's crawler), carousels of 2–10 finished items, `status_code`
+//! that reads `IN_PROGRESS` once then `FINISHED`, `media_publish` that refuses an unfinished
+//! container (9007 / 2207027), permalinks and comments.
 
+#[allow(unused_imports)]
+use super::*;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 
+pub(super) const SPEC: FakeSpec = FakeSpec {
+    name: "instagram",
+    label: "Instagram",
+    scope_separator: ',',
+    client_id_param: "client_id",
+    token_path: "/token",
+    token_by_get: false,
+    client_auth: ClientAuth::Body,
+    expires_in: 5_184_000,
+    pkce: false,
+    requires_offline: false,
+    scopes: &[
+        "instagram_business_basic",
+        "instagram_business_content_publish",
+        "instagram_business_manage_comments",
+        "instagram_business_manage_messages",
+        "instagram_business_manage_insights",
+    ],
+    callback_scopes: None,
+    denied: &[
+        ("error_reason", "user_denied"),
+        ("error_description", "The user denied your request."),
+    ],
+    words: Words {
+        invalid_code: "Invalid authorization code",
+        used_code: "This authorization code has been used",
+        ..meta::GRAPH_WORDS
+    },
+    revoke: None,
+    placements: &[],
+    code_tokens,
+    refresh_tokens: None,
+    token_error: token_refusal,
+    auth_error: meta::graph_auth_error,
+    server_error: meta::graph_server_error,
+    api,
+    site: no_site,
+};
+
+/// A short-lived token with the user id, flat or (in some API versions) wrapped in `data`.
+fn code_tokens(inner: &mut Inner, ex: &Exchange) -> Value {
+    let at = inner.issue(ex.p, ex.grant, TokenKind::Access, false);
+    if inner.st(ex.p).instagram_wrapped {
+        json!({ "data": [{
+            "access_token": at,
+            "user_id": id_json(&ex.user.id),
+            "permissions": ex.scopes.join(","),
+        }]})
+    } else {
+        json!({ "access_token": at, "user_id": id_json(&ex.user.id), "permissions": ex.scopes })
+    }
+}
+
+/// Instagram Login's token endpoint answers its own flat error shape.
+fn token_refusal(_: &str, _refresh: bool, e: OErr) -> Response {
+    json_resp(
+        StatusCode::BAD_REQUEST,
+        json!({ "error_type": "OAuthException", "code": 400, "error_message": e.msg }),
+    )
+}
+
+fn api(inner: &mut Inner, path: &str, r: &RecordedRequest) -> Option<Response> {
+    inner
+        .instagram_publishing(path, r)
+        .or_else(|| meta::login_api(inner, "instagram", path, r))
+}
+
+use super::meta::Container;
 use super::publishing::{FakePost, Scripted, fetched_image, json_body, scripted_response};
-use super::threads::Container;
 use super::{Inner, RecordedRequest, auth_error, json_resp, meta_err, strip_graph_version};
 
 impl Inner {

@@ -37,19 +37,6 @@ pub enum Scripted {
 }
 
 impl Inner {
-    /// Publishing endpoints of every platform; None when the request is none of them.
-    pub(super) fn publishing(&mut self, p: &'static str, path: &str, r: &RecordedRequest) -> Option<Response> {
-        match p {
-            "twitter" => self.x_publishing(path, r),
-            "linkedin" => self.linkedin_publishing(path, r),
-            "facebook" => self.facebook_publishing(path, r),
-            "threads" => self.threads_publishing(path, r),
-            "instagram" => self.instagram_publishing(path, r),
-            "tiktok" => self.tiktok_publishing(path, r),
-            _ => None,
-        }
-    }
-
     /// Takes the next scripted behaviour of the platform, if any.
     pub(super) fn next_script(&mut self, p: &str) -> Option<Scripted> {
         self.st_mut(p).publish_script.pop_front()

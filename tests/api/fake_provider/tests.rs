@@ -19,7 +19,7 @@ fn authorize(fp: &FakeProvider, p: &str, extra: &[(&str, &str)]) -> String {
     let mut u = Url::parse(&fp.authorize_url(p)).unwrap();
     {
         let mut q = u.query_pairs_mut();
-        q.append_pair(client_id_param(p), &FakeProvider::client_id(p));
+        q.append_pair(spec(p).client_id_param, &FakeProvider::client_id(p));
         q.append_pair("redirect_uri", &format!("{REDIRECT}{p}"));
         q.append_pair("response_type", "code");
         q.append_pair("state", "st-123");

@@ -1,28 +1,64 @@
-//! Fake Threads publishing: containers (`POST /{user}/threads`) that report `IN_PROGRESS` on
-//! their first status read and `FINISHED` after, `threads_publish` that refuses a container
-//! that is not finished, replies (`reply_to_id`) that must name a published post, permalinks
-//! and `DELETE /{media-id}`.
+//! Fake Threads: its login (`/me` and the long-lived swap in `meta.rs`) and publishing: containers
+//! (`POST /{user}/threads`) that report `IN_PROGRESS` on their first status read and `FINISHED`
+//! after, `threads_publish` that refuses a container that is not finished, replies (`reply_to_id`)
+//! that must name a published post, permalinks and `DELETE /{media-id}`.
 
+#[allow(unused_imports)]
+use super::*;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
+pub(super) const SPEC: FakeSpec = FakeSpec {
+    name: "threads",
+    label: "Threads",
+    scope_separator: ',',
+    client_id_param: "client_id",
+    token_path: "/token",
+    token_by_get: false,
+    client_auth: ClientAuth::Body,
+    expires_in: 5_184_000,
+    pkce: false,
+    requires_offline: false,
+    scopes: &[
+        "threads_basic",
+        "threads_content_publish",
+        "threads_manage_replies",
+        "threads_read_replies",
+        "threads_manage_insights",
+        "threads_delete",
+    ],
+    callback_scopes: None,
+    denied: &[
+        ("error_reason", "user_denied"),
+        ("error_description", "The user denied your request."),
+    ],
+    words: meta::GRAPH_WORDS,
+    revoke: None,
+    placements: &[],
+    code_tokens,
+    refresh_tokens: None,
+    token_error: meta::graph_token_error,
+    auth_error: meta::graph_auth_error,
+    server_error: meta::graph_server_error,
+    api,
+    site: no_site,
+};
+
+fn code_tokens(inner: &mut Inner, ex: &Exchange) -> Value {
+    let at = inner.issue(ex.p, ex.grant, TokenKind::Access, false);
+    json!({ "access_token": at, "user_id": id_json(&ex.user.id) })
+}
+
+fn api(inner: &mut Inner, path: &str, r: &RecordedRequest) -> Option<Response> {
+    inner
+        .threads_publishing(path, r)
+        .or_else(|| meta::login_api(inner, "threads", path, r))
+}
+
+use super::meta::Container;
 use super::publishing::{FakePost, Scripted, scripted_response};
 use super::{Inner, RecordedRequest, auth_error, json_resp, meta_err, strip_graph_version};
-
-/// A Meta container (Threads and Instagram).
-#[derive(Debug, Clone)]
-pub struct Container {
-    pub platform: &'static str,
-    pub user: String,
-    pub text: String,
-    pub reply_to: Option<String>,
-    pub status_reads: u32,
-    pub published: Option<String>,
-    /// Image URLs (one), or the children's container ids (a carousel).
-    pub media: Vec<String>,
-    pub carousel_item: bool,
-}
 
 impl Inner {
     pub(super) fn threads_publishing(&mut self, path: &str, r: &RecordedRequest) -> Option<Response> {
@@ -97,10 +133,6 @@ impl Inner {
         let token = r.meta_token().or_else(|| r.form_param("access_token"));
         let i = self.check_access(p, token).map_err(|f| auth_error(p, f))?;
         Ok(self.grants[self.tokens[i].grant].user.id.clone())
-    }
-
-    fn param<'a>(r: &'a RecordedRequest, k: &str) -> Option<&'a str> {
-        r.form_param(k).or_else(|| r.query_param(k))
     }
 
     fn threads_container(&mut self, user_path: &str, r: &RecordedRequest) -> Response {
@@ -268,115 +300,6 @@ impl Inner {
     }
 }
 
-impl Inner {
-    /// (posts or replies published by `user` in the last 24 hours, the quota for them).
-    pub(super) fn meta_quota(&self, p: &str, user: &str, replies: bool) -> (i64, i64) {
-        let since = postproxy::clock::now_ms() - 86_400_000;
-        let used = self
-            .posts
-            .iter()
-            .filter(|x| x.platform == p && x.author == user && x.created_ms >= since)
-            .filter(|x| x.reply_to.is_some() == replies)
-            .count() as i64;
-        let total = match (p, replies) {
-            ("threads", true) => 1000,
-            ("threads", false) => self.publishing_quota.get("threads").copied().unwrap_or(250),
-            _ => self.publishing_quota.get("instagram").copied().unwrap_or(50),
-        };
-        (used, total)
-    }
+impl Inner {}
 
-    /// The cap answer of `…_publish` when the account has used its quota. Instagram's is
-    /// 9 / 2207042; Threads' was never captured (reference §7.8), so the fake answers the same.
-    pub(super) fn meta_quota_refusal(&self, p: &str, user: &str, replies: bool) -> Option<Response> {
-        let (used, total) = self.meta_quota(p, user, replies);
-        (used >= total).then(|| {
-            meta_err(
-                9,
-                Some(2207042),
-                "Application request limit reached: the user has reached the maximum number of posts",
-            )
-        })
-    }
-
-    /// `GET /{user}/content_publishing_limit` (Instagram) and `/{user}/threads_publishing_limit`:
-    /// only the fields asked for (`quota_usage` when none), settings under `config` (Instagram's
-    /// sample asks for `rate_limit_settings`, so both names are accepted).
-    pub(super) fn meta_publishing_limit(&self, p: &str, user: &str, r: &RecordedRequest) -> Response {
-        let fields = Self::param(r, "fields").unwrap_or("quota_usage").to_string();
-        let (used, total) = self.meta_quota(p, user, false);
-        let (replies_used, replies_total) = self.meta_quota(p, user, true);
-        let mut row = serde_json::Map::new();
-        for f in fields.split(',') {
-            match f {
-                "quota_usage" => row.insert(f.into(), json!(used)),
-                "config" | "rate_limit_settings" => {
-                    row.insert("config".into(), json!({"quota_total": total, "quota_duration": 86400}))
-                }
-                "reply_quota_usage" if p == "threads" => row.insert(f.into(), json!(replies_used)),
-                "reply_config" if p == "threads" => {
-                    row.insert(f.into(), json!({"quota_total": replies_total, "quota_duration": 86400}))
-                }
-                other => {
-                    return meta_err(
-                        100,
-                        None,
-                        &format!("(#100) Tried accessing nonexisting field ({other})"),
-                    );
-                }
-            };
-        }
-        json_resp(StatusCode::OK, json!({ "data": [row] }))
-    }
-
-    /// `GET /{user}/threads` (Threads) or `/{user}/media` (Instagram): the user's published
-    /// media from `since` (Unix seconds), newest first, with the requested `fields`.
-    pub(super) fn meta_media_list(&self, p: &str, user: &str, text_field: &str, r: &RecordedRequest) -> Response {
-        let since = match r.query_param("since").map(str::parse::<i64>) {
-            None => 0,
-            Some(Ok(s)) => s * 1000,
-            Some(Err(_)) => return meta_err(100, None, "(#100) since must be a Unix timestamp"),
-        };
-        let fields = r.query_param("fields").unwrap_or("id");
-        let limit: usize = r.query_param("limit").and_then(|l| l.parse().ok()).unwrap_or(25);
-        let mut data = Vec::new();
-        let mine: Vec<_> = self
-            .live_posts(p)
-            .filter(|x| x.author == user && x.created_ms >= since)
-            .collect();
-        for post in mine.into_iter().rev().take(limit) {
-            let mut m = json!({"id": post.id});
-            for f in fields.split(',') {
-                match f {
-                    "timestamp" => {
-                        m["timestamp"] = json!(format!("{}+0000", &postproxy::clock::iso8601(post.created_ms)[..19]))
-                    }
-                    "permalink" => {
-                        m["permalink"] = json!(match p {
-                            "threads" => format!("https://www.threads.com/@user/post/C{}", post.id),
-                            _ => format!("https://www.instagram.com/p/P{}/", post.id),
-                        })
-                    }
-                    f if f == text_field && !post.text.is_empty() => m[text_field] = json!(post.text),
-                    _ => {}
-                }
-            }
-            data.push(m);
-        }
-        json_resp(StatusCode::OK, json!({"data": data, "paging": {}}))
-    }
-}
-
-impl Inner {
-    /// The image URLs a container carries (a carousel: its children's).
-    pub(super) fn container_images(&self, c: &Container) -> Vec<String> {
-        if c.media.iter().all(|m| m.starts_with("http")) {
-            return c.media.clone();
-        }
-        c.media
-            .iter()
-            .filter_map(|id| self.containers.get(id))
-            .flat_map(|k| k.media.clone())
-            .collect()
-    }
-}
+impl Inner {}

@@ -1,12 +1,125 @@
-//! Fake TikTok Content Posting API for photo posts: `creator_info/query`, `content/init`
-//! (PULL_FROM_URL; the fake fetches every photo, JPEG or WebP only; the privacy level must be
-//! one the creator allows) and `status/fetch` (`PROCESSING_DOWNLOAD` once, then
-//! `PUBLISH_COMPLETE` with the post id as a JSON int64). Every answer carries TikTok's `error`
-//! object, success included.
+//! Fake TikTok: Login Kit (`client_key`, `/v2/user/info/`, revocation) and the Content Posting API
+//! for photo posts: `creator_info/query`, `content/init` (PULL_FROM_URL; the fake fetches every
+//! photo, JPEG or WebP only; the privacy level must be one the creator allows) and `status/fetch`
+//! (`PROCESSING_DOWNLOAD` once, then `PUBLISH_COMPLETE` with the post id as a JSON int64). Every
+//! answer carries TikTok's `error` object, success included.
 
+#[allow(unused_imports)]
+use super::*;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
+
+pub(super) const SPEC: FakeSpec = FakeSpec {
+    name: "tiktok",
+    label: "TikTok",
+    scope_separator: ',',
+    client_id_param: "client_key",
+    token_path: "/token",
+    token_by_get: false,
+    client_auth: ClientAuth::Body,
+    expires_in: 86_400,
+    pkce: false,
+    requires_offline: false,
+    scopes: &[
+        "user.info.basic",
+        "user.info.profile",
+        "user.info.stats",
+        "video.publish",
+        "video.upload",
+        "video.list",
+    ],
+    callback_scopes: Some("scopes"),
+    denied: &[
+        ("error_description", "The user denied the authorization request."),
+        ("error_type", "user_denied"),
+    ],
+    words: Words {
+        bad_client_id: "Client key is invalid.",
+        bad_client_secret: "Client secret is invalid.",
+        invalid_code: "Authorization code is expired.",
+        used_code: "Authorization code is expired.",
+        redirect_mismatch: "Authorization code is expired.",
+        ..Words::OAUTH
+    },
+    revoke: Some(Revoke::Api("/v2/oauth/revoke/")),
+    placements: &[],
+    code_tokens,
+    refresh_tokens: Some(refresh_tokens),
+    token_error: token_refusal,
+    auth_error: bad_token,
+    server_error,
+    api,
+    site: no_site,
+};
+
+fn code_tokens(inner: &mut Inner, ex: &Exchange) -> Value {
+    let at = inner.issue(ex.p, ex.grant, TokenKind::Access, true);
+    let mut v = json!({
+        "access_token": at,
+        "expires_in": ex.expires_in,
+        "open_id": ex.user.id,
+        "scope": ex.scopes.join(","),
+        "token_type": "Bearer",
+    });
+    if ex.issue_refresh {
+        v["refresh_token"] = json!(inner.issue(ex.p, ex.grant, TokenKind::Refresh, true));
+        v["refresh_expires_in"] = json!(REFRESH_TOKEN_LIFETIME_SECS);
+    }
+    v
+}
+
+/// TikTok may hand out a new refresh token; the old one stays usable.
+fn refresh_tokens(inner: &mut Inner, rn: &Renewal) -> Value {
+    let new_rt = inner.issue(rn.p, rn.grant, TokenKind::Refresh, true);
+    json!({
+        "access_token": rn.access_token,
+        "expires_in": rn.expires_in,
+        "open_id": rn.open_id,
+        "refresh_token": new_rt,
+        "refresh_expires_in": REFRESH_TOKEN_LIFETIME_SECS,
+        "scope": rn.scopes.join(","),
+        "token_type": "Bearer",
+    })
+}
+
+fn token_refusal(_: &str, _refresh: bool, e: OErr) -> Response {
+    use ErrKind::*;
+    let error = match e.kind {
+        Client => "invalid_client",
+        Grant | Redirect | Revoked => "invalid_grant",
+        Request => "invalid_request",
+        UnsupportedGrantType => "unsupported_grant_type",
+    };
+    tiktok_oauth_err(StatusCode::BAD_REQUEST, error, &e.msg)
+}
+
+fn bad_token(_: &str, _: AuthFail) -> Response {
+    tiktok_api_err(
+        StatusCode::UNAUTHORIZED,
+        "access_token_invalid",
+        "The access token is invalid or not found in the request.",
+    )
+}
+
+fn server_error(status: StatusCode) -> Response {
+    tiktok_api_err(
+        status,
+        "internal_error",
+        "Something went wrong. Please try again later.",
+    )
+}
+
+fn api(inner: &mut Inner, path: &str, r: &RecordedRequest) -> Option<Response> {
+    if let Some(resp) = inner.tiktok_publishing(path, r) {
+        return Some(resp);
+    }
+    match (r.method.as_str(), path) {
+        ("GET", "/v2/user/info/" | "/v2/user/info") => Some(inner.tiktok_user_info(r)),
+        ("POST", "/v2/oauth/revoke/" | "/v2/oauth/revoke") => Some(inner.tiktok_revoke(r)),
+        _ => None,
+    }
+}
 
 use super::publishing::{FakePost, Scripted, fetched_image, json_body, scripted_response};
 use super::{Inner, RecordedRequest, json_resp};
@@ -187,5 +300,93 @@ impl Inner {
                 }
             }
         })
+    }
+}
+
+// --- OAuth and identity ---
+
+pub(super) fn tiktok_oauth_err(status: StatusCode, error: &str, description: &str) -> Response {
+    json_resp(
+        status,
+        json!({ "error": error, "error_description": description, "log_id": random_hex(12) }),
+    )
+}
+
+pub(super) fn tiktok_api_err(status: StatusCode, code: &str, message: &str) -> Response {
+    json_resp(
+        status,
+        json!({ "data": {}, "error": { "code": code, "message": message, "log_id": random_hex(12) } }),
+    )
+}
+
+impl Inner {
+    pub(super) fn tiktok_user_info(&mut self, r: &RecordedRequest) -> Response {
+        let p = "tiktok";
+        let i = match self.identity_token(p, r.bearer()) {
+            Ok(i) => i,
+            Err(resp) => return resp,
+        };
+        let Some(fields) = r.query_param("fields").filter(|f| !f.is_empty()) else {
+            return tiktok_api_err(
+                StatusCode::BAD_REQUEST,
+                "invalid_params",
+                "The field `fields` is required.",
+            );
+        };
+        let user = self.grants[self.tokens[i].grant].user.clone();
+        let mut out = serde_json::Map::new();
+        for f in fields.split(',').map(str::trim) {
+            let v = match f {
+                "open_id" => json!(user.id),
+                "union_id" => json!(format!("union-{}", user.id)),
+                "avatar_url" | "avatar_url_100" | "avatar_large_url" => {
+                    json!(self.picture_url(p, &user.id))
+                }
+                "display_name" => json!(user.name),
+                "username" => json!(user.username),
+                "bio_description" => json!(""),
+                "profile_deep_link" => json!(format!("https://www.tiktok.com/@{}", user.username)),
+                "is_verified" => json!(false),
+                "follower_count" | "following_count" | "likes_count" | "video_count" => json!(0),
+                other => {
+                    return tiktok_api_err(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_params",
+                        &format!("Invalid field: {other}"),
+                    );
+                }
+            };
+            out.insert(f.to_string(), v);
+        }
+        ok(json!({
+            "data": { "user": Value::Object(out) },
+            "error": { "code": "ok", "message": "", "log_id": random_hex(12) },
+        }))
+    }
+
+    pub(super) fn tiktok_revoke(&mut self, r: &RecordedRequest) -> Response {
+        let p = "tiktok";
+        if !r.is_form() {
+            return tiktok_oauth_err(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Content-Type must be application/x-www-form-urlencoded",
+            );
+        }
+        if let Err(e) = self.client_auth(p, &r.form, None) {
+            return token_error(p, false, e);
+        }
+        let Some(token) = r.form_param("token").filter(|t| !t.is_empty()) else {
+            return tiktok_oauth_err(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Missing required parameter: token",
+            );
+        };
+        if let Some(t) = self.tokens.iter().find(|t| t.platform == p && t.value == token) {
+            let grant = t.grant;
+            self.revoke_grant(grant);
+        }
+        StatusCode::OK.into_response()
     }
 }

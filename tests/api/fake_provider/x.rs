@@ -1,12 +1,121 @@
-//! Fake X API v2 publishing: `POST /2/tweets` and `DELETE /2/tweets/:id`, with X's problem
+//! Fake X: OAuth 2 with PKCE and Basic client auth, rotating refresh tokens, `/2/users/me`,
+//! revocation, and API v2 publishing: `POST /2/tweets` and `DELETE /2/tweets/:id`, with X's problem
 //! JSON, its duplicate-content refusal, reply checks and rate-limit headers.
 
+#[allow(unused_imports)]
+use super::*;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
+pub(super) const SPEC: FakeSpec = FakeSpec {
+    name: "twitter",
+    label: "X",
+    scope_separator: ' ',
+    client_id_param: "client_id",
+    token_path: "/token",
+    token_by_get: false,
+    client_auth: ClientAuth::Basic,
+    expires_in: 7200,
+    pkce: true,
+    requires_offline: false,
+    scopes: &[
+        "tweet.read",
+        "tweet.write",
+        "tweet.moderate.write",
+        "users.read",
+        "offline.access",
+        "media.write",
+        "follows.read",
+        "follows.write",
+        "like.read",
+        "like.write",
+        "list.read",
+        "list.write",
+        "bookmark.read",
+        "bookmark.write",
+    ],
+    callback_scopes: None,
+    denied: &[("error_description", "The user denied the authorization request.")],
+    words: Words {
+        bad_client_id: "Missing valid authorization header",
+        bad_client_secret: "Missing valid authorization header",
+        invalid_code: "Value passed for the authorization code was invalid.",
+        used_code: "Value passed for the authorization code was invalid.",
+        redirect_mismatch: "Value passed for the authorization code was invalid.",
+        refresh_invalid: "Value passed for the token was invalid.",
+        refresh_revoked: "Value passed for the token was invalid: the token has been revoked.",
+        ..Words::OAUTH
+    },
+    revoke: Some(Revoke::Api("/2/oauth2/revoke")),
+    placements: &[],
+    code_tokens,
+    refresh_tokens: Some(refresh_tokens),
+    token_error: token_refusal,
+    auth_error: bad_token,
+    server_error,
+    api,
+    site: no_site,
+};
+
+/// A refresh token only when `offline.access` was granted.
+fn code_tokens(inner: &mut Inner, ex: &Exchange) -> Value {
+    let at = inner.issue(ex.p, ex.grant, TokenKind::Access, true);
+    let mut v = json!({
+        "token_type": "bearer",
+        "expires_in": ex.expires_in,
+        "access_token": at,
+        "scope": ex.scopes.join(" "),
+    });
+    if ex.scopes.iter().any(|s| s == "offline.access") {
+        v["refresh_token"] = json!(inner.issue(ex.p, ex.grant, TokenKind::Refresh, true));
+    }
+    v
+}
+
+/// X rotates: the presented refresh token stops working.
+fn refresh_tokens(inner: &mut Inner, rn: &Renewal) -> Value {
+    inner.tokens[rn.token].state = TokenState::Rotated;
+    let new_rt = inner.issue(rn.p, rn.grant, TokenKind::Refresh, true);
+    json!({
+        "token_type": "bearer",
+        "expires_in": rn.expires_in,
+        "access_token": rn.access_token,
+        "scope": rn.scopes.join(" "),
+        "refresh_token": new_rt,
+    })
+}
+
+fn token_refusal(_: &str, _refresh: bool, e: OErr) -> Response {
+    let bad = StatusCode::BAD_REQUEST;
+    match e.kind {
+        ErrKind::Client => oauth_err(StatusCode::UNAUTHORIZED, "unauthorized_client", &e.msg),
+        ErrKind::UnsupportedGrantType => oauth_err(bad, "unsupported_grant_type", &e.msg),
+        _ => oauth_err(bad, "invalid_request", &e.msg),
+    }
+}
+
+fn bad_token(_: &str, _: AuthFail) -> Response {
+    x_api_err(StatusCode::UNAUTHORIZED, "Unauthorized")
+}
+
+fn server_error(status: StatusCode) -> Response {
+    x_api_err(status, "Internal Server Error")
+}
+
+fn api(inner: &mut Inner, path: &str, r: &RecordedRequest) -> Option<Response> {
+    if let Some(resp) = inner.x_publishing(path, r) {
+        return Some(resp);
+    }
+    match (r.method.as_str(), path) {
+        ("GET", "/2/users/me") => Some(inner.twitter_me(r)),
+        ("POST", "/2/oauth2/revoke") => Some(inner.twitter_revoke(r)),
+        _ => None,
+    }
+}
+
 use super::publishing::{FakePost, Scripted, json_body, scripted_response};
-use super::{Inner, RecordedRequest, auth_error, json_resp, x_api_err};
+use super::{Inner, RecordedRequest, auth_error, json_resp};
 
 /// Fields `POST /2/tweets` accepts (`additionalProperties: false` in X's schema).
 const TWEET_FIELDS: &[&str] = &[
@@ -275,5 +384,82 @@ impl Inner {
             StatusCode::OK,
             json!({"data": {"id": id, "media_key": format!("3_{id}"), "size": data.len(), "expires_after_secs": 86400}}),
         )
+    }
+}
+
+// --- OAuth and identity ---
+
+pub(super) fn x_api_err(status: StatusCode, title: &str) -> Response {
+    json_resp(
+        status,
+        json!({ "title": title, "type": "about:blank", "status": status.as_u16(), "detail": title }),
+    )
+}
+
+impl Inner {
+    pub(super) fn twitter_me(&mut self, r: &RecordedRequest) -> Response {
+        let p = "twitter";
+        let i = match self.identity_token(p, r.bearer()) {
+            Ok(i) => i,
+            Err(resp) => return resp,
+        };
+        let grant = &self.grants[self.tokens[i].grant];
+        if !grant.has_scope("users.read") || !grant.has_scope("tweet.read") {
+            return x_api_err(StatusCode::FORBIDDEN, "Forbidden");
+        }
+        let user = grant.user.clone();
+        let mut data = json!({ "id": user.id, "name": user.name, "username": user.username });
+        if let Some(fields) = r.query_param("user.fields") {
+            for f in fields.split(',').map(str::trim) {
+                match f {
+                    "profile_image_url" => {
+                        data[f] = json!(format!("{}/{}/static/{}_normal.png", self.base, p, user.id));
+                    }
+                    "description" => data[f] = json!(""),
+                    "verified" | "protected" => data[f] = json!(false),
+                    "created_at" => data[f] = json!("2020-01-01T00:00:00.000Z"),
+                    "" => {}
+                    other => {
+                        return json_resp(
+                            StatusCode::BAD_REQUEST,
+                            json!({
+                                "errors": [{
+                                    "parameters": { "user.fields": [fields] },
+                                    "message": format!("The `user.fields` query parameter value [{other}] is not one of [...]"),
+                                }],
+                                "title": "Invalid Request",
+                                "detail": "One or more parameters to your request was invalid.",
+                                "type": "https://api.twitter.com/2/problems/invalid-request",
+                            }),
+                        );
+                    }
+                }
+            }
+        }
+        ok(json!({ "data": data }))
+    }
+
+    pub(super) fn twitter_revoke(&mut self, r: &RecordedRequest) -> Response {
+        let p = "twitter";
+        if !r.is_form() {
+            return oauth_err(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Content-Type must be application/x-www-form-urlencoded",
+            );
+        }
+        if let Err(e) = self.client_auth(p, &r.form, r.basic()) {
+            return token_error(p, false, e);
+        }
+        let Some(token) = r.form_param("token").filter(|t| !t.is_empty()) else {
+            return oauth_err(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Missing required parameter [token].",
+            );
+        };
+        let token = token.to_string();
+        self.revoke_where(|t| t.platform == p && t.value == token);
+        ok(json!({ "revoked": true }))
     }
 }
