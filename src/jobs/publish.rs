@@ -223,7 +223,7 @@ async fn publish_chain<'c>(
                 params,
                 media: media.get(&item.post_id).unwrap_or(&no_media),
             };
-            match platforms::publish(&state.http, &account, &it, &guard).await {
+            match platforms::publish(&account, &it, &guard).await {
                 Err(f) if f.kind == FailureKind::TokenRejected && !refreshed => {
                     // The request was refused, so nothing went out: safe to send again.
                     store::disarm(&state.db, item.result_id)
@@ -322,7 +322,7 @@ pub async fn resolve_id(state: &AppState, job: &JobRow) -> Result<(), JobError> 
     .await
     .map_err(|f| JobError::Retry(f.message))?;
     let again = || JobError::RetryAt("no final id yet".into(), now_ms() + RESOLVE_ID_EVERY_MS * job.attempts);
-    match platforms::final_id(&state.http, &account, &plan.provisional_id).await {
+    match platforms::final_id(&account, &plan.provisional_id).await {
         Ok(Some(found)) => {
             store::settle_post_id(
                 &state.db,
@@ -390,15 +390,9 @@ async fn reconcile(
         )),
         ..f
     };
-    match platforms::look_up(
-        &state.http,
-        account,
-        item,
-        armed_at - LOOKUP_SLACK_MS,
-        armed.sending_ref.as_deref(),
-    )
-    .await
-    .map_err(still_unknown)?
+    match platforms::look_up(account, item, armed_at - LOOKUP_SLACK_MS, armed.sending_ref.as_deref())
+        .await
+        .map_err(still_unknown)?
     {
         Lookup::Found(p) => Ok(Some(p)),
         Lookup::Absent if now_ms() < armed_at + IN_FLIGHT_MS => {
@@ -646,6 +640,7 @@ async fn open_account(
     };
     Ok(Account {
         platform,
+        http: state.http.clone(),
         cfg,
         token,
         user_id: row.external_id,
@@ -714,7 +709,7 @@ pub async fn unpublish(state: &AppState, job: &JobRow) -> Result<(), JobError> {
         }
     };
     for (result_id, platform_post_id) in &plan.items {
-        match platforms::delete_post(&state.http, &account, platform_post_id).await {
+        match platforms::delete_post(&account, platform_post_id).await {
             Ok(()) => {
                 store::mark_deleted(&state.db, *result_id, now_ms()).await?;
                 tracing::info!(profile_id = plan.profile_id, %platform, %platform_post_id, "deleted on the platform");

@@ -3,7 +3,9 @@
 
 use super::meta_graph;
 use super::publish::{Account, Failure, Item, Lookup, Published, SendGuard};
-use super::{Connect, Counting, Identity, Network, OAuthSpec, ProviderConfig, Rules, Spec, TokenSet};
+use super::{
+    App, ClientAuth, Code, Connect, Counting, Held, Identity, Network, OAuthSpec, ProviderConfig, Rules, Spec, TokenSet,
+};
 use crate::domain::platform::Platform;
 use crate::domain::rules::MB;
 
@@ -28,6 +30,7 @@ pub const SPEC: Spec = Spec {
         scope_separator: ",",
         pkce: false,
         extra_authorize_params: &[],
+        client_auth: ClientAuth::Body,
     }),
     // Long-lived tokens (≈60 days) that renew themselves.
     refresh_lead: std::time::Duration::from_secs(7 * 24 * 3600),
@@ -52,14 +55,9 @@ impl Network for Facebook {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
-    async fn exchange_code(
-        &self,
-        http: &reqwest::Client,
-        cfg: &ProviderConfig,
-        code: &str,
-        redirect_uri: &str,
-        _pkce_verifier: Option<&str>,
-    ) -> Result<TokenSet, Failure> {
+    async fn exchange_code(&self, app: App<'_>, code: Code<'_>) -> Result<TokenSet, Failure> {
+        let App { http, cfg } = app;
+        let (code, redirect_uri) = (code.code, code.redirect_uri);
         // Facebook's token endpoint takes a GET with query parameters.
         let short = token_set(
             &send_json(http.get(&cfg.token_url).query(&[
@@ -74,12 +72,8 @@ impl Network for Facebook {
         long.user_id = long.user_id.or(short.user_id);
         Ok(long)
     }
-    async fn fetch_identity(
-        &self,
-        http: &reqwest::Client,
-        cfg: &ProviderConfig,
-        tokens: &TokenSet,
-    ) -> Result<Identity, Failure> {
+    async fn fetch_identity(&self, app: App<'_>, tokens: &TokenSet) -> Result<Identity, Failure> {
+        let App { http, cfg } = app;
         let token = tokens.access_token.as_str();
         let me = send_json(
             http.get(format!("{}/me", cfg.api_url))
@@ -115,18 +109,15 @@ impl Network for Facebook {
             placements,
         })
     }
-    async fn refresh(
-        &self,
-        http: &reqwest::Client,
-        cfg: &ProviderConfig,
-        access_token: &str,
-        _refresh_token: Option<&str>,
-    ) -> Result<TokenSet, Failure> {
+    async fn refresh(&self, app: App<'_>, held: Held<'_>) -> Result<TokenSet, Failure> {
+        let App { http, cfg } = app;
+        let access_token = held.access_token;
         // A long-lived Facebook user token is renewed by exchanging it again.
         long_lived(http, cfg, access_token).await
     }
     /// Removes the app's permissions for the user.
-    async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), Failure> {
+    async fn revoke(&self, app: App<'_>, access_token: &str) -> Result<(), Failure> {
+        let App { http, cfg } = app;
         send_json(
             http.delete(format!("{}/me/permissions", cfg.api_url))
                 .query(&[("access_token", access_token)]),
@@ -136,13 +127,8 @@ impl Network for Facebook {
     }
     /// Facebook Page feed post: `POST /{page-id}/feed` with the Page token; `fields` on the create
     /// returns the permalink in the same round trip.
-    async fn publish(
-        &self,
-        http: &reqwest::Client,
-        account: &Account,
-        item: &Item<'_>,
-        guard: &dyn SendGuard,
-    ) -> Result<Published, Failure> {
+    async fn publish(&self, account: &Account, item: &Item<'_>, guard: &dyn SendGuard) -> Result<Published, Failure> {
+        let http = &account.http;
         let page = account.placement.as_ref().ok_or_else(|| {
             Failure::new(FailureKind::Refused, "No Facebook Page was chosen for this post").note(
                 "Set platforms.facebook.page_id to one of the profile's Pages (GET /api/profiles/:id/placements).",
@@ -233,12 +219,12 @@ impl Network for Facebook {
     /// Looks for the item among the Page's posts since `since_ms` (`GET /{page}/feed`), by its text.
     async fn look_up(
         &self,
-        http: &reqwest::Client,
         account: &Account,
         item: &Item<'_>,
         since_ms: i64,
         reference: Option<&str>,
     ) -> Result<Lookup, Failure> {
+        let http = &account.http;
         let _ = reference;
         let p = Platform::Facebook;
         let (Some(page), Some(token)) = (
@@ -287,7 +273,8 @@ impl Network for Facebook {
             },
         )
     }
-    async fn delete(&self, http: &reqwest::Client, account: &Account, id: &str) -> Result<(), Failure> {
+    async fn delete(&self, account: &Account, id: &str) -> Result<(), Failure> {
+        let http = &account.http;
         meta_graph::delete(http, account, id).await
     }
 }

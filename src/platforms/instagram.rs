@@ -2,7 +2,7 @@
 
 use super::meta_graph;
 use super::publish::{Account, Failure, Item, Lookup, Published, SendGuard};
-use super::{Connect, Counting, Identity, Network, OAuthSpec, ProviderConfig, Rules, Spec, TokenSet};
+use super::{App, ClientAuth, Code, Connect, Counting, Held, Identity, Network, OAuthSpec, Rules, Spec, TokenSet};
 use crate::domain::platform::Platform;
 use crate::domain::rules::MB;
 
@@ -25,6 +25,7 @@ pub const SPEC: Spec = Spec {
         scope_separator: ",",
         pkce: false,
         extra_authorize_params: &[],
+        client_auth: ClientAuth::Body,
     }),
     // Long-lived tokens (≈60 days) that renew themselves.
     refresh_lead: std::time::Duration::from_secs(7 * 24 * 3600),
@@ -49,58 +50,20 @@ impl Network for Instagram {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
-    async fn exchange_code(
-        &self,
-        http: &reqwest::Client,
-        cfg: &ProviderConfig,
-        code: &str,
-        redirect_uri: &str,
-        _pkce_verifier: Option<&str>,
-    ) -> Result<TokenSet, Failure> {
-        let short = meta_graph::short_lived(http, cfg, code, redirect_uri).await?;
-        meta_graph::long_lived(http, cfg, short, "ig_exchange_token").await
+    async fn exchange_code(&self, app: App<'_>, code: Code<'_>) -> Result<TokenSet, Failure> {
+        meta_graph::login_exchange(app, code, "ig_exchange_token").await
     }
-    async fn fetch_identity(
-        &self,
-        http: &reqwest::Client,
-        cfg: &ProviderConfig,
-        tokens: &TokenSet,
-    ) -> Result<Identity, Failure> {
-        let me = send_json(http.get(format!("{}/me", cfg.api_url)).query(&[
-            ("fields", "user_id,username,name,profile_picture_url"),
-            ("access_token", tokens.access_token.as_str()),
-        ]))
-        .await?;
-        let username = str_field(&me["username"]);
-        Ok(Identity {
-            external_id: str_field(&me["user_id"])
-                .or_else(|| str_field(&me["id"]))
-                .ok_or_else(|| super::oauth::unreadable("missing user_id"))?,
-            name: str_field(&me["name"]).or_else(|| username.clone()).unwrap_or_default(),
-            username,
-            avatar_url: str_field(&me["profile_picture_url"]),
-            placements: vec![],
-        })
+    async fn fetch_identity(&self, app: App<'_>, tokens: &TokenSet) -> Result<Identity, Failure> {
+        meta_graph::login_identity(app, tokens, "/me", &["user_id", "id"], "profile_picture_url").await
     }
-    async fn refresh(
-        &self,
-        http: &reqwest::Client,
-        cfg: &ProviderConfig,
-        access_token: &str,
-        _refresh_token: Option<&str>,
-    ) -> Result<TokenSet, Failure> {
-        meta_graph::renew(http, cfg, access_token, "ig_refresh_token").await
+    async fn refresh(&self, app: App<'_>, held: Held<'_>) -> Result<TokenSet, Failure> {
+        meta_graph::renew(app, held.access_token, "ig_refresh_token").await
     }
     /// Instagram (Instagram Login): one image or a carousel of 2–10. Containers are created from our
     /// signed URLs (Instagram pulls the files), each waited on until `FINISHED`, then published;
     /// `first_comment` follows as a comment (a failure there does not unpublish the post).
-    async fn publish(
-        &self,
-        http: &reqwest::Client,
-        account: &Account,
-        item: &Item<'_>,
-        guard: &dyn SendGuard,
-    ) -> Result<Published, Failure> {
+    async fn publish(&self, account: &Account, item: &Item<'_>, guard: &dyn SendGuard) -> Result<Published, Failure> {
+        let http = &account.http;
         let p = Platform::Instagram;
         let ig = item.params.instagram.as_ref();
         let api = &account.cfg.api_url;
@@ -186,19 +149,17 @@ impl Network for Instagram {
     }
     async fn look_up(
         &self,
-        http: &reqwest::Client,
         account: &Account,
         item: &Item<'_>,
         since_ms: i64,
         reference: Option<&str>,
     ) -> Result<Lookup, Failure> {
+        let http = &account.http;
         meta_graph::lookup_container(http, account, item, since_ms, reference).await
     }
 }
 
 // ---- OAuth: a form exchange, then a long-lived token that renews itself ---------------------
-
-use super::{send_json, str_field};
 
 // ---- publishing -----------------------------------------------------------------------------
 

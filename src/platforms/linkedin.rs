@@ -1,7 +1,7 @@
 //! LinkedIn: OpenID Connect userinfo for the member; administered organisations (when the
 //! Community Management scopes are granted) become placements.
 
-use super::{Identity, PlacementInfo, ProviderConfig, TokenSet, send_json, str_field};
+use super::{App, ClientAuth, Identity, PlacementInfo, ProviderConfig, TokenSet, send_json, str_field};
 
 use super::{Connect, Counting, Network, OAuthSpec, Rules, Spec};
 use crate::domain::rules::MB;
@@ -20,6 +20,7 @@ pub const SPEC: Spec = Spec {
         scope_separator: " ",
         pkce: false,
         extra_authorize_params: &[],
+        client_auth: ClientAuth::Body,
     }),
     refresh_lead: std::time::Duration::from_secs(7 * 24 * 3600),
     self_renewing: false,
@@ -43,12 +44,8 @@ impl Network for Linkedin {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
-    async fn fetch_identity(
-        &self,
-        http: &reqwest::Client,
-        cfg: &ProviderConfig,
-        tokens: &TokenSet,
-    ) -> Result<Identity, Failure> {
+    async fn fetch_identity(&self, app: App<'_>, tokens: &TokenSet) -> Result<Identity, Failure> {
+        let App { http, cfg } = app;
         let me = send_json(
             http.get(format!("{}/v2/userinfo", cfg.api_url))
                 .bearer_auth(&tokens.access_token),
@@ -62,24 +59,13 @@ impl Network for Linkedin {
             placements: organisations(http, cfg, &tokens.access_token).await?,
         })
     }
-    async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), Failure> {
-        let url = cfg.token_url.replace("accessToken", "revoke");
-        send_json(http.post(url).form(&[
-            ("client_id", cfg.client_id.as_str()),
-            ("client_secret", cfg.client_secret.as_str()),
-            ("token", access_token),
-        ]))
-        .await
-        .map(|_| ())
+    async fn revoke(&self, app: App<'_>, access_token: &str) -> Result<(), Failure> {
+        let url = app.cfg.token_url.replace("accessToken", "revoke");
+        super::oauth::revoke_token(app, &url, access_token, &[]).await
     }
     /// `POST /rest/posts`; the new post's URN comes back in `x-restli-id`.
-    async fn publish(
-        &self,
-        http: &reqwest::Client,
-        account: &Account,
-        item: &Item<'_>,
-        guard: &dyn SendGuard,
-    ) -> Result<Published, Failure> {
+    async fn publish(&self, account: &Account, item: &Item<'_>, guard: &dyn SendGuard) -> Result<Published, Failure> {
+        let http = &account.http;
         let owner = author(account);
         let alt_text = item.params.linkedin.as_ref().and_then(|l| l.alt_text.as_deref());
         let mut images = Vec::new();
@@ -157,12 +143,12 @@ impl Network for Linkedin {
     /// 403 and there is no way to look.
     async fn look_up(
         &self,
-        http: &reqwest::Client,
         account: &Account,
         item: &Item<'_>,
         since_ms: i64,
         reference: Option<&str>,
     ) -> Result<Lookup, Failure> {
+        let http = &account.http;
         let _ = reference;
         let owner = author(account);
         let answer = publish::send(
@@ -206,7 +192,8 @@ impl Network for Linkedin {
         })
     }
     /// `DELETE /rest/posts/{urn}` → 204 (idempotent).
-    async fn delete(&self, http: &reqwest::Client, account: &Account, id: &str) -> Result<(), Failure> {
+    async fn delete(&self, account: &Account, id: &str) -> Result<(), Failure> {
+        let http = &account.http;
         let urn = id;
         let encoded: String = url::form_urlencoded::byte_serialize(urn.as_bytes()).collect();
         let answer = publish::send(
@@ -396,13 +383,7 @@ pub fn classify(answer: &Answer, creates: bool) -> Failure {
         ),
         426 => failure(FailureKind::Refused)
             .note("LinkedIn no longer accepts the API version this server uses; upgrade postproxy."),
-        500..=599 => publish::server_failure(
-            Platform::Linkedin,
-            failure(FailureKind::Transient),
-            creates,
-            "a server error",
-        ),
-        _ => failure(FailureKind::Refused).note("LinkedIn refused the request; the message above is LinkedIn's own."),
+        status => publish::by_status(Platform::Linkedin, failure(FailureKind::Refused), status, creates),
     }
 }
 

@@ -4,30 +4,41 @@
 
 use serde_json::Value;
 
-use super::{ProviderConfig, TokenSet, send_json, token_set};
+use super::{App, Code, Identity, ProviderConfig, TokenSet, send_json, str_field, token_set};
 use crate::domain::platform::Platform;
 
-/// The code exchange of Instagram and Threads (a form POST); Instagram's newer answers wrap the
-/// token in `data: [...]`.
-pub(super) async fn short_lived(
-    http: &reqwest::Client,
-    cfg: &ProviderConfig,
-    code: &str,
-    redirect_uri: &str,
-) -> Result<TokenSet, Failure> {
-    let short = send_json(http.post(&cfg.token_url).form(&[
-        ("client_id", cfg.client_id.as_str()),
-        ("client_secret", cfg.client_secret.as_str()),
-        ("grant_type", "authorization_code"),
-        ("redirect_uri", redirect_uri),
-        ("code", code),
+/// The `/me` of Instagram Login and Threads: the user id (the first of `id_fields` present),
+/// username, name and picture.
+pub(super) async fn login_identity(
+    app: App<'_>,
+    tokens: &TokenSet,
+    path: &str,
+    id_fields: &[&str],
+    avatar: &str,
+) -> Result<Identity, Failure> {
+    let fields = format!("{},username,name,{avatar}", id_fields[0]);
+    let me = send_json(app.http.get(format!("{}{path}", app.cfg.api_url)).query(&[
+        ("fields", fields.as_str()),
+        ("access_token", tokens.access_token.as_str()),
     ]))
     .await?;
-    let short = match &short["data"] {
-        Value::Array(items) if !items.is_empty() => items[0].clone(),
-        _ => short,
-    };
-    token_set(&short)
+    let username = str_field(&me["username"]);
+    Ok(Identity {
+        external_id: id_fields
+            .iter()
+            .find_map(|f| str_field(&me[*f]))
+            .ok_or_else(|| super::oauth::unreadable(format!("missing {}", id_fields[0])))?,
+        name: str_field(&me["name"]).or_else(|| username.clone()).unwrap_or_default(),
+        username,
+        avatar_url: str_field(&me[avatar]),
+        placements: vec![],
+    })
+}
+
+/// Instagram Login and Threads: the code for a short-lived token, then the long-lived swap.
+pub(super) async fn login_exchange(app: App<'_>, code: Code<'_>, grant_type: &str) -> Result<TokenSet, Failure> {
+    let short = super::oauth::standard_exchange(app, code).await?;
+    long_lived(app.http, app.cfg, short, grant_type).await
 }
 
 /// Swaps a short-lived Instagram or Threads token for a long-lived one (`grant_type`
@@ -51,12 +62,8 @@ pub(super) async fn long_lived(
 
 /// Renews a long-lived Instagram or Threads token with itself (`ig_refresh_token` /
 /// `th_refresh_token`).
-pub(super) async fn renew(
-    http: &reqwest::Client,
-    cfg: &ProviderConfig,
-    access_token: &str,
-    grant_type: &str,
-) -> Result<TokenSet, Failure> {
+pub(super) async fn renew(app: App<'_>, access_token: &str, grant_type: &str) -> Result<TokenSet, Failure> {
+    let App { http, cfg } = app;
     token_set(
         &send_json(
             http.get(format!("{}/refresh_access_token", cfg.api_url))

@@ -26,9 +26,10 @@ mod youtube;
 use std::time::Duration;
 
 pub use oauth::{
-    AuthorizeRequest, Identity, OAuthSpec, PlacementInfo, ProviderConfig, Providers, TokenSet, authorize, env_prefix,
+    App, AuthorizeRequest, ClientAuth, Code, Held, Identity, OAuthSpec, PlacementInfo, ProviderConfig, Providers,
+    TokenSet, authorize, env_prefix,
 };
-pub(crate) use oauth::{classify_error, redact_reqwest, required, send_json, str_field, token_set};
+pub(crate) use oauth::{redact_reqwest, required, send_json, str_field, token_set};
 use publish::{Account, Failure, FailureKind, Item, Lookup, Published, SendGuard};
 
 use crate::domain::platform::Platform;
@@ -93,55 +94,30 @@ pub trait Network: Send + Sync {
     fn spec(&self) -> &'static Spec;
 
     /// Exchanges an authorization code for tokens.
-    async fn exchange_code(
-        &self,
-        http: &reqwest::Client,
-        cfg: &ProviderConfig,
-        code: &str,
-        redirect_uri: &str,
-        pkce_verifier: Option<&str>,
-    ) -> Result<TokenSet, Failure> {
-        oauth::standard_exchange(http, cfg, code, redirect_uri, pkce_verifier).await
+    async fn exchange_code(&self, app: App<'_>, code: Code<'_>) -> Result<TokenSet, Failure> {
+        oauth::standard_exchange(app, code).await
     }
 
     /// The connected account (and its placements), from the platform's "me" endpoint.
-    async fn fetch_identity(
-        &self,
-        http: &reqwest::Client,
-        cfg: &ProviderConfig,
-        tokens: &TokenSet,
-    ) -> Result<Identity, Failure>;
+    async fn fetch_identity(&self, app: App<'_>, tokens: &TokenSet) -> Result<Identity, Failure>;
 
     /// Renews the tokens: `access_token` is the current one, `refresh_token` the stored one.
-    async fn refresh(
-        &self,
-        http: &reqwest::Client,
-        cfg: &ProviderConfig,
-        _access_token: &str,
-        refresh_token: Option<&str>,
-    ) -> Result<TokenSet, Failure> {
-        oauth::standard_refresh(http, cfg, need_refresh_token(refresh_token)?).await
+    async fn refresh(&self, app: App<'_>, held: Held<'_>) -> Result<TokenSet, Failure> {
+        oauth::standard_refresh(app, need_refresh_token(held.refresh_token)?).await
     }
 
     /// Revokes the app's access where the platform offers it (best effort).
-    async fn revoke(&self, _http: &reqwest::Client, _cfg: &ProviderConfig, _access_token: &str) -> Result<(), Failure> {
+    async fn revoke(&self, _app: App<'_>, _access_token: &str) -> Result<(), Failure> {
         Ok(())
     }
 
     /// Publishes one item (the post or a thread part).
-    async fn publish(
-        &self,
-        http: &reqwest::Client,
-        account: &Account,
-        item: &Item<'_>,
-        guard: &dyn SendGuard,
-    ) -> Result<Published, Failure>;
+    async fn publish(&self, account: &Account, item: &Item<'_>, guard: &dyn SendGuard) -> Result<Published, Failure>;
 
     /// Looks for an item among the account's posts created since `since_ms` (`Spec::can_look_up`);
     /// `reference` is what the send was armed with (a container, a publish id).
     async fn look_up(
         &self,
-        _http: &reqwest::Client,
         _account: &Account,
         _item: &Item<'_>,
         _since_ms: i64,
@@ -159,22 +135,12 @@ pub trait Network: Send + Sync {
     }
 
     /// Asks the platform once for the final id of a post published under a provisional one.
-    async fn final_id(
-        &self,
-        _http: &reqwest::Client,
-        _account: &Account,
-        _provisional: &str,
-    ) -> Result<Option<Published>, Failure> {
+    async fn final_id(&self, _account: &Account, _provisional: &str) -> Result<Option<Published>, Failure> {
         Ok(None)
     }
 
     /// Deletes a published item (`Spec::can_delete`).
-    async fn delete(
-        &self,
-        _http: &reqwest::Client,
-        _account: &Account,
-        _platform_post_id: &str,
-    ) -> Result<(), Failure> {
+    async fn delete(&self, _account: &Account, _platform_post_id: &str) -> Result<(), Failure> {
         Err(Failure::new(
             FailureKind::Refused,
             format!(
@@ -210,9 +176,12 @@ pub async fn exchange_code(
     redirect_uri: &str,
     pkce_verifier: Option<&str>,
 ) -> Result<TokenSet, Failure> {
-    network(cfg.platform)
-        .exchange_code(http, cfg, code, redirect_uri, pkce_verifier)
-        .await
+    let code = Code {
+        code,
+        redirect_uri,
+        pkce_verifier,
+    };
+    network(cfg.platform).exchange_code(App { http, cfg }, code).await
 }
 
 /// Fetches the connected account (and its placements) from the platform's "me" endpoint.
@@ -221,7 +190,7 @@ pub async fn fetch_identity(
     cfg: &ProviderConfig,
     tokens: &TokenSet,
 ) -> Result<Identity, Failure> {
-    network(cfg.platform).fetch_identity(http, cfg, tokens).await
+    network(cfg.platform).fetch_identity(App { http, cfg }, tokens).await
 }
 
 /// What a post to the platform may hold.
@@ -246,27 +215,24 @@ pub async fn refresh(
     access_token: &str,
     refresh_token: Option<&str>,
 ) -> Result<TokenSet, Failure> {
-    network(cfg.platform)
-        .refresh(http, cfg, access_token, refresh_token)
-        .await
+    let held = Held {
+        access_token,
+        refresh_token,
+    };
+    network(cfg.platform).refresh(App { http, cfg }, held).await
 }
 
 /// Revokes the app's access where the platform offers it (best effort; errors are the caller's to log).
 pub async fn revoke(http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), Failure> {
-    network(cfg.platform).revoke(http, cfg, access_token).await
+    network(cfg.platform).revoke(App { http, cfg }, access_token).await
 }
 
 /// Publishes one item (the post or a thread part) on the account's platform.
-pub async fn publish(
-    http: &reqwest::Client,
-    account: &Account,
-    item: &Item<'_>,
-    guard: &dyn SendGuard,
-) -> Result<Published, Failure> {
+pub async fn publish(account: &Account, item: &Item<'_>, guard: &dyn SendGuard) -> Result<Published, Failure> {
     if item.media.iter().any(publish::MediaFile::is_video) {
         return Err(not_yet(account.platform, "videos"));
     }
-    network(account.platform).publish(http, account, item, guard).await
+    network(account.platform).publish(account, item, guard).await
 }
 
 /// A refusal for what this server version cannot publish yet (nothing was sent).
@@ -289,14 +255,13 @@ pub fn can_look_up(p: Platform) -> bool {
 /// Looks for an item among the account's posts created since `since_ms` (see `can_look_up`);
 /// `reference` is what the send was armed with (a Threads or Instagram container).
 pub async fn look_up(
-    http: &reqwest::Client,
     account: &Account,
     item: &Item<'_>,
     since_ms: i64,
     reference: Option<&str>,
 ) -> Result<Lookup, Failure> {
     network(account.platform)
-        .look_up(http, account, item, since_ms, reference)
+        .look_up(account, item, since_ms, reference)
         .await
 }
 
@@ -306,12 +271,8 @@ pub fn awaits_final_id(p: Platform, id: &str) -> bool {
 }
 
 /// Asks the platform once for the final id of a post published under a provisional one.
-pub async fn final_id(
-    http: &reqwest::Client,
-    account: &Account,
-    provisional: &str,
-) -> Result<Option<Published>, Failure> {
-    network(account.platform).final_id(http, account, provisional).await
+pub async fn final_id(account: &Account, provisional: &str) -> Result<Option<Published>, Failure> {
+    network(account.platform).final_id(account, provisional).await
 }
 
 /// Whether the platform's API lets an app delete a post it published.
@@ -320,6 +281,6 @@ pub fn can_delete(p: Platform) -> bool {
 }
 
 /// Deletes a published item where the platform allows it.
-pub async fn delete_post(http: &reqwest::Client, account: &Account, platform_post_id: &str) -> Result<(), Failure> {
-    network(account.platform).delete(http, account, platform_post_id).await
+pub async fn delete_post(account: &Account, platform_post_id: &str) -> Result<(), Failure> {
+    network(account.platform).delete(account, platform_post_id).await
 }

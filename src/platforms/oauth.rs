@@ -163,6 +163,29 @@ pub struct Identity {
     pub placements: Vec<PlacementInfo>,
 }
 
+/// A configured OAuth app, with the client to call its platform through.
+#[derive(Clone, Copy)]
+pub struct App<'a> {
+    pub http: &'a reqwest::Client,
+    pub cfg: &'a ProviderConfig,
+}
+
+/// An authorization code the callback received, with what the authorization was asked with.
+#[derive(Clone, Copy)]
+pub struct Code<'a> {
+    pub code: &'a str,
+    pub redirect_uri: &'a str,
+    pub pkce_verifier: Option<&'a str>,
+}
+
+/// The tokens a connection holds, for their renewal: the current access token and the stored
+/// refresh token.
+#[derive(Clone, Copy)]
+pub struct Held<'a> {
+    pub access_token: &'a str,
+    pub refresh_token: Option<&'a str>,
+}
+
 /// What the browser is sent to, plus the PKCE verifier to keep (if the platform uses PKCE).
 pub struct AuthorizeRequest {
     pub url: String,
@@ -180,6 +203,18 @@ pub struct OAuthSpec {
     pub pkce: bool,
     /// More authorize parameters (Google: offline access, so a refresh token is issued).
     pub extra_authorize_params: &'static [(&'static str, &'static str)],
+    /// How the token and revocation endpoints authenticate the client.
+    pub client_auth: ClientAuth,
+}
+
+/// How a platform authenticates the client at its token and revocation endpoints (RFC 6749
+/// §2.3.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// The id (under `client_id_param`) and secret in the form body.
+    Body,
+    /// HTTP Basic, with the client id repeated in the form (X).
+    Basic,
 }
 
 /// Builds the platform's authorization URL.
@@ -212,43 +247,51 @@ pub fn authorize(cfg: &ProviderConfig, redirect_uri: &str, state: &str) -> Autho
     }
 }
 
-/// RFC 6749 §4.1.3 with the client's credentials in the form body (LinkedIn, Google), plus the
-/// PKCE verifier where one was used.
-pub(crate) async fn standard_exchange(
-    http: &reqwest::Client,
-    cfg: &ProviderConfig,
-    code: &str,
-    redirect_uri: &str,
-    pkce_verifier: Option<&str>,
-) -> Result<TokenSet, Failure> {
-    let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", redirect_uri),
-        ("client_id", cfg.client_id.as_str()),
-        ("client_secret", cfg.client_secret.as_str()),
-    ];
-    if let Some(v) = pkce_verifier {
-        form.push(("code_verifier", v));
+/// A form POST to a platform's OAuth endpoint, the client authenticated as its `OAuthSpec` says.
+async fn client_post(app: App<'_>, url: &str, mut form: Vec<(&str, &str)>) -> Result<Value, Failure> {
+    let App { http, cfg } = app;
+    let quirks = super::network(cfg.platform).spec().oauth();
+    let mut req = http.post(url);
+    match quirks.map_or(ClientAuth::Body, |q| q.client_auth) {
+        ClientAuth::Body => {
+            form.push((quirks.map_or("client_id", |q| q.client_id_param), &cfg.client_id));
+            form.push(("client_secret", &cfg.client_secret));
+        }
+        ClientAuth::Basic => {
+            req = req.basic_auth(&cfg.client_id, Some(&cfg.client_secret));
+            form.push(("client_id", &cfg.client_id));
+        }
     }
-    token_set(&send_json(http.post(&cfg.token_url).form(&form)).await?)
+    send_json(req.form(&form)).await
 }
 
-/// RFC 6749 §6 with the client's credentials in the form body (LinkedIn, Google).
-pub(crate) async fn standard_refresh(
-    http: &reqwest::Client,
-    cfg: &ProviderConfig,
-    refresh_token: &str,
-) -> Result<TokenSet, Failure> {
-    token_set(
-        &send_json(http.post(&cfg.token_url).form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-            ("client_id", cfg.client_id.as_str()),
-            ("client_secret", cfg.client_secret.as_str()),
-        ]))
-        .await?,
-    )
+/// RFC 6749 §4.1.3, plus the PKCE verifier where the platform uses PKCE.
+pub(crate) async fn standard_exchange(app: App<'_>, code: Code<'_>) -> Result<TokenSet, Failure> {
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.code),
+        ("redirect_uri", code.redirect_uri),
+    ];
+    if super::network(app.cfg.platform).spec().oauth().is_some_and(|q| q.pkce) {
+        form.push((
+            "code_verifier",
+            code.pkce_verifier.ok_or_else(|| unreadable("PKCE verifier missing"))?,
+        ));
+    }
+    token_set(&client_post(app, &app.cfg.token_url, form).await?)
+}
+
+/// RFC 6749 §6.
+pub(crate) async fn standard_refresh(app: App<'_>, refresh_token: &str) -> Result<TokenSet, Failure> {
+    let form = vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token)];
+    token_set(&client_post(app, &app.cfg.token_url, form).await?)
+}
+
+/// RFC 7009 revocation of `token` at `url`, with `extra` parameters (a `token_type_hint`).
+pub(crate) async fn revoke_token(app: App<'_>, url: &str, token: &str, extra: &[(&str, &str)]) -> Result<(), Failure> {
+    let mut form = vec![("token", token)];
+    form.extend_from_slice(extra);
+    client_post(app, url, form).await.map(|_| ())
 }
 
 // ---- shared HTTP plumbing ------------------------------------------------------------------
@@ -351,6 +394,14 @@ pub(crate) fn required(v: &Value, what: &str) -> Result<String, Failure> {
 
 /// The common token-response shape (`access_token`, `refresh_token`, `expires_in`, …).
 pub(crate) fn token_set(body: &Value) -> Result<TokenSet, Failure> {
+    // Instagram's newer answers wrap the token in `data: [...]`.
+    if let Some(first) = body["data"].as_array().and_then(|items| items.first()) {
+        return token_set(first);
+    }
+    // TikTok has answered token errors with HTTP 200 and an `error` field.
+    if body["access_token"].is_null() && body["error"].is_string() {
+        return Err(classify_error(400, body));
+    }
     Ok(TokenSet {
         access_token: required(&body["access_token"], "access_token")?,
         refresh_token: str_field(&body["refresh_token"]),

@@ -18,6 +18,8 @@ use crate::domain::platform::Platform;
 /// The account a post goes out on, with its credentials opened.
 pub struct Account {
     pub platform: Platform,
+    /// The client every call to the platform goes through (shared by the process).
+    pub http: reqwest::Client,
     pub cfg: ProviderConfig,
     /// The user's access token.
     pub token: String,
@@ -252,7 +254,6 @@ pub async fn send(platform: Platform, req: reqwest::RequestBuilder, creates: boo
     Ok(Answer { status, headers, body })
 }
 
-/// Seconds in a `Retry-After` header (the delta form; dates are rare on these APIs).
 /// The one rule for a platform's server-side failure (a 5xx, or an error the platform marks
 /// temporary): to the request that creates content it is an unknown outcome, since the post may
 /// exist (it is looked up before anything is sent again); to any other request it is transient.
@@ -275,6 +276,23 @@ pub fn server_failure(p: Platform, failure: Failure, creates: bool, what: &str) 
     ))
 }
 
+/// What an error answer means when the platform's classifier has nothing more specific to say:
+/// a 5xx is a server failure (`server_failure`), anything else a refusal in the platform's words.
+pub fn by_status(p: Platform, failure: Failure, status: u16, creates: bool) -> Failure {
+    if status >= 500 {
+        return server_failure(p, failure, creates, "a server error");
+    }
+    let label = crate::domain::post::platform_label(p);
+    Failure {
+        kind: FailureKind::Refused,
+        ..failure
+    }
+    .note(format!(
+        "{label} refused the request; the message above is {label}'s own."
+    ))
+}
+
+/// Seconds in a `Retry-After` header (the delta form; dates are rare on these APIs).
 pub fn retry_after_header(headers: &HeaderMap) -> Option<Duration> {
     headers
         .get(reqwest::header::RETRY_AFTER)

@@ -1,7 +1,7 @@
 //! TikTok Login Kit: the client id is called `client_key`, scopes are comma-separated, and the
 //! user-info answer wraps data and an error object in one envelope.
 
-use super::{Identity, ProviderConfig, TokenSet, send_json, str_field, token_set};
+use super::{App, ClientAuth, Identity, TokenSet, send_json, str_field};
 
 use super::{Connect, Counting, Network, OAuthSpec, Rules, Spec};
 use crate::domain::rules::MB;
@@ -20,6 +20,7 @@ pub const SPEC: Spec = Spec {
         scope_separator: ",",
         pkce: false,
         extra_authorize_params: &[],
+        client_auth: ClientAuth::Body,
     }),
     refresh_lead: std::time::Duration::from_secs(2 * 3600),
     self_renewing: false,
@@ -43,30 +44,8 @@ impl Network for Tiktok {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
-    async fn exchange_code(
-        &self,
-        http: &reqwest::Client,
-        cfg: &ProviderConfig,
-        code: &str,
-        redirect_uri: &str,
-        _pkce_verifier: Option<&str>,
-    ) -> Result<TokenSet, Failure> {
-        let body = send_json(http.post(&cfg.token_url).form(&[
-            ("client_key", cfg.client_id.as_str()),
-            ("client_secret", cfg.client_secret.as_str()),
-            ("code", code),
-            ("grant_type", "authorization_code"),
-            ("redirect_uri", redirect_uri),
-        ]))
-        .await?;
-        checked_token(&body)
-    }
-    async fn fetch_identity(
-        &self,
-        http: &reqwest::Client,
-        cfg: &ProviderConfig,
-        tokens: &TokenSet,
-    ) -> Result<Identity, Failure> {
+    async fn fetch_identity(&self, app: App<'_>, tokens: &TokenSet) -> Result<Identity, Failure> {
+        let App { http, cfg } = app;
         let body = send_json(
             http.get(format!("{}/v2/user/info/", cfg.api_url))
                 .query(&[("fields", "open_id,union_id,avatar_url,display_name,username")])
@@ -88,42 +67,14 @@ impl Network for Tiktok {
             placements: vec![],
         })
     }
-    async fn refresh(
-        &self,
-        http: &reqwest::Client,
-        cfg: &ProviderConfig,
-        access_token: &str,
-        refresh_token: Option<&str>,
-    ) -> Result<TokenSet, Failure> {
-        let _ = access_token;
-        let refresh_token = super::need_refresh_token(refresh_token)?;
-        let body = send_json(http.post(&cfg.token_url).form(&[
-            ("client_key", cfg.client_id.as_str()),
-            ("client_secret", cfg.client_secret.as_str()),
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-        ]))
-        .await?;
-        checked_token(&body)
-    }
-    async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), Failure> {
-        send_json(http.post(format!("{}/v2/oauth/revoke/", cfg.api_url)).form(&[
-            ("client_key", cfg.client_id.as_str()),
-            ("client_secret", cfg.client_secret.as_str()),
-            ("token", access_token),
-        ]))
-        .await
-        .map(|_| ())
+    async fn revoke(&self, app: App<'_>, access_token: &str) -> Result<(), Failure> {
+        let url = format!("{}/v2/oauth/revoke/", app.cfg.api_url);
+        super::oauth::revoke_token(app, &url, access_token, &[]).await
     }
     /// Photo post (pull-only): `creator_info` first (the privacy level must be one the creator
     /// allows), then `content/init` with our signed URLs, then `status/fetch` until it is public.
-    async fn publish(
-        &self,
-        http: &reqwest::Client,
-        account: &Account,
-        item: &Item<'_>,
-        guard: &dyn SendGuard,
-    ) -> Result<Published, Failure> {
+    async fn publish(&self, account: &Account, item: &Item<'_>, guard: &dyn SendGuard) -> Result<Published, Failure> {
+        let http = &account.http;
         if item.media.is_empty() {
             return Err(
                 Failure::new(FailureKind::Refused, "TikTok posts need photos or a video")
@@ -230,12 +181,12 @@ impl Network for Tiktok {
     /// failed → not there, still processing → look again later.
     async fn look_up(
         &self,
-        http: &reqwest::Client,
         account: &Account,
         item: &Item<'_>,
         since_ms: i64,
         reference: Option<&str>,
     ) -> Result<Lookup, Failure> {
+        let http = &account.http;
         let _ = (item, since_ms);
         let publish_id = reference;
         let Some(publish_id) = publish_id else {
@@ -258,25 +209,13 @@ impl Network for Tiktok {
         awaits_public_id(id)
     }
     /// Asks TikTok once more for the public id of a completed publish; `None` while it has none.
-    async fn final_id(
-        &self,
-        http: &reqwest::Client,
-        account: &Account,
-        provisional: &str,
-    ) -> Result<Option<Published>, Failure> {
+    async fn final_id(&self, account: &Account, provisional: &str) -> Result<Option<Published>, Failure> {
+        let http = &account.http;
         let publish_id = provisional;
         let status = fetch_status(http, account, publish_id).await?;
         let found = completed(&status.body["data"], publish_id, account.username.as_deref());
         Ok((!awaits_public_id(&found.id)).then_some(found))
     }
-}
-
-/// TikTok has answered token errors with HTTP 200 and an `error` field.
-fn checked_token(body: &serde_json::Value) -> Result<TokenSet, Failure> {
-    if body["access_token"].is_null() && body["error"].is_string() {
-        return Err(super::classify_error(400, body));
-    }
-    token_set(body)
 }
 
 // ---- publishing (Content Posting API: photo posts) ------------------------------------------
@@ -365,13 +304,7 @@ pub fn classify(answer: &Answer, creates: bool) -> Failure {
         }
         "unaudited_client_can_only_post_to_private_accounts" => failure(FailureKind::Refused)
             .note("TikTok apps that have not passed TikTok's audit may only post SELF_ONLY to private accounts."),
-        _ if answer.status >= 500 => publish::server_failure(
-            Platform::Tiktok,
-            failure(FailureKind::Transient),
-            creates,
-            "a server error",
-        ),
         _ if answer.status == 429 => failure(FailureKind::Transient),
-        _ => failure(FailureKind::Refused).note("TikTok refused the request; the message above is TikTok's own."),
+        _ => publish::by_status(Platform::Tiktok, failure(FailureKind::Refused), answer.status, creates),
     }
 }

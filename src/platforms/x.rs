@@ -1,7 +1,7 @@
 //! X (Twitter) OAuth 2.0: a confidential client authenticates with HTTP Basic, PKCE is
 //! mandatory, and refresh tokens rotate (the old one dies on use).
 
-use super::{Identity, ProviderConfig, TokenSet, send_json, str_field, token_set};
+use super::{App, ClientAuth, Identity, TokenSet, send_json, str_field};
 
 use super::{Connect, Counting, Network, OAuthSpec, Rules, Spec};
 use crate::domain::rules::MB;
@@ -26,6 +26,7 @@ pub const SPEC: Spec = Spec {
         scope_separator: " ",
         pkce: true,
         extra_authorize_params: &[],
+        client_auth: ClientAuth::Basic,
     }),
     refresh_lead: std::time::Duration::from_secs(15 * 60),
     self_renewing: false,
@@ -49,36 +50,8 @@ impl Network for X {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
-    async fn exchange_code(
-        &self,
-        http: &reqwest::Client,
-        cfg: &ProviderConfig,
-        code: &str,
-        redirect_uri: &str,
-        pkce_verifier: Option<&str>,
-    ) -> Result<TokenSet, Failure> {
-        let verifier = pkce_verifier.ok_or_else(|| super::oauth::unreadable("PKCE verifier missing"))?;
-        token_set(
-            &send_json(
-                http.post(&cfg.token_url)
-                    .basic_auth(&cfg.client_id, Some(&cfg.client_secret))
-                    .form(&[
-                        ("code", code),
-                        ("grant_type", "authorization_code"),
-                        ("redirect_uri", redirect_uri),
-                        ("code_verifier", verifier),
-                        ("client_id", cfg.client_id.as_str()),
-                    ]),
-            )
-            .await?,
-        )
-    }
-    async fn fetch_identity(
-        &self,
-        http: &reqwest::Client,
-        cfg: &ProviderConfig,
-        tokens: &TokenSet,
-    ) -> Result<Identity, Failure> {
+    async fn fetch_identity(&self, app: App<'_>, tokens: &TokenSet) -> Result<Identity, Failure> {
+        let App { http, cfg } = app;
         let body = send_json(
             http.get(format!("{}/2/users/me", cfg.api_url))
                 .query(&[("user.fields", "profile_image_url")])
@@ -94,40 +67,13 @@ impl Network for X {
             placements: vec![],
         })
     }
-    async fn refresh(
-        &self,
-        http: &reqwest::Client,
-        cfg: &ProviderConfig,
-        _access_token: &str,
-        refresh_token: Option<&str>,
-    ) -> Result<TokenSet, Failure> {
-        let refresh_token = super::need_refresh_token(refresh_token)?;
-        token_set(
-            &send_json(
-                http.post(&cfg.token_url)
-                    .basic_auth(&cfg.client_id, Some(&cfg.client_secret))
-                    .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token)]),
-            )
-            .await?,
-        )
-    }
-    async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), Failure> {
-        send_json(
-            http.post(format!("{}/2/oauth2/revoke", cfg.api_url))
-                .basic_auth(&cfg.client_id, Some(&cfg.client_secret))
-                .form(&[("token", access_token), ("token_type_hint", "access_token")]),
-        )
-        .await
-        .map(|_| ())
+    async fn revoke(&self, app: App<'_>, access_token: &str) -> Result<(), Failure> {
+        let url = format!("{}/2/oauth2/revoke", app.cfg.api_url);
+        super::oauth::revoke_token(app, &url, access_token, &[("token_type_hint", "access_token")]).await
     }
     /// `POST /2/tweets`; a thread part replies to the previous part.
-    async fn publish(
-        &self,
-        http: &reqwest::Client,
-        account: &Account,
-        item: &Item<'_>,
-        guard: &dyn SendGuard,
-    ) -> Result<Published, Failure> {
+    async fn publish(&self, account: &Account, item: &Item<'_>, guard: &dyn SendGuard) -> Result<Published, Failure> {
+        let http = &account.http;
         let mut body = json!({ "text": item.text });
         if let Some(parent) = item.reply_to {
             body["reply"] = json!({ "in_reply_to_tweet_id": parent });
@@ -163,12 +109,12 @@ impl Network for X {
     /// same text, and for a thread part, a reply to the same post.
     async fn look_up(
         &self,
-        http: &reqwest::Client,
         account: &Account,
         item: &Item<'_>,
         since_ms: i64,
         _reference: Option<&str>,
     ) -> Result<Lookup, Failure> {
+        let http = &account.http;
         // X refuses a start before its own epoch (2010-11-04).
         let since_ms = since_ms.max(1_288_834_974_657);
         let start = crate::clock::iso8601(since_ms - since_ms.rem_euclid(1000));
@@ -214,7 +160,8 @@ impl Network for X {
         })
     }
     /// `DELETE /2/tweets/:id`.
-    async fn delete(&self, http: &reqwest::Client, account: &Account, id: &str) -> Result<(), Failure> {
+    async fn delete(&self, account: &Account, id: &str) -> Result<(), Failure> {
+        let http = &account.http;
         let answer = publish::send(
             Platform::Twitter,
             http.delete(format!("{}/2/tweets/{id}", account.cfg.api_url))
@@ -325,13 +272,7 @@ pub fn classify(answer: &Answer, creates: bool) -> Failure {
             "X refused the post for this account (its app permissions, plan or reply restrictions). \
              The message above is X's own.",
         ),
-        500..=599 => publish::server_failure(
-            Platform::Twitter,
-            failure(FailureKind::Transient),
-            creates,
-            "a server error",
-        ),
-        _ => failure(FailureKind::Refused).note("X refused the request; the message above is X's own."),
+        status => publish::by_status(Platform::Twitter, failure(FailureKind::Refused), status, creates),
     }
 }
 

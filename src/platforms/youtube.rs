@@ -1,7 +1,7 @@
 //! YouTube through Google OAuth: offline access for a refresh token, PKCE, and the channel as the
 //! identity.
 
-use super::{Identity, ProviderConfig, TokenSet, send_json, str_field};
+use super::{App, ClientAuth, Identity, TokenSet, send_json, str_field};
 
 use super::publish::{Account, Failure, FailureKind, Item, Published, SendGuard};
 use super::{Connect, Counting, Network, OAuthSpec, Rules, Spec};
@@ -28,6 +28,7 @@ pub const SPEC: Spec = Spec {
             ("prompt", "consent"),
             ("include_granted_scopes", "true"),
         ],
+        client_auth: ClientAuth::Body,
     }),
     refresh_lead: std::time::Duration::from_secs(10 * 60),
     self_renewing: false,
@@ -51,12 +52,8 @@ impl Network for Youtube {
     fn spec(&self) -> &'static Spec {
         &SPEC
     }
-    async fn fetch_identity(
-        &self,
-        http: &reqwest::Client,
-        cfg: &ProviderConfig,
-        tokens: &TokenSet,
-    ) -> Result<Identity, Failure> {
+    async fn fetch_identity(&self, app: App<'_>, tokens: &TokenSet) -> Result<Identity, Failure> {
+        let App { http, cfg } = app;
         let body = send_json(
             http.get(format!("{}/youtube/v3/channels", cfg.api_url))
                 .query(&[("part", "snippet"), ("mine", "true")])
@@ -76,7 +73,8 @@ impl Network for Youtube {
             placements: vec![],
         })
     }
-    async fn revoke(&self, http: &reqwest::Client, cfg: &ProviderConfig, access_token: &str) -> Result<(), Failure> {
+    async fn revoke(&self, app: App<'_>, access_token: &str) -> Result<(), Failure> {
+        let App { http, cfg } = app;
         let url = cfg.token_url.trim_end_matches("/token").to_string() + "/revoke";
         let resp = http
             .post(url)
@@ -94,13 +92,8 @@ impl Network for Youtube {
             ))
         }
     }
-    async fn publish(
-        &self,
-        http: &reqwest::Client,
-        account: &Account,
-        item: &Item<'_>,
-        guard: &dyn SendGuard,
-    ) -> Result<Published, Failure> {
+    async fn publish(&self, account: &Account, item: &Item<'_>, guard: &dyn SendGuard) -> Result<Published, Failure> {
+        let http = &account.http;
         let _ = (http, item, guard);
         Err(super::not_yet(account.platform, "videos"))
     }
