@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use crate::clock::{iso8601, now_ms};
-use crate::db::posts::{self as store, MediaRow, NewMedia, NewPost, NewTarget, PostRow, ResultRow};
+use crate::db::Tx;
+use crate::db::posts::{self as store, MediaRow, NewMedia, NewPost, NewTarget, PostRow, ResultRow, Unpublish, Written};
 use crate::db::{profile_groups, profiles};
 use crate::domain::access::Caller;
 use crate::domain::field::Field;
@@ -18,6 +19,10 @@ use crate::domain::platform::Platform;
 use crate::domain::post::{self, MediaFacts, PlatformParams, PostRequest, PostStatus, ResultStatus, TargetFacts};
 use crate::error::{ApiError, ApiResult};
 use crate::ids::Kind;
+use crate::jobs::{
+    self,
+    publish::{FetchMedia, PublishPost},
+};
 use crate::state::AppState;
 
 /// Files a request stored (multipart uploads), by the marker that stands for each in the input.
@@ -642,4 +647,121 @@ pub async fn existing(state: &AppState, row: PostRow) -> ApiResult<Existing> {
         targets,
         row,
     })
+}
+
+// ---- storing: each change with the jobs it calls for, in one transaction ----------------------
+
+/// Enqueues what stored content needs: its media download, and a publish per target unless it
+/// is a draft (at its schedule, or now).
+async fn enqueue_work(tx: &mut Tx, np: &NewPost, written: Written, now: i64) -> sqlx::Result<()> {
+    let post_id = written.post_id;
+    if written.pending_media {
+        jobs::enqueue(tx, &FetchMedia { post_id }, now, now).await?;
+    }
+    if np.enqueue {
+        let run_at = np.scheduled_at_ms.unwrap_or(now).max(now);
+        for t in &np.targets {
+            let job = PublishPost {
+                post_id,
+                profile_id: t.profile_id,
+                platform: t.platform.clone(),
+            };
+            jobs::enqueue(tx, &job, run_at, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Stores a checked new post with its jobs. Returns its id.
+pub async fn save_new(state: &AppState, np: &NewPost, now: i64) -> ApiResult<i64> {
+    let mut tx = state.db.begin().await?;
+    let written = store::create(&mut tx, np, now).await?;
+    enqueue_work(&mut tx, np, written, now).await?;
+    tx.commit().await?;
+    state.jobs_enqueued().await;
+    Ok(written.post_id)
+}
+
+/// Replaces a post's content while it is still `expected_status`, its old jobs cancelled and new
+/// ones enqueued. False when it changed meanwhile (nothing is written then).
+pub async fn save_edit(
+    state: &AppState,
+    post_id: i64,
+    expected_status: &str,
+    np: &NewPost,
+    now: i64,
+) -> ApiResult<bool> {
+    let mut tx = state.db.begin().await?;
+    let Some(written) = store::rewrite(&mut tx, post_id, expected_status, np, now).await? else {
+        return Ok(false);
+    };
+    // Before the new jobs: a cancelled job frees its dedupe key for its successor.
+    PublishPost::cancel_all(&mut tx, post_id, now).await?;
+    FetchMedia::cancel(&mut tx, post_id, now).await?;
+    enqueue_work(&mut tx, np, written, now).await?;
+    tx.commit().await?;
+    state.jobs_enqueued().await;
+    Ok(true)
+}
+
+/// Releases a draft to be published (now, or at its schedule) with `status`. False when it is no
+/// longer a draft.
+pub async fn release_draft(
+    state: &AppState,
+    account_id: i64,
+    post_id: i64,
+    status: PostStatus,
+    now: i64,
+) -> ApiResult<bool> {
+    let mut tx = state.db.begin().await?;
+    let Some(released) = store::publish_draft(&mut tx, account_id, post_id, status.as_str(), now).await? else {
+        return Ok(false);
+    };
+    for (profile_id, platform) in released.targets {
+        let job = PublishPost {
+            post_id,
+            profile_id,
+            platform,
+        };
+        jobs::enqueue(&mut tx, &job, released.run_at_ms, now).await?;
+    }
+    tx.commit().await?;
+    state.jobs_enqueued().await;
+    Ok(true)
+}
+
+/// Deletes a post, its pending jobs cancelled, and deletes it on the platforms of `unpublish`.
+/// False when there was none.
+pub async fn remove(
+    state: &AppState,
+    account_id: i64,
+    post_id: i64,
+    unpublish: &[Unpublish],
+    now: i64,
+) -> ApiResult<bool> {
+    let mut tx = state.db.begin().await?;
+    if !store::delete(&mut tx, account_id, post_id, now).await? {
+        return Ok(false);
+    }
+    PublishPost::cancel_all(&mut tx, post_id, now).await?;
+    FetchMedia::cancel(&mut tx, post_id, now).await?;
+    for plan in unpublish {
+        jobs::enqueue(&mut tx, plan, now, now).await?;
+    }
+    tx.commit().await?;
+    if !unpublish.is_empty() {
+        state.jobs_enqueued().await;
+    }
+    Ok(true)
+}
+
+/// Deletes published chains on their platforms, keeping the post's record.
+pub async fn unpublish(state: &AppState, plans: &[Unpublish], now: i64) -> ApiResult<()> {
+    let mut tx = state.db.begin().await?;
+    for plan in plans {
+        jobs::enqueue(&mut tx, plan, now, now).await?;
+    }
+    tx.commit().await?;
+    state.jobs_enqueued().await;
+    Ok(())
 }

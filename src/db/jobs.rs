@@ -5,8 +5,8 @@
 //! out. On PostgreSQL `FOR UPDATE SKIP LOCKED` lets replicas claim side by side; SQLite's single
 //! writer makes the claim statement atomic by itself.
 
-use super::Db;
-use crate::with_pool;
+use super::{Db, Tx};
+use crate::{with_pool, with_tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct JobRow {
@@ -18,22 +18,37 @@ pub struct JobRow {
     pub queue: String,
 }
 
-/// Enqueues a job unless one with the same `dedupe_key` is still pending. Returns whether a job
-/// was added.
-pub async fn enqueue(
-    db: &Db,
-    kind: &str,
-    payload: &str,
-    dedupe_key: Option<&str>,
-    run_at_ms: i64,
-    max_attempts: i64,
-    now_ms: i64,
-) -> sqlx::Result<bool> {
-    with_pool!(db, p => sqlx::query(
-        "INSERT INTO jobs (kind, payload, state, run_at_ms, max_attempts, dedupe_key, created_at_ms) \
-         VALUES ($1, $2, 'queued', $3, $4, $5, $6) ON CONFLICT (dedupe_key) DO NOTHING")
-        .bind(kind).bind(payload).bind(run_at_ms).bind(max_attempts).bind(dedupe_key).bind(now_ms)
-        .execute(p).await.map(|r| r.rows_affected() == 1))
+/// A job to insert (see `crate::jobs::enqueue`, the one way jobs are made).
+pub struct NewJob<'a> {
+    pub kind: &'a str,
+    /// The job's own fields, as JSON.
+    pub payload: String,
+    pub queue: &'a str,
+    pub run_at_ms: i64,
+    pub max_attempts: i64,
+    /// At most one pending job per key.
+    pub dedupe_key: Option<String>,
+}
+
+/// Inserts a job in the caller's transaction unless one with the same dedupe key is still
+/// pending. Returns whether it was added. The only `INSERT INTO jobs`.
+pub async fn insert(tx: &mut Tx, job: &NewJob<'_>, now_ms: i64) -> sqlx::Result<bool> {
+    with_tx!(tx, c => sqlx::query(
+        "INSERT INTO jobs (kind, payload, state, run_at_ms, max_attempts, dedupe_key, created_at_ms, queue) \
+         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING")
+        .bind(job.kind).bind(&job.payload).bind(job.run_at_ms).bind(job.max_attempts).bind(&job.dedupe_key)
+        .bind(now_ms).bind(job.queue)
+        .execute(&mut *c).await.map(|r| r.rows_affected() == 1))
+}
+
+/// Cancels the pending jobs whose dedupe key matches `key_pattern` (SQL `LIKE`), in the
+/// caller's transaction, freeing their keys. The only way jobs are cancelled.
+pub async fn cancel(tx: &mut Tx, key_pattern: &str, now_ms: i64) -> sqlx::Result<u64> {
+    with_tx!(tx, c => sqlx::query(
+        "UPDATE jobs SET state = 'cancelled', dedupe_key = NULL, finished_at_ms = $2 \
+         WHERE state = 'queued' AND dedupe_key LIKE $1")
+        .bind(key_pattern).bind(now_ms)
+        .execute(&mut *c).await.map(|r| r.rows_affected()))
 }
 
 /// Claims the next runnable job for `lease_ms`, counting the attempt, from any queue but the

@@ -12,6 +12,9 @@ pub mod posts;
 pub mod profile_groups;
 pub mod profiles;
 pub mod settings;
+pub mod tx;
+
+pub use tx::Tx;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,36 +1,8 @@
 //! Posts, their per-profile results and media. Every read and write is scoped to the account;
 //! creating, editing and deleting a post moves its publish jobs in the same transaction.
 
-use super::{BeginWrite, Db};
-use crate::with_pool;
-
-macro_rules! insert_unpublish {
-    ($tx:ident, $u:expr, $now:expr) => {
-        sqlx::query(
-            "INSERT INTO jobs (kind, payload, state, run_at_ms, max_attempts, dedupe_key, created_at_ms, queue) \
-             VALUES ($1, $2, 'queued', $3, $4, $5, $3, $6) ON CONFLICT (dedupe_key) DO NOTHING",
-        )
-        .bind(UNPUBLISH_JOB)
-        .bind(serde_json::to_string($u).unwrap_or_default())
-        .bind($now)
-        .bind(PUBLISH_MAX_ATTEMPTS)
-        .bind(format!(
-            "unpublish:{}",
-            $u.items.first().map(|i| i.0).unwrap_or_default()
-        ))
-        .bind(&$u.platform)
-        .execute(&mut *$tx)
-        .await?;
-    };
-}
-
-/// Job kind of a (post, profile) publish.
-pub const PUBLISH_JOB: &str = "publish_post";
-/// Job kind that downloads a post's URL media.
-pub const FETCH_MEDIA_JOB: &str = "fetch_media";
-pub const PUBLISH_MAX_ATTEMPTS: i64 = 8;
-/// Job kind that deletes a published (post, profile) chain on its platform.
-pub const UNPUBLISH_JOB: &str = "unpublish";
+use super::{Db, Tx};
+use crate::{with_pool, with_tx};
 
 /// What an unpublish job needs, self-contained so that it still runs after the post's rows
 /// are deleted (`DELETE /api/posts/:id?delete_on_platform=true`).
@@ -90,18 +62,6 @@ pub async fn unpublish_plan(db: &Db, account_id: i64, root: i64) -> sqlx::Result
         }
     }
     Ok(plans)
-}
-
-/// Enqueues unpublish jobs (POST /delete_on_platform).
-pub async fn enqueue_unpublish(db: &Db, plans: &[Unpublish], now_ms: i64) -> sqlx::Result<()> {
-    with_pool!(db, p => {
-        let mut tx = p.begin_write().await?;
-        for u in plans {
-            insert_unpublish!(tx, u, now_ms);
-        }
-        tx.commit().await?;
-        Ok(())
-    })
 }
 
 /// A part was deleted on its platform.
@@ -217,233 +177,209 @@ pub struct NewPost {
     pub enqueue: bool,
 }
 
-/// The dedupe key of the publish job of (post, profile): at most one pending job each.
-pub fn publish_key(post_id: i64, profile_id: i64) -> String {
-    format!("publish:{post_id}:{profile_id}")
-}
-
-macro_rules! tx_body {
-    ($tx:ident, $np:expr, $root:expr, $now:expr, $keep_results:expr) => {{
-        let np = $np;
-        let root: i64 = $root;
-        let now: i64 = $now;
-        let mut pending_media = false;
-        pending_media |= insert_media!($tx, np.account_id, root, &np.media, now);
-        for t in &np.targets {
-            // An edit keeps each remaining profile's result (its id stays the same), reset.
-            if $keep_results
-                && sqlx::query(
-                    "UPDATE post_profiles SET platform = $3, profile_name = $4, placement_id = $5, status = 'pending', \
-                            error = NULL, error_code = NULL, error_subcode = NULL, error_message = NULL, error_note = NULL, \
-                            sending_since_ms = NULL, sending_ref = NULL, updated_at_ms = $6 \
-                     WHERE post_id = $1 AND profile_id = $2")
-                    .bind(root).bind(t.profile_id).bind(&t.platform).bind(&t.profile_name).bind(&t.placement_id)
-                    .bind(now).execute(&mut *$tx).await?.rows_affected() > 0
-            {
+/// The rows of a post's content below its root: media, results, thread parts. `keep_results`:
+/// an edit keeps each remaining profile's root result (its id stays the same), reset. Returns
+/// whether any media is still to be fetched.
+async fn write_body(tx: &mut Tx, np: &NewPost, root: i64, now: i64, keep_results: bool) -> sqlx::Result<bool> {
+    let mut pending_media = insert_media(tx, np.account_id, root, &np.media, now).await?;
+    for t in &np.targets {
+        if keep_results {
+            let reset = with_tx!(&mut *tx, c => sqlx::query(
+                "UPDATE post_profiles SET platform = $3, profile_name = $4, placement_id = $5, status = 'pending', \
+                        error = NULL, error_code = NULL, error_subcode = NULL, error_message = NULL, error_note = NULL, \
+                        sending_since_ms = NULL, sending_ref = NULL, updated_at_ms = $6 \
+                 WHERE post_id = $1 AND profile_id = $2")
+                .bind(root).bind(t.profile_id).bind(&t.platform).bind(&t.profile_name).bind(&t.placement_id)
+                .bind(now).execute(&mut *c).await.map(|r| r.rows_affected()))?;
+            if reset > 0 {
                 continue;
             }
-            sqlx::query(
-                "INSERT INTO post_profiles (account_id, post_id, root_post_id, profile_id, platform, profile_name, placement_id, \
-                                            status, created_at_ms, updated_at_ms) \
-                 VALUES ($1, $2, $2, $3, $4, $5, $6, 'pending', $7, $7)")
-                .bind(np.account_id).bind(root).bind(t.profile_id).bind(&t.platform).bind(&t.profile_name)
-                .bind(&t.placement_id).bind(now).execute(&mut *$tx).await?;
         }
-        for (i, (body, media)) in np.thread.iter().enumerate() {
-            let child: i64 = sqlx::query_scalar(
-                "INSERT INTO posts (account_id, profile_group_id, parent_id, position, body, status, scheduled_at_ms, \
-                                    platforms_json, created_at_ms, updated_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, '{}', $8, $8) RETURNING id")
-                .bind(np.account_id).bind(np.profile_group_id).bind(root).bind(i as i64 + 1).bind(body)
-                .bind(&np.status).bind(np.scheduled_at_ms).bind(now).fetch_one(&mut *$tx).await?;
-            pending_media |= insert_media!($tx, np.account_id, child, media, now);
-            for t in &np.targets {
-                sqlx::query(
-                    "INSERT INTO post_profiles (account_id, post_id, root_post_id, profile_id, platform, profile_name, placement_id, \
-                                                status, created_at_ms, updated_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)")
-                    .bind(np.account_id).bind(child).bind(root).bind(t.profile_id).bind(&t.platform).bind(&t.profile_name)
-                    .bind(&t.placement_id).bind(now).execute(&mut *$tx).await?;
-            }
+        insert_result(tx, np, root, root, t, now).await?;
+    }
+    for (i, (body, media)) in np.thread.iter().enumerate() {
+        let child: i64 = with_tx!(&mut *tx, c => sqlx::query_scalar(
+            "INSERT INTO posts (account_id, profile_group_id, parent_id, position, body, status, scheduled_at_ms, \
+                                platforms_json, created_at_ms, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, '{}', $8, $8) RETURNING id")
+            .bind(np.account_id).bind(np.profile_group_id).bind(root).bind(i as i64 + 1).bind(body)
+            .bind(&np.status).bind(np.scheduled_at_ms).bind(now).fetch_one(&mut *c).await)?;
+        pending_media |= insert_media(tx, np.account_id, child, media, now).await?;
+        for t in &np.targets {
+            insert_result(tx, np, child, root, t, now).await?;
         }
-        if pending_media {
-            sqlx::query(
-                "INSERT INTO jobs (kind, payload, state, run_at_ms, max_attempts, dedupe_key, created_at_ms, queue) \
-                 VALUES ($1, $2, 'queued', $3, 5, $4, $3, 'media') ON CONFLICT (dedupe_key) DO NOTHING")
-                .bind(FETCH_MEDIA_JOB).bind(root.to_string()).bind(now).bind(format!("media:{root}"))
-                .execute(&mut *$tx).await?;
-        }
-        if np.enqueue {
-            let run_at = np.scheduled_at_ms.unwrap_or(now).max(now);
-            for t in &np.targets {
-                sqlx::query(
-                    "INSERT INTO jobs (kind, payload, state, run_at_ms, max_attempts, dedupe_key, created_at_ms, queue) \
-                     VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING")
-                    .bind(PUBLISH_JOB).bind(format!("{root}:{}", t.profile_id)).bind(run_at).bind(PUBLISH_MAX_ATTEMPTS)
-                    .bind(publish_key(root, t.profile_id)).bind(now).bind(&t.platform)
-                    .execute(&mut *$tx).await?;
-            }
-        }
-        pending_media
-    }};
+    }
+    Ok(pending_media)
 }
 
-macro_rules! insert_media {
-    ($tx:ident, $account:expr, $post:expr, $media:expr, $now:expr) => {{
-        let mut pending = false;
-        for (i, m) in $media.iter().enumerate() {
-            match m {
-                NewMedia::Url(url) => {
-                    pending = true;
-                    sqlx::query(
-                        "INSERT INTO media (account_id, post_id, position, status, source_url, created_at_ms) \
-                         VALUES ($1, $2, $3, 'pending', $4, $5)")
-                        .bind($account).bind($post).bind(i as i64).bind(url).bind($now).execute(&mut *$tx).await?;
-                }
-                NewMedia::Stored { content_type, kind, size, sha256, storage_key, source_url } => {
-                    sqlx::query(
-                        "INSERT INTO media (account_id, post_id, position, status, content_type, kind, size_bytes, sha256, \
-                                            storage_key, source_url, created_at_ms) \
-                         VALUES ($1, $2, $3, 'processed', $4, $5, $6, $7, $8, $9, $10)")
-                        .bind($account).bind($post).bind(i as i64).bind(content_type).bind(kind).bind(*size).bind(sha256)
-                        .bind(storage_key).bind(source_url).bind($now).execute(&mut *$tx).await?;
-                }
+async fn insert_result(tx: &mut Tx, np: &NewPost, post: i64, root: i64, t: &NewTarget, now: i64) -> sqlx::Result<()> {
+    with_tx!(tx, c => sqlx::query(
+        "INSERT INTO post_profiles (account_id, post_id, root_post_id, profile_id, platform, profile_name, placement_id, \
+                                    status, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)")
+        .bind(np.account_id).bind(post).bind(root).bind(t.profile_id).bind(&t.platform).bind(&t.profile_name)
+        .bind(&t.placement_id).bind(now).execute(&mut *c).await.map(|_| ()))?;
+    Ok(())
+}
+
+/// A post's media rows; true when some are URLs still to fetch.
+async fn insert_media(tx: &mut Tx, account: i64, post: i64, media: &[NewMedia], now: i64) -> sqlx::Result<bool> {
+    let mut pending = false;
+    for (i, m) in media.iter().enumerate() {
+        match m {
+            NewMedia::Url(url) => {
+                pending = true;
+                with_tx!(&mut *tx, c => sqlx::query(
+                    "INSERT INTO media (account_id, post_id, position, status, source_url, created_at_ms) \
+                     VALUES ($1, $2, $3, 'pending', $4, $5)")
+                    .bind(account).bind(post).bind(i as i64).bind(url).bind(now).execute(&mut *c).await.map(|_| ()))?;
+            }
+            NewMedia::Stored {
+                content_type,
+                kind,
+                size,
+                sha256,
+                storage_key,
+                source_url,
+            } => {
+                with_tx!(&mut *tx, c => sqlx::query(
+                    "INSERT INTO media (account_id, post_id, position, status, content_type, kind, size_bytes, sha256, \
+                                        storage_key, source_url, created_at_ms) \
+                     VALUES ($1, $2, $3, 'processed', $4, $5, $6, $7, $8, $9, $10)")
+                    .bind(account).bind(post).bind(i as i64).bind(content_type).bind(kind).bind(*size).bind(sha256)
+                    .bind(storage_key).bind(source_url).bind(now).execute(&mut *c).await.map(|_| ()))?;
             }
         }
-        pending
-    }};
+    }
+    Ok(pending)
 }
 
-macro_rules! cancel_jobs {
-    ($tx:ident, $post:expr) => {
-        sqlx::query(
-            "UPDATE jobs SET state = 'cancelled', dedupe_key = NULL, finished_at_ms = created_at_ms \
-             WHERE state = 'queued' AND (dedupe_key LIKE $1 OR dedupe_key = $2)",
-        )
-        .bind(format!("publish:{}:%", $post))
-        .bind(format!("media:{}", $post))
-        .execute(&mut *$tx)
-        .await?;
-    };
+/// What storing a post's content wrote.
+#[derive(Debug, Clone, Copy)]
+pub struct Written {
+    pub post_id: i64,
+    /// Some media is a URL still to fetch (a media job is due).
+    pub pending_media: bool,
 }
 
-/// Writes the post, its thread, media, results and jobs in one transaction. Returns the id.
-pub async fn create(db: &Db, np: &NewPost, now_ms: i64) -> sqlx::Result<i64> {
-    with_pool!(db, p => {
-        let mut tx = p.begin_write().await?;
-        let root: i64 = sqlx::query_scalar(
-            "INSERT INTO posts (account_id, profile_group_id, parent_id, position, body, status, scheduled_at_ms, platforms_json, \
-                                fingerprint, created_at_ms, updated_at_ms) \
-             VALUES ($1, $2, NULL, 0, $3, $4, $5, $6, $7, $8, $8) RETURNING id")
-            .bind(np.account_id).bind(np.profile_group_id).bind(&np.body).bind(&np.status).bind(np.scheduled_at_ms)
-            .bind(&np.platforms_json).bind(&np.fingerprint).bind(now_ms).fetch_one(&mut *tx).await?;
-        tx_body!(tx, np, root, now_ms, false);
-        tx.commit().await?;
-        Ok(root)
+/// Writes the post, its thread, media and results in the caller's transaction (which also
+/// enqueues its jobs).
+pub async fn create(tx: &mut Tx, np: &NewPost, now_ms: i64) -> sqlx::Result<Written> {
+    let root: i64 = with_tx!(&mut *tx, c => sqlx::query_scalar(
+        "INSERT INTO posts (account_id, profile_group_id, parent_id, position, body, status, scheduled_at_ms, platforms_json, \
+                            fingerprint, created_at_ms, updated_at_ms) \
+         VALUES ($1, $2, NULL, 0, $3, $4, $5, $6, $7, $8, $8) RETURNING id")
+        .bind(np.account_id).bind(np.profile_group_id).bind(&np.body).bind(&np.status).bind(np.scheduled_at_ms)
+        .bind(&np.platforms_json).bind(&np.fingerprint).bind(now_ms).fetch_one(&mut *c).await)?;
+    let pending_media = write_body(tx, np, root, now_ms, false).await?;
+    Ok(Written {
+        post_id: root,
+        pending_media,
     })
 }
 
-/// Replaces a draft's or scheduled post's content, thread, media, targets and jobs in one
-/// transaction, as long as it is still in `expected_status`. Media no longer used is queued for
-/// removal. False when the post changed meanwhile.
-pub async fn rewrite(db: &Db, post_id: i64, expected_status: &str, np: &NewPost, now_ms: i64) -> sqlx::Result<bool> {
-    with_pool!(db, p => {
-        let mut tx = p.begin_write().await?;
-        let updated = sqlx::query(
-            "UPDATE posts SET body = $3, status = $4, scheduled_at_ms = $5, platforms_json = $6, fingerprint = $7, updated_at_ms = $8 \
-             WHERE id = $1 AND account_id = $2 AND status = $9 AND parent_id IS NULL")
-            .bind(post_id).bind(np.account_id).bind(&np.body).bind(&np.status).bind(np.scheduled_at_ms)
-            .bind(&np.platforms_json).bind(&np.fingerprint).bind(now_ms).bind(expected_status)
-            .execute(&mut *tx).await?.rows_affected() == 1;
-        if !updated {
-            return Ok(false);
-        }
-        let old: Vec<String> = sqlx::query_scalar(
-            "SELECT storage_key FROM media WHERE storage_key IS NOT NULL \
-               AND (post_id = $1 OR post_id IN (SELECT id FROM posts WHERE parent_id = $1))")
-            .bind(post_id).fetch_all(&mut *tx).await?;
-        let kept: Vec<&str> = np.media.iter().chain(np.thread.iter().flat_map(|(_, m)| m.iter()))
-            .filter_map(|m| match m { NewMedia::Stored { storage_key, .. } => Some(storage_key.as_str()), _ => None })
-            .collect();
-        for key in old.iter().filter(|k| !kept.contains(&k.as_str())) {
-            sqlx::query("INSERT INTO media_garbage (storage_key, created_at_ms) VALUES ($1, $2)")
-                .bind(key).bind(now_ms).execute(&mut *tx).await?;
-        }
-        cancel_jobs!(tx, post_id);
-        sqlx::query("DELETE FROM media WHERE post_id = $1 OR post_id IN (SELECT id FROM posts WHERE parent_id = $1)")
-            .bind(post_id).execute(&mut *tx).await?;
-        // The root's results of profiles still targeted stay (stable ids); the rest go, with
-        // the thread, which is written anew.
-        let kept = id_list(&np.targets.iter().map(|t| t.profile_id).collect::<Vec<_>>());
-        let kept = if kept.is_empty() { "NULL".to_string() } else { kept };
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DELETE FROM post_profiles WHERE root_post_id = $1 \
-             AND NOT (post_id = $1 AND profile_id IS NOT NULL AND profile_id IN ({kept}))")))
-            .bind(post_id).execute(&mut *tx).await?;
-        sqlx::query("DELETE FROM posts WHERE parent_id = $1").bind(post_id).execute(&mut *tx).await?;
-        tx_body!(tx, np, post_id, now_ms, true);
-        tx.commit().await?;
-        Ok(true)
-    })
+/// Replaces a draft's or scheduled post's content, thread, media and targets in the caller's
+/// transaction, as long as it is still in `expected_status` (None when it changed meanwhile).
+/// Media no longer used is queued for removal. The caller cancels the old jobs and enqueues new.
+pub async fn rewrite(
+    tx: &mut Tx,
+    post_id: i64,
+    expected_status: &str,
+    np: &NewPost,
+    now_ms: i64,
+) -> sqlx::Result<Option<Written>> {
+    let updated = with_tx!(&mut *tx, c => sqlx::query(
+        "UPDATE posts SET body = $3, status = $4, scheduled_at_ms = $5, platforms_json = $6, fingerprint = $7, updated_at_ms = $8 \
+         WHERE id = $1 AND account_id = $2 AND status = $9 AND parent_id IS NULL")
+        .bind(post_id).bind(np.account_id).bind(&np.body).bind(&np.status).bind(np.scheduled_at_ms)
+        .bind(&np.platforms_json).bind(&np.fingerprint).bind(now_ms).bind(expected_status)
+        .execute(&mut *c).await.map(|r| r.rows_affected()))?
+        == 1;
+    if !updated {
+        return Ok(None);
+    }
+    let old: Vec<String> = with_tx!(&mut *tx, c => sqlx::query_scalar(
+        "SELECT storage_key FROM media WHERE storage_key IS NOT NULL \
+           AND (post_id = $1 OR post_id IN (SELECT id FROM posts WHERE parent_id = $1))")
+        .bind(post_id).fetch_all(&mut *c).await)?;
+    let kept: Vec<&str> = np
+        .media
+        .iter()
+        .chain(np.thread.iter().flat_map(|(_, m)| m.iter()))
+        .filter_map(|m| match m {
+            NewMedia::Stored { storage_key, .. } => Some(storage_key.as_str()),
+            _ => None,
+        })
+        .collect();
+    for key in old.iter().filter(|k| !kept.contains(&k.as_str())) {
+        with_tx!(&mut *tx, c => sqlx::query("INSERT INTO media_garbage (storage_key, created_at_ms) VALUES ($1, $2)")
+            .bind(key).bind(now_ms).execute(&mut *c).await.map(|_| ()))?;
+    }
+    with_tx!(&mut *tx, c => sqlx::query("DELETE FROM media WHERE post_id = $1 OR post_id IN (SELECT id FROM posts WHERE parent_id = $1)")
+        .bind(post_id).execute(&mut *c).await.map(|_| ()))?;
+    // The root's results of profiles still targeted stay (stable ids); the rest go, with
+    // the thread, which is written anew.
+    let kept = id_list(&np.targets.iter().map(|t| t.profile_id).collect::<Vec<_>>());
+    let kept = if kept.is_empty() { "NULL".to_string() } else { kept };
+    let sql = format!(
+        "DELETE FROM post_profiles WHERE root_post_id = $1 \
+         AND NOT (post_id = $1 AND profile_id IS NOT NULL AND profile_id IN ({kept}))"
+    );
+    with_tx!(&mut *tx, c => sqlx::query(sqlx::AssertSqlSafe(sql)).bind(post_id).execute(&mut *c).await.map(|_| ()))?;
+    with_tx!(&mut *tx, c => sqlx::query("DELETE FROM posts WHERE parent_id = $1").bind(post_id).execute(&mut *c).await.map(|_| ()))?;
+    let pending_media = write_body(tx, np, post_id, now_ms, true).await?;
+    Ok(Some(Written { post_id, pending_media }))
 }
 
-/// Deletes a post with its thread, results and media rows, cancelling its jobs; the media's
-/// storage keys are queued for removal in the same transaction. False when there was none.
-pub async fn delete(
-    db: &Db,
+/// Deletes a post with its thread, results and media rows in the caller's transaction; the
+/// media's storage keys are queued for removal. False when there was none. The caller cancels
+/// its jobs.
+pub async fn delete(tx: &mut Tx, account_id: i64, post_id: i64, now_ms: i64) -> sqlx::Result<bool> {
+    let exists: Option<i64> = with_tx!(&mut *tx, c => sqlx::query_scalar(
+        "SELECT id FROM posts WHERE id = $1 AND account_id = $2 AND parent_id IS NULL")
+        .bind(post_id).bind(account_id).fetch_optional(&mut *c).await)?;
+    if exists.is_none() {
+        return Ok(false);
+    }
+    with_tx!(&mut *tx, c => sqlx::query(
+        "INSERT INTO media_garbage (storage_key, created_at_ms) SELECT storage_key, $2 FROM media \
+         WHERE storage_key IS NOT NULL AND (post_id = $1 OR post_id IN (SELECT id FROM posts WHERE parent_id = $1))")
+        .bind(post_id).bind(now_ms).execute(&mut *c).await.map(|_| ()))?;
+    with_tx!(&mut *tx, c => sqlx::query("DELETE FROM posts WHERE id = $1 AND account_id = $2")
+        .bind(post_id).bind(account_id).execute(&mut *c).await.map(|_| ()))?;
+    Ok(true)
+}
+
+/// A draft turned into a post to publish: when, and the profiles to publish to.
+pub struct Released {
+    pub run_at_ms: i64,
+    /// (profile id, platform).
+    pub targets: Vec<(i64, String)>,
+}
+
+/// Turns a draft into a post to publish now (or at its schedule) in the caller's transaction,
+/// which enqueues its jobs. None when it is no longer a draft.
+pub async fn publish_draft(
+    tx: &mut Tx,
     account_id: i64,
     post_id: i64,
-    unpublish: &[Unpublish],
+    status: &str,
     now_ms: i64,
-) -> sqlx::Result<bool> {
-    with_pool!(db, p => {
-        let mut tx = p.begin_write().await?;
-        for u in unpublish {
-            insert_unpublish!(tx, u, now_ms);
-        }
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM posts WHERE id = $1 AND account_id = $2 AND parent_id IS NULL")
-            .bind(post_id).bind(account_id).fetch_optional(&mut *tx).await?;
-        if exists.is_none() {
-            return Ok(false);
-        }
-        sqlx::query(
-            "INSERT INTO media_garbage (storage_key, created_at_ms) SELECT storage_key, $2 FROM media \
-             WHERE storage_key IS NOT NULL AND (post_id = $1 OR post_id IN (SELECT id FROM posts WHERE parent_id = $1))")
-            .bind(post_id).bind(now_ms).execute(&mut *tx).await?;
-        cancel_jobs!(tx, post_id);
-        sqlx::query("DELETE FROM posts WHERE id = $1 AND account_id = $2").bind(post_id).bind(account_id).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(true)
-    })
-}
-
-/// Turns a draft into a post to publish now (or at its schedule): status and jobs, atomically.
-/// False when it is no longer a draft.
-pub async fn publish_draft(db: &Db, account_id: i64, post_id: i64, status: &str, now_ms: i64) -> sqlx::Result<bool> {
-    with_pool!(db, p => {
-        let mut tx = p.begin_write().await?;
-        let row: Option<(Option<i64>,)> = sqlx::query_as(
-            "UPDATE posts SET status = $3, updated_at_ms = $4 WHERE id = $1 AND account_id = $2 AND status = 'draft' \
-             AND parent_id IS NULL RETURNING scheduled_at_ms")
-            .bind(post_id).bind(account_id).bind(status).bind(now_ms).fetch_optional(&mut *tx).await?;
-        let Some((scheduled,)) = row else { return Ok(false) };
-        sqlx::query("UPDATE posts SET status = $2, updated_at_ms = $3 WHERE parent_id = $1")
-            .bind(post_id).bind(status).bind(now_ms).execute(&mut *tx).await?;
-        let targets: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT profile_id, platform FROM post_profiles WHERE post_id = $1 AND profile_id IS NOT NULL ORDER BY id")
-            .bind(post_id).fetch_all(&mut *tx).await?;
-        let run_at = scheduled.unwrap_or(now_ms).max(now_ms);
-        for (profile_id, platform) in targets {
-            sqlx::query(
-                "INSERT INTO jobs (kind, payload, state, run_at_ms, max_attempts, dedupe_key, created_at_ms, queue) \
-                 VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING")
-                .bind(PUBLISH_JOB).bind(format!("{post_id}:{profile_id}")).bind(run_at).bind(PUBLISH_MAX_ATTEMPTS)
-                .bind(publish_key(post_id, profile_id)).bind(now_ms).bind(&platform)
-                .execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
-    })
+) -> sqlx::Result<Option<Released>> {
+    let row: Option<(Option<i64>,)> = with_tx!(&mut *tx, c => sqlx::query_as(
+        "UPDATE posts SET status = $3, updated_at_ms = $4 WHERE id = $1 AND account_id = $2 AND status = 'draft' \
+         AND parent_id IS NULL RETURNING scheduled_at_ms")
+        .bind(post_id).bind(account_id).bind(status).bind(now_ms).fetch_optional(&mut *c).await)?;
+    let Some((scheduled,)) = row else { return Ok(None) };
+    with_tx!(&mut *tx, c => sqlx::query("UPDATE posts SET status = $2, updated_at_ms = $3 WHERE parent_id = $1")
+        .bind(post_id).bind(status).bind(now_ms).execute(&mut *c).await.map(|_| ()))?;
+    let targets: Vec<(i64, String)> = with_tx!(&mut *tx, c => sqlx::query_as(
+        "SELECT profile_id, platform FROM post_profiles WHERE post_id = $1 AND profile_id IS NOT NULL ORDER BY id")
+        .bind(post_id).fetch_all(&mut *c).await)?;
+    Ok(Some(Released {
+        run_at_ms: scheduled.unwrap_or(now_ms).max(now_ms),
+        targets,
+    }))
 }
 
 const SELECT_POST: &str = "SELECT id, profile_group_id, parent_id, position, body, status, scheduled_at_ms, platforms_json, created_at_ms FROM posts";
@@ -560,26 +496,24 @@ pub async fn fail_media(db: &Db, post_id: i64, media_id: i64, message: &str, now
 }
 
 async fn fail_post_media(db: &Db, post_id: i64, media_id: Option<i64>, message: &str, now_ms: i64) -> sqlx::Result<()> {
-    with_pool!(db, p => {
-        let mut tx = p.begin_write().await?;
+    let mut tx = db.begin().await?;
+    with_tx!(&mut tx, c => {
         sqlx::query(
             "UPDATE media SET status = 'failed', error_message = $2 WHERE (status = 'pending' OR id = $3) \
                AND (post_id = $1 OR post_id IN (SELECT id FROM posts WHERE parent_id = $1))")
-            .bind(post_id).bind(message).bind(media_id).execute(&mut *tx).await?;
+            .bind(post_id).bind(message).bind(media_id).execute(&mut *c).await?;
         sqlx::query("UPDATE posts SET status = 'media_processing_failed', updated_at_ms = $2 WHERE (id = $1 OR parent_id = $1) AND status <> 'draft'")
-            .bind(post_id).bind(now_ms).execute(&mut *tx).await?;
+            .bind(post_id).bind(now_ms).execute(&mut *c).await?;
         sqlx::query(
             "UPDATE post_profiles SET status = 'failed', error = $2, error_message = $3, error_note = $4, updated_at_ms = $5 \
              WHERE root_post_id = $1 AND status IN ('pending', 'processing')")
             .bind(post_id).bind(format!("Media could not be processed: {message}")).bind(message)
             .bind("Nothing was sent to the platform. Fix or replace the file, then create the post again.")
-            .bind(now_ms).execute(&mut *tx).await?;
-        sqlx::query(
-            "UPDATE jobs SET state = 'cancelled', dedupe_key = NULL, finished_at_ms = $2 WHERE state = 'queued' AND dedupe_key LIKE $1")
-            .bind(format!("publish:{post_id}:%")).bind(now_ms).execute(&mut *tx).await?;
-        tx.commit().await?;
-        Ok(())
-    })
+            .bind(now_ms).execute(&mut *c).await?;
+        Ok::<(), sqlx::Error>(())
+    })?;
+    super::jobs::cancel(&mut tx, &format!("publish:{post_id}:%"), now_ms).await?;
+    tx.commit().await
 }
 
 // ---- the publishing pipeline ------------------------------------------------------------------
@@ -707,24 +641,6 @@ pub async fn settle_post_id(
          WHERE id = $1 AND platform_post_id = $2 AND status = 'published'")
         .bind(result_id).bind(provisional_id).bind(id).bind(permalink).bind(now_ms)
         .execute(p).await.map(|r| r.rows_affected() == 1))
-}
-
-/// Job kind that waits for a published post's final platform id (TikTok).
-pub const RESOLVE_ID_JOB: &str = "resolve_post_id";
-
-/// Enqueues the wait for a published result's final id.
-pub async fn enqueue_resolve_id(
-    db: &Db,
-    payload: &str,
-    platform: &str,
-    run_at_ms: i64,
-    now_ms: i64,
-) -> sqlx::Result<()> {
-    with_pool!(db, p => sqlx::query(
-        "INSERT INTO jobs (kind, payload, state, run_at_ms, max_attempts, dedupe_key, created_at_ms, queue) \
-         VALUES ($1, $2, 'queued', $3, 10, NULL, $4, $5)")
-        .bind(RESOLVE_ID_JOB).bind(payload).bind(run_at_ms).bind(now_ms).bind(platform)
-        .execute(p).await.map(|_| ()))
 }
 
 /// The armed request was refused (so it created nothing): it may be sent again.

@@ -1,9 +1,9 @@
 //! Connected social profiles. Credentials are stored sealed (see the connection flow); this
 //! module never sees plaintext tokens.
 
-use super::{BeginWrite, Db};
+use super::{BeginWrite, Db, Tx};
 use crate::domain::platform::Platform;
-use crate::with_pool;
+use crate::{with_pool, with_tx};
 
 /// The fields of a new profile.
 #[derive(Debug, Clone)]
@@ -76,24 +76,18 @@ pub async fn get(db: &Db, account_id: i64, group: Option<i64>, id: i64) -> sqlx:
         .bind(account_id).bind(group).bind(id).fetch_optional(p).await)
 }
 
-/// Deletes a profile (its placements go with it). False when there was none.
-/// Deletes a profile; what it had still to publish fails with a reason (in the same
-/// transaction), so no result waits for a profile that is gone.
-pub async fn delete(db: &Db, account_id: i64, id: i64) -> sqlx::Result<bool> {
-    let now = crate::clock::now_ms();
-    with_pool!(db, p => {
-        let mut tx = p.begin_write().await?;
+/// Deletes a profile (its placements go with it) in the caller's transaction, which also cancels
+/// its pending publishes; what it had still to publish fails with a reason, so no result waits
+/// for a profile that is gone. False when there was none.
+pub async fn delete(tx: &mut Tx, account_id: i64, id: i64, now: i64) -> sqlx::Result<bool> {
+    with_tx!(tx, c => {
         sqlx::query(
             "UPDATE post_profiles SET status = 'failed', error = $3, error_message = $3, error_note = $4, updated_at_ms = $5 \
              WHERE account_id = $1 AND profile_id = $2 AND status IN ('pending', 'processing', 'retrying')")
             .bind(account_id).bind(id)
             .bind("The profile was deleted before this post was published")
             .bind("Nothing was sent to the platform. Connect the account again and create the post again.")
-            .bind(now).execute(&mut *tx).await?;
-        sqlx::query(
-            "UPDATE jobs SET state = 'cancelled', dedupe_key = NULL, finished_at_ms = $2 \
-             WHERE state = 'queued' AND kind = 'publish_post' AND payload LIKE $1")
-            .bind(format!("%:{id}")).bind(now).execute(&mut *tx).await?;
+            .bind(now).execute(&mut *c).await?;
         // Posts with nothing else left to publish are done.
         sqlx::query(
             "UPDATE posts SET status = 'processed', updated_at_ms = $2 \
@@ -101,10 +95,9 @@ pub async fn delete(db: &Db, account_id: i64, id: i64) -> sqlx::Result<bool> {
                AND COALESCE(parent_id, id) IN (SELECT root_post_id FROM post_profiles WHERE profile_id = $1) \
                AND NOT EXISTS (SELECT 1 FROM post_profiles r WHERE r.root_post_id = COALESCE(posts.parent_id, posts.id) \
                                  AND r.status IN ('pending', 'processing', 'retrying'))")
-            .bind(id).bind(now).execute(&mut *tx).await?;
+            .bind(id).bind(now).execute(&mut *c).await?;
         let deleted = sqlx::query("DELETE FROM profiles WHERE account_id = $1 AND id = $2")
-            .bind(account_id).bind(id).execute(&mut *tx).await?.rows_affected() == 1;
-        tx.commit().await?;
+            .bind(account_id).bind(id).execute(&mut *c).await?.rows_affected() == 1;
         Ok(deleted)
     })
 }

@@ -2,8 +2,11 @@
 //! and workers that claim and run jobs. Every replica runs both; the queue's dedupe keys and
 //! leases make sure each job runs once at a time across all of them.
 
+pub mod job;
 pub mod publish;
 pub mod refresh;
+
+pub use job::{Job, enqueue, enqueue_alone};
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,16 +19,12 @@ use crate::domain::platform::Platform;
 use crate::platforms;
 use crate::state::AppState;
 
-/// Job kinds.
-pub const REFRESH_TOKEN: &str = "refresh_token";
-
 /// How long a claimed job is ours before another worker may take it over (`job_lease`). Short,
 /// because a worker renews the leases of the jobs it runs every third of it: a killed worker's
 /// jobs come back within one lease, while a long job keeps its lease as long as its worker lives.
 fn lease_ms(state: &AppState) -> i64 {
     state.job_lease.as_millis() as i64
 }
-const MAX_ATTEMPTS: i64 = 8;
 const SCHEDULE_INTERVAL: Duration = Duration::from_secs(60);
 /// Finished jobs are kept this long for inspection.
 const KEEP_FINISHED_MS: i64 = 7 * 24 * 3600 * 1000;
@@ -72,18 +71,7 @@ pub async fn schedule_tick(state: &AppState) -> sqlx::Result<usize> {
     for platform in Platform::ALL {
         let lead = platforms::refresh_lead(platform).as_millis() as i64;
         for id in profiles::due_for_refresh(&state.db, platform, now + lead).await? {
-            let key = format!("refresh:{id}");
-            if jobs::enqueue(
-                &state.db,
-                REFRESH_TOKEN,
-                &id.to_string(),
-                Some(&key),
-                now,
-                MAX_ATTEMPTS,
-                now,
-            )
-            .await?
-            {
+            if enqueue_alone(&state.db, &refresh::RefreshToken { profile_id: id }, now, now).await? {
                 enqueued += 1;
             }
         }
@@ -121,15 +109,13 @@ pub async fn run_next(state: &AppState, worker: &str) -> sqlx::Result<bool> {
 
 /// Runs a claimed job and records how it ended.
 async fn execute(state: &AppState, job: jobs::JobRow) -> sqlx::Result<()> {
+    // The worker finds a job's type by its kind.
     let result = match job.kind.as_str() {
-        REFRESH_TOKEN => match job.payload.parse::<i64>() {
-            Ok(id) => refresh::refresh_profile(state, id).await,
-            Err(_) => Err(JobError::Permanent(format!("bad payload {:?}", job.payload))),
-        },
-        crate::db::posts::PUBLISH_JOB => publish::run(state, &job).await,
-        crate::db::posts::FETCH_MEDIA_JOB => publish::fetch_media(state, &job).await,
-        crate::db::posts::UNPUBLISH_JOB => publish::unpublish(state, &job).await,
-        crate::db::posts::RESOLVE_ID_JOB => publish::resolve_id(state, &job).await,
+        publish::PublishPost::KIND => job::dispatch::<publish::PublishPost>(state, &job).await,
+        publish::FetchMedia::KIND => job::dispatch::<publish::FetchMedia>(state, &job).await,
+        crate::db::posts::Unpublish::KIND => job::dispatch::<crate::db::posts::Unpublish>(state, &job).await,
+        publish::ResolveId::KIND => job::dispatch::<publish::ResolveId>(state, &job).await,
+        refresh::RefreshToken::KIND => job::dispatch::<refresh::RefreshToken>(state, &job).await,
         other => Err(JobError::Permanent(format!("unknown job kind {other}"))),
     };
     let now = now_ms();

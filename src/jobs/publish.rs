@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 
+use super::job::{Job, enqueue_alone};
 use super::{JobError, refresh};
 use crate::clock::now_ms;
 use crate::credentials::{Column, ProfileKey};
@@ -37,16 +38,130 @@ const IN_FLIGHT_MS: i64 = 35_000;
 /// A lookup searches from this long before the arming, for clock skew with the platform.
 const LOOKUP_SLACK_MS: i64 = 60_000;
 
-/// Payload `"{post_id}:{profile_id}"`.
-fn parse_payload(payload: &str) -> Result<(i64, i64), JobError> {
-    payload
-        .split_once(':')
-        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
-        .ok_or_else(|| JobError::Permanent(format!("bad payload {payload:?}")))
+/// Attempts of a publish (and of a deletion on a platform).
+pub const PUBLISH_MAX_ATTEMPTS: i64 = 8;
+
+/// Publishes a post (and its thread) on one profile. One per (post, profile) at a time.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PublishPost {
+    pub post_id: i64,
+    pub profile_id: i64,
+    /// The profile's platform: each platform has a queue of its own.
+    #[serde(default)]
+    pub platform: String,
 }
 
-pub async fn run(state: &AppState, job: &JobRow) -> Result<(), JobError> {
-    let (root, profile_id) = parse_payload(&job.payload)?;
+impl PublishPost {
+    /// The dedupe key of (post, profile), and the pattern that cancels all of a post's.
+    fn key(post_id: i64, profile: &str) -> String {
+        format!("publish:{post_id}:{profile}")
+    }
+
+    /// Cancels a post's pending publishes (edited, deleted, its media failed), in `tx`.
+    pub async fn cancel_all(tx: &mut crate::db::Tx, post_id: i64, now_ms: i64) -> sqlx::Result<u64> {
+        crate::db::jobs::cancel(tx, &Self::key(post_id, "%"), now_ms).await
+    }
+
+    /// Cancels a profile's pending publishes (the profile is deleted), in `tx`.
+    pub async fn cancel_profile(tx: &mut crate::db::Tx, profile_id: i64, now_ms: i64) -> sqlx::Result<u64> {
+        crate::db::jobs::cancel(tx, &format!("publish:%:{profile_id}"), now_ms).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Job for PublishPost {
+    const KIND: &'static str = "publish_post";
+    const MAX_ATTEMPTS: i64 = PUBLISH_MAX_ATTEMPTS;
+    fn queue(&self) -> &str {
+        &self.platform
+    }
+    fn dedupe_key(&self) -> Option<String> {
+        Some(Self::key(self.post_id, &self.profile_id.to_string()))
+    }
+    /// Before 0.x payloads were `"{post_id}:{profile_id}"`.
+    fn legacy(payload: &str) -> Option<Self> {
+        let (post, profile) = payload.split_once(':')?;
+        Some(PublishPost {
+            post_id: post.parse().ok()?,
+            profile_id: profile.parse().ok()?,
+            platform: String::new(),
+        })
+    }
+    async fn run(self, state: &AppState, row: &JobRow) -> Result<(), JobError> {
+        run(state, row, self.post_id, self.profile_id).await
+    }
+}
+
+/// Downloads a post's URL media into storage (and its thread's).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FetchMedia {
+    pub post_id: i64,
+}
+
+impl FetchMedia {
+    /// Cancels a post's pending download, in `tx`.
+    pub async fn cancel(tx: &mut crate::db::Tx, post_id: i64, now_ms: i64) -> sqlx::Result<u64> {
+        crate::db::jobs::cancel(tx, &format!("media:{post_id}"), now_ms).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Job for FetchMedia {
+    const KIND: &'static str = "fetch_media";
+    const MAX_ATTEMPTS: i64 = 5;
+    fn queue(&self) -> &str {
+        "media"
+    }
+    fn dedupe_key(&self) -> Option<String> {
+        Some(format!("media:{}", self.post_id))
+    }
+    /// Before, payloads were the post id alone.
+    fn legacy(payload: &str) -> Option<Self> {
+        Some(FetchMedia {
+            post_id: payload.parse().ok()?,
+        })
+    }
+    async fn run(self, state: &AppState, row: &JobRow) -> Result<(), JobError> {
+        fetch_media(state, row, self.post_id).await
+    }
+}
+
+/// Deletes a published (post, profile) chain on its platform.
+#[async_trait::async_trait]
+impl Job for store::Unpublish {
+    const KIND: &'static str = "unpublish";
+    const MAX_ATTEMPTS: i64 = PUBLISH_MAX_ATTEMPTS;
+    fn queue(&self) -> &str {
+        &self.platform
+    }
+    fn dedupe_key(&self) -> Option<String> {
+        Some(format!(
+            "unpublish:{}",
+            self.items.first().map(|i| i.0).unwrap_or_default()
+        ))
+    }
+    async fn run(self, state: &AppState, row: &JobRow) -> Result<(), JobError> {
+        unpublish(state, row, self).await
+    }
+}
+
+/// Waits for a published post's final platform id (TikTok).
+#[async_trait::async_trait]
+impl Job for ResolveId {
+    const KIND: &'static str = "resolve_post_id";
+    const MAX_ATTEMPTS: i64 = 10;
+    fn queue(&self) -> &str {
+        &self.platform
+    }
+    fn dedupe_key(&self) -> Option<String> {
+        None
+    }
+    async fn run(self, state: &AppState, row: &JobRow) -> Result<(), JobError> {
+        resolve_id(state, row, self).await
+    }
+}
+
+async fn run(state: &AppState, job: &JobRow, root: i64, profile_id: i64) -> Result<(), JobError> {
     // Few statements per publish: this path runs for every post on every profile.
     let store::PublishChain {
         items: chain,
@@ -264,7 +379,7 @@ async fn publish_chain<'c>(
 
 /// What a `resolve_post_id` job needs: the result, its profile, and the provisional id.
 #[derive(serde::Serialize, serde::Deserialize)]
-struct ResolveId {
+pub struct ResolveId {
     result_id: i64,
     profile_id: i64,
     platform: String,
@@ -293,9 +408,8 @@ async fn await_final_id(
         provisional_id: id.to_string(),
     };
     let now = now_ms();
-    let payload = serde_json::to_string(&payload).unwrap_or_default();
-    match store::enqueue_resolve_id(&state.db, &payload, platform.as_str(), now + RESOLVE_ID_EVERY_MS, now).await {
-        Ok(()) => state.jobs_enqueued().await,
+    match enqueue_alone(&state.db, &payload, now + RESOLVE_ID_EVERY_MS, now).await {
+        Ok(_) => state.jobs_enqueued().await,
         Err(e) => tracing::warn!(result_id, error = %e, "could not schedule the wait for the post's final id"),
     }
 }
@@ -306,9 +420,7 @@ const RESOLVE_ID_EVERY_MS: i64 = 30_000;
 
 /// Asks the platform for a published post's final id; records it with its permalink, or tries
 /// again later (a bounded number of times: the post stays published under its provisional id).
-pub async fn resolve_id(state: &AppState, job: &JobRow) -> Result<(), JobError> {
-    let plan: ResolveId =
-        serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+async fn resolve_id(state: &AppState, job: &JobRow, plan: ResolveId) -> Result<(), JobError> {
     let platform = Platform::parse(&plan.platform)
         .ok_or_else(|| JobError::Permanent(format!("unknown platform {:?}", plan.platform)))?;
     let account = open_account(
@@ -682,10 +794,8 @@ impl SendGuard for DbGuard<'_> {
     }
 }
 
-/// Deletes a published chain on its platform, replies first. Payload: `store::Unpublish`.
-pub async fn unpublish(state: &AppState, job: &JobRow) -> Result<(), JobError> {
-    let plan: store::Unpublish =
-        serde_json::from_str(&job.payload).map_err(|e| JobError::Permanent(format!("bad payload: {e}")))?;
+/// Deletes a published chain on its platform, replies first.
+async fn unpublish(state: &AppState, job: &JobRow, plan: store::Unpublish) -> Result<(), JobError> {
     let platform = Platform::parse(&plan.platform)
         .ok_or_else(|| JobError::Permanent(format!("unknown platform {:?}", plan.platform)))?;
     let last_attempt = job.attempts >= job.max_attempts;
@@ -744,14 +854,9 @@ async fn deletion_failed(db: &Db, result_id: i64, f: &Failure) -> Result<(), Job
     Ok(())
 }
 
-/// Payload `"{post_id}"`: downloads the post's and its thread's URL media into storage, one
-/// after another, then checks each file against every target platform's limits. A retry
-/// resumes with what is still pending.
-pub async fn fetch_media(state: &AppState, job: &JobRow) -> Result<(), JobError> {
-    let post_id: i64 = job
-        .payload
-        .parse()
-        .map_err(|_| JobError::Permanent(format!("bad payload {:?}", job.payload)))?;
+/// Downloads the post's and its thread's URL media into storage, one after another, then checks
+/// each file against every target platform's limits. A retry resumes with what is still pending.
+async fn fetch_media(state: &AppState, job: &JobRow, post_id: i64) -> Result<(), JobError> {
     let media = &state.media;
     for m in store::pending_media(&state.db, post_id).await? {
         let Some(url) = m.source_url.as_deref() else { continue };

@@ -1,8 +1,10 @@
 //! The `refresh_token` job: renews one profile's OAuth tokens before they expire.
 
 use super::JobError;
+use super::job::Job;
 use crate::clock::now_ms;
 use crate::credentials::{Column, ProfileKey};
+use crate::db::jobs::JobRow;
 use crate::db::profiles;
 use crate::domain::connection::expiry;
 use crate::domain::platform::Platform;
@@ -11,6 +13,29 @@ use crate::state::AppState;
 
 /// How long one refresh may hold a profile's refresh lease.
 const REFRESH_LEASE_MS: i64 = 60_000;
+
+/// Renews one profile's tokens.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RefreshToken {
+    pub profile_id: i64,
+}
+
+#[async_trait::async_trait]
+impl Job for RefreshToken {
+    const KIND: &'static str = "refresh_token";
+    fn dedupe_key(&self) -> Option<String> {
+        Some(format!("refresh:{}", self.profile_id))
+    }
+    /// Before, payloads were the profile id alone.
+    fn legacy(payload: &str) -> Option<Self> {
+        Some(RefreshToken {
+            profile_id: payload.parse().ok()?,
+        })
+    }
+    async fn run(self, state: &AppState, _row: &JobRow) -> Result<(), JobError> {
+        refresh_profile(state, self.profile_id).await
+    }
+}
 
 /// Renews a profile's tokens, one refresh per profile at a time across every replica: X and
 /// TikTok rotate refresh tokens, so a second concurrent refresh would present a dead one and

@@ -17,5 +17,6 @@ mod openapi;
 mod posts;
 mod profile_groups;
 mod publishing;
+mod queue;
 mod reliability;
 mod sdk;

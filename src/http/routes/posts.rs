@@ -281,8 +281,7 @@ async fn create_checked(
         )
             .into_response());
     }
-    let id = store::create(&state.db, &checked.new_post, now).await?;
-    state.jobs_enqueued().await;
+    let id = posts::save_new(&state, &checked.new_post, now).await?;
     tracing::info!(post_id = id, targets = checked.new_post.targets.len(), status = %checked.new_post.status, "post created");
     let row = store::get(&state.db, caller.account_id, None, id)
         .await?
@@ -337,12 +336,11 @@ async fn update_checked(
     let post_id = row.id;
     let existing = posts::existing(&state, row).await?;
     let checked = posts::check(&state, &caller, None, req, Some(&existing), uploads).await?;
-    if !store::rewrite(&state.db, post_id, &status, &checked.new_post, now_ms()).await? {
+    if !posts::save_edit(&state, post_id, &status, &checked.new_post, now_ms()).await? {
         return Err(ApiError::Unprocessable(
             "This post changed while it was being edited (it may be publishing now); fetch it and try again".into(),
         ));
     }
-    state.jobs_enqueued().await;
     tracing::info!(post_id, "post updated");
     let row = find(&state, &caller, id).await?;
     Ok(Json(render_one(&state, row).await?))
@@ -368,13 +366,12 @@ pub async fn publish(State(state): State<AppState>, caller: Caller, PathId(id): 
         .iter()
         .any(|m| m.status == "pending");
     let status = if pending_media { PostStatus::Pending } else { status };
-    if !store::publish_draft(&state.db, caller.account_id, row.id, status.as_str(), now).await? {
+    if !posts::release_draft(&state, caller.account_id, row.id, status, now).await? {
         return Err(ApiError::Unprocessable(format!(
             "Only drafts can be published; this post is {}",
             row.status
         )));
     }
-    state.jobs_enqueued().await;
     tracing::info!(post_id = row.id, "draft published");
     let row = find(&state, &caller, &id).await?;
     Ok(Json(render_one(&state, row).await?))
@@ -409,11 +406,8 @@ pub async fn delete(
     } else {
         Vec::new()
     };
-    if !store::delete(&state.db, caller.account_id, row.id, &plans, now_ms()).await? {
+    if !posts::remove(&state, caller.account_id, row.id, &plans, now_ms()).await? {
         return Err(ApiError::NotFound);
-    }
-    if !plans.is_empty() {
-        state.jobs_enqueued().await;
     }
     tracing::info!(post_id = row.id, "post deleted");
     Ok(Json(DeletedResponse { deleted: true }))
@@ -459,8 +453,7 @@ pub async fn delete_on_platform(
     }
     refuse_undeletable(selected.iter().map(|(_, u)| u.platform.as_str()))?;
     let plans: Vec<store::Unpublish> = selected.iter().map(|(_, u)| u.clone()).collect();
-    store::enqueue_unpublish(&state.db, &plans, now_ms()).await?;
-    state.jobs_enqueued().await;
+    posts::unpublish(&state, &plans, now_ms()).await?;
     Ok(Json(DeleteOnPlatformResponse {
         success: true,
         deleting: selected

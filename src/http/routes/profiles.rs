@@ -14,6 +14,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::body::PathId;
 use crate::http::openapi::ErrorBody;
 use crate::ids::Kind;
+use crate::jobs::publish::PublishPost;
 use crate::platforms;
 use crate::state::AppState;
 
@@ -153,9 +154,13 @@ pub async fn delete(
 ) -> ApiResult<Json<SuccessResponse>> {
     let row = find(&state, &caller, &id).await?;
     revoke_best_effort(&state, row.id).await;
-    if !profiles::delete(&state.db, caller.account_id, row.id).await? {
+    let now = crate::clock::now_ms();
+    let mut tx = state.db.begin().await?;
+    if !profiles::delete(&mut tx, caller.account_id, row.id, now).await? {
         return Err(ApiError::NotFound);
     }
+    PublishPost::cancel_profile(&mut tx, row.id, now).await?;
+    tx.commit().await?;
     tracing::info!(profile_id = row.id, platform = %row.platform, "profile deleted");
     Ok(Json(SuccessResponse { success: true }))
 }
