@@ -15,6 +15,7 @@ pub mod http;
 pub mod ids;
 pub mod jobs;
 pub mod media;
+pub mod outbound;
 pub mod platforms;
 pub mod posts;
 pub mod sealing;

@@ -25,6 +25,8 @@ pub struct AppState {
     pub limiter: Option<Arc<KeyLimiter>>,
     /// Wakes this process's job workers when work is enqueued.
     pub job_wakeup: Arc<tokio::sync::Notify>,
+    /// What other replicas notify (PostgreSQL `LISTEN`), for whoever subscribes.
+    pub hub: crate::db::notify::Hub,
     /// First pause between polls of a platform's asynchronous processing.
     pub publish_poll: Duration,
     /// How often idle workers look for due jobs without being woken.
@@ -54,6 +56,7 @@ impl AppState {
             http: http_client(),
             limiter: None,
             job_wakeup: Arc::new(tokio::sync::Notify::new()),
+            hub: crate::db::notify::Hub::default(),
             // Containers are checked at once, then after 250 ms, 500 ms, 1 s… (a text post is
             // usually ready within a second).
             publish_poll: Duration::from_millis(250),
@@ -91,7 +94,7 @@ impl AppState {
     /// costs the poll interval).
     pub async fn jobs_enqueued(&self) {
         self.job_wakeup.notify_one();
-        if let Err(e) = crate::db::jobs::notify(&self.db).await {
+        if let Err(e) = crate::db::notify::send(&self.db, crate::db::notify::Channel::Jobs, "").await {
             tracing::warn!(error = %e, "could not notify other replicas of new jobs");
         }
     }

@@ -147,21 +147,6 @@ pub async fn purge_finished(db: &Db, before_ms: i64) -> sqlx::Result<u64> {
         .bind(before_ms).execute(p).await.map(|r| r.rows_affected()))
 }
 
-/// The channel replicas' workers listen on for new jobs (PostgreSQL only).
-pub const NOTIFY_CHANNEL: &str = "postproxy_jobs";
-
-/// Wakes every replica's worker (PostgreSQL); SQLite serves one process, which `Notify` covers.
-pub async fn notify(db: &Db) -> sqlx::Result<()> {
-    match db {
-        Db::Postgres(p) => sqlx::query("SELECT pg_notify($1, '')")
-            .bind(NOTIFY_CHANNEL)
-            .execute(p)
-            .await
-            .map(|_| ()),
-        Db::Sqlite(_) => Ok(()),
-    }
-}
-
 /// When the next queued job outside the `busy` queues falls due (to sleep exactly until then).
 pub async fn next_due(db: &Db, busy: &[&str]) -> sqlx::Result<Option<i64>> {
     // A claimed job (leased) counts from the end of its lease, when it could be taken over.

@@ -7,6 +7,7 @@ pub mod api_keys;
 pub mod idempotency;
 pub mod invitations;
 pub mod jobs;
+pub mod notify;
 pub mod oauth_states;
 pub mod posts;
 pub mod profile_groups;

@@ -11,9 +11,11 @@ pub use job::{Job, enqueue, enqueue_alone};
 use std::collections::HashMap;
 use std::time::Duration;
 
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::now_ms;
+use crate::db::notify::Channel;
 use crate::db::{jobs, profiles};
 use crate::domain::platform::Platform;
 use crate::platforms;
@@ -171,9 +173,7 @@ pub fn spawn(state: AppState, shutdown: CancellationToken) -> tokio::task::JoinH
         std::process::id(),
         &crate::crypto::random_token()[..8]
     );
-    if let crate::db::Db::Postgres(pool) = &state.db {
-        spawn_listener(pool.clone(), state.job_wakeup.clone(), shutdown.clone());
-    }
+    spawn_wakeups(&state, shutdown.clone());
     let beats = CancellationToken::new();
     spawn_heartbeat(state.db.clone(), worker.clone(), state.job_lease, beats.clone());
     tokio::spawn(async move {
@@ -334,38 +334,22 @@ fn spawn_heartbeat(db: crate::db::Db, worker: String, lease: Duration, stop: Can
     });
 }
 
-/// Turns other replicas' `NOTIFY`s into local wake-ups. `PgListener` reconnects by itself;
-/// should it fail anyway, the poll tick still finds the work.
-fn spawn_listener(pool: sqlx::PgPool, wakeup: std::sync::Arc<tokio::sync::Notify>, shutdown: CancellationToken) {
+/// Turns other replicas' notifications of new jobs into local wake-ups (the hub's one listening
+/// connection); should it be down, the poll tick still finds the work.
+fn spawn_wakeups(state: &AppState, shutdown: CancellationToken) {
+    state.hub.start(&state.db, shutdown.clone());
+    let mut heard = state.hub.subscribe();
+    let wakeup = state.job_wakeup.clone();
     tokio::spawn(async move {
         loop {
-            let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for new jobs; polling only");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
-                    }
-                }
-            };
-            if let Err(e) = listener.listen(jobs::NOTIFY_CHANNEL).await {
-                tracing::warn!(error = %e, "cannot listen for new jobs; polling only");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
-                }
-            }
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    n = listener.recv() => match n {
-                        Ok(_) => wakeup.notify_one(),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "job notifications interrupted; reconnecting");
-                            break;
-                        }
-                    }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                n = heard.recv() => match n {
+                    Ok(n) if n.channel == Channel::Jobs => wakeup.notify_one(),
+                    Ok(_) => {}
+                    // Fell behind: some were new jobs, surely.
+                    Err(broadcast::error::RecvError::Lagged(_)) => wakeup.notify_one(),
+                    Err(broadcast::error::RecvError::Closed) => return,
                 }
             }
         }

@@ -78,7 +78,7 @@ impl Job for PublishPost {
     fn dedupe_key(&self) -> Option<String> {
         Some(Self::key(self.post_id, &self.profile_id.to_string()))
     }
-    /// Before 0.x payloads were `"{post_id}:{profile_id}"`.
+    /// Before JSON payloads: `"{post_id}:{profile_id}"`.
     fn legacy(payload: &str) -> Option<Self> {
         let (post, profile) = payload.split_once(':')?;
         Some(PublishPost {

@@ -18,7 +18,8 @@ pub mod signed;
 pub mod sniff;
 pub mod storage;
 
-pub use fetch::{Downloaded, FetchConfig, FetchError, Fetcher, Limits, ingest, is_public_ip};
+pub use crate::outbound::is_public_ip;
+pub use fetch::{Downloaded, FetchConfig, FetchError, Fetcher, Limits, ingest};
 pub use sniff::{MediaKind, sniff};
 pub use storage::{ObjectWriter, Storage, StorageError, new_key};
 
