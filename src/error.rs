@@ -28,6 +28,9 @@ pub enum ApiError {
     /// A conflicting request is in progress (e.g. the same Idempotency-Key).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// An identical post was created moments ago (`duplicate_post_id` is its public id).
+    #[error("duplicate of {0}")]
+    Duplicate(String),
     /// Too many requests for this API key; retry after the given seconds.
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
@@ -60,7 +63,7 @@ impl ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::Duplicate(_) => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -90,6 +93,7 @@ impl ApiError {
                 json!({"status": 400, "error": "Bad Request", "message": msg})
             }
             ApiError::Conflict(msg) => json!({"error": msg}),
+            ApiError::Duplicate(id) => json!({"error": "Duplicate post", "duplicate_post_id": id}),
             ApiError::RateLimited { retry_after_secs } => json!({
                 "error": format!("Rate limit exceeded for this API key; retry in {retry_after_secs} s")
             }),

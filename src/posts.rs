@@ -498,19 +498,11 @@ pub async fn check(
         return Err(ApiError::Validation(errors));
     }
 
-    let status = if draft {
-        PostStatus::Draft
-    } else if media
+    let fetching_media = media
         .iter()
         .chain(thread.iter().flat_map(|(_, m)| m.iter()))
-        .any(|m| matches!(m, NewMedia::Url(_)))
-    {
-        PostStatus::Pending
-    } else if scheduled_at_ms.is_some() {
-        PostStatus::Scheduled
-    } else {
-        PostStatus::Processing
-    };
+        .any(|m| matches!(m, NewMedia::Url(_)));
+    let status = post::status_after_create(draft, fetching_media, scheduled_at_ms.is_some());
     let new_targets: Vec<NewTarget> = targets
         .iter()
         .zip(&facts_of_targets)
@@ -764,4 +756,211 @@ pub async fn unpublish(state: &AppState, plans: &[Unpublish], now: i64) -> ApiRe
     tx.commit().await?;
     state.jobs_enqueued().await;
     Ok(())
+}
+
+// ---- the use cases, one per route: each handler is one call here --------------------------------
+
+/// A post of the caller's account (within its key's group), by public id.
+pub async fn find(state: &AppState, caller: &Caller, public_id: &str) -> ApiResult<PostRow> {
+    let id = state.decode(Kind::Post, public_id)?;
+    store::get(&state.db, caller.account_id, caller.group_filter(), id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// One post as the API shows it.
+pub async fn render_one(state: &AppState, row: PostRow) -> ApiResult<Post> {
+    render(state, vec![row]).await?.pop().ok_or(ApiError::NotFound)
+}
+
+/// Files a refused request stored are removed again.
+async fn forget_uploads(state: &AppState, uploads: &Uploads) {
+    for (key, _) in uploads.files.values() {
+        let _ = state.media.storage.delete(key).await;
+    }
+}
+
+/// `POST /api/posts`: checks every problem at once, refuses a copy of a post of the last five
+/// minutes (unless `skip_duplicate_check`), stores it with its jobs. A refused request's uploaded
+/// files are removed.
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    query_group: Option<&str>,
+    req: PostRequest,
+    uploads: &Uploads,
+    skip_duplicate_check: bool,
+) -> ApiResult<Post> {
+    let result = async {
+        let checked = check(state, caller, query_group, req, None, uploads).await?;
+        let now = now_ms();
+        if !skip_duplicate_check
+            && let Some(fp) = &checked.new_post.fingerprint
+            && let Some(dup) = store::find_duplicate(&state.db, caller.account_id, fp, now - DUPLICATE_WINDOW_MS).await?
+        {
+            return Err(ApiError::Duplicate(state.encode(Kind::Post, dup)));
+        }
+        let id = save_new(state, &checked.new_post, now).await?;
+        tracing::info!(post_id = id, targets = checked.new_post.targets.len(), status = %checked.new_post.status, "post created");
+        let row = store::get(&state.db, caller.account_id, None, id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        render_one(state, row).await
+    }
+    .await;
+    if result.is_err() {
+        forget_uploads(state, uploads).await;
+    }
+    result
+}
+
+/// `PATCH /api/posts/:id`: a draft, or a post not yet publishing, edited (see `post::editable`).
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    public_id: &str,
+    req: PostRequest,
+    uploads: &Uploads,
+) -> ApiResult<Post> {
+    let result = async {
+        let row = find(state, caller, public_id).await?;
+        let status = PostStatus::parse(&row.status);
+        if !status.is_some_and(|s| post::editable(s, row.scheduled_at_ms, now_ms())) {
+            return Err(ApiError::Unprocessable(format!(
+                "This post is {} and can no longer be edited; delete it or create a new one",
+                row.status
+            )));
+        }
+        let (post_id, stored_status) = (row.id, row.status.clone());
+        let existing = existing(state, row).await?;
+        let checked = check(state, caller, None, req, Some(&existing), uploads).await?;
+        if !save_edit(state, post_id, &stored_status, &checked.new_post, now_ms()).await? {
+            return Err(ApiError::Unprocessable(
+                "This post changed while it was being edited (it may be publishing now); fetch it and try again".into(),
+            ));
+        }
+        tracing::info!(post_id, "post updated");
+        let row = find(state, caller, public_id).await?;
+        render_one(state, row).await
+    }
+    .await;
+    if result.is_err() {
+        forget_uploads(state, uploads).await;
+    }
+    result
+}
+
+/// `POST /api/posts/:id/publish`: a draft released, to publish now or at its schedule.
+pub async fn release(state: &AppState, caller: &Caller, public_id: &str) -> ApiResult<Post> {
+    let row = find(state, caller, public_id).await?;
+    let now = now_ms();
+    let fetching_media = store::media(&state.db, &[row.id])
+        .await?
+        .iter()
+        .any(|m| m.status == "pending");
+    let status = post::status_after_release(row.scheduled_at_ms, fetching_media, now);
+    if !release_draft(state, caller.account_id, row.id, status, now).await? {
+        return Err(ApiError::Unprocessable(format!(
+            "Only drafts can be published; this post is {}",
+            row.status
+        )));
+    }
+    tracing::info!(post_id = row.id, "draft published");
+    let row = find(state, caller, public_id).await?;
+    render_one(state, row).await
+}
+
+/// Refuses deleting on platforms that do not let apps delete posts, naming them.
+fn refuse_undeletable<'a>(platforms: impl Iterator<Item = &'a str>) -> ApiResult<()> {
+    let mut refused: Vec<&str> = platforms
+        .filter_map(Platform::parse)
+        .filter(|p| !crate::platforms::can_delete(*p))
+        .map(post::platform_label)
+        .collect();
+    refused.dedup();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Validation(
+        refused
+            .into_iter()
+            .map(|p| format!("{p} does not let apps delete posts; delete it in the {p} app"))
+            .collect(),
+    ))
+}
+
+/// `DELETE /api/posts/:id`: the post and its pending jobs go; with `on_platform`, what it
+/// published is deleted on the platforms too (all of them must allow it).
+pub async fn delete(state: &AppState, caller: &Caller, public_id: &str, on_platform: bool) -> ApiResult<()> {
+    let row = find(state, caller, public_id).await?;
+    let plans = if on_platform {
+        let plans: Vec<Unpublish> = store::unpublish_plan(&state.db, caller.account_id, row.id)
+            .await?
+            .into_iter()
+            .map(|(_, u)| u)
+            .collect();
+        refuse_undeletable(plans.iter().map(|u| u.platform.as_str()))?;
+        plans
+    } else {
+        Vec::new()
+    };
+    if !remove(state, caller.account_id, row.id, &plans, now_ms()).await? {
+        return Err(ApiError::NotFound);
+    }
+    tracing::info!(post_id = row.id, "post deleted");
+    Ok(())
+}
+
+/// Which published chains `POST /api/posts/:id/delete_on_platform` deletes: all, or those of one
+/// result, one profile or one platform.
+pub struct Selection {
+    pub post_profile_id: Option<String>,
+    pub profile_id: Option<String>,
+    pub network: Option<Platform>,
+}
+
+/// Deletes the selected published chains on their platforms, keeping the record. Returns each
+/// chain's root result id and platform.
+pub async fn delete_on_platform(
+    state: &AppState,
+    caller: &Caller,
+    public_id: &str,
+    sel: Selection,
+) -> ApiResult<Vec<(String, Platform)>> {
+    let row = find(state, caller, public_id).await?;
+    // An undecodable id selects nothing (-1 is no row's id).
+    let post_profile = sel
+        .post_profile_id
+        .as_deref()
+        .map(|pp| state.ids.decode(Kind::PostProfile, pp).unwrap_or(-1));
+    let profile = sel
+        .profile_id
+        .as_deref()
+        .map(|p| state.ids.decode(Kind::Profile, p).unwrap_or(-1));
+    let selected: Vec<(i64, Unpublish)> = store::unpublish_plan(&state.db, caller.account_id, row.id)
+        .await?
+        .into_iter()
+        .filter(|(root_result, u)| {
+            post_profile.is_none_or(|pp| pp == *root_result)
+                && profile.is_none_or(|p| p == u.profile_id)
+                && sel.network.is_none_or(|n| n.as_str() == u.platform)
+        })
+        .collect();
+    if selected.is_empty() {
+        return Err(ApiError::Unprocessable(
+            "Nothing published matches; only published platforms can be deleted".into(),
+        ));
+    }
+    refuse_undeletable(selected.iter().map(|(_, u)| u.platform.as_str()))?;
+    let plans: Vec<Unpublish> = selected.iter().map(|(_, u)| u.clone()).collect();
+    unpublish(state, &plans, now_ms()).await?;
+    Ok(selected
+        .into_iter()
+        .filter_map(|(root_result, u)| {
+            Some((
+                state.encode(Kind::PostProfile, root_result),
+                Platform::parse(&u.platform)?,
+            ))
+        })
+        .collect())
 }

@@ -73,6 +73,62 @@ impl ResultStatus {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The lifecycle
+// ---------------------------------------------------------------------------------------------
+//
+// A post's status moves only as below. The rules are these pure functions; each move is made by
+// one storage function whose `WHERE` guards the move against a concurrent one.
+//
+// | move                                         | rule                   | made by (`db::posts`)  |
+// |----------------------------------------------|------------------------|------------------------|
+// | new → draft / pending / scheduled / processing | `status_after_create`  | `create`               |
+// | draft, pending, scheduled → (edited)         | `editable`             | `rewrite` (same status)|
+// | draft → pending / scheduled / processing     | `status_after_release` | `publish_draft`        |
+// | pending → scheduled / processing (media in)  |                        | `media_ready`          |
+// | pending → media_processing_failed            |                        | `fail_media`, `fail_pending_media` |
+// | scheduled → processing (its time came)       |                        | `start_publishing`     |
+// | scheduled, processing → processed (all settled) |                     | `finish_if_settled`    |
+// | any → gone                                   |                        | `delete`               |
+
+/// How long before its time a scheduled post can no longer be edited (its publish may start).
+pub const EDIT_CLOSES_MS: i64 = 60_000;
+
+/// Whether a post may still be edited: a draft, a post waiting for its media, or a scheduled post
+/// more than a minute before its time.
+pub fn editable(status: PostStatus, scheduled_at_ms: Option<i64>, now_ms: i64) -> bool {
+    match status {
+        PostStatus::Draft => true,
+        PostStatus::Pending | PostStatus::Scheduled => scheduled_at_ms.is_none_or(|t| t > now_ms + EDIT_CLOSES_MS),
+        PostStatus::Processing | PostStatus::Processed | PostStatus::MediaProcessingFailed => false,
+    }
+}
+
+/// The status a new post starts in: a draft stays one; otherwise it waits for URL media to be
+/// fetched, then for its schedule, else it publishes now.
+pub fn status_after_create(draft: bool, fetching_media: bool, scheduled: bool) -> PostStatus {
+    if draft {
+        PostStatus::Draft
+    } else {
+        status_when_released(fetching_media, scheduled)
+    }
+}
+
+/// The status of a draft released for publishing (`POST /api/posts/:id/publish`).
+pub fn status_after_release(scheduled_at_ms: Option<i64>, fetching_media: bool, now_ms: i64) -> PostStatus {
+    status_when_released(fetching_media, scheduled_at_ms.is_some_and(|t| t > now_ms))
+}
+
+fn status_when_released(fetching_media: bool, scheduled: bool) -> PostStatus {
+    if fetching_media {
+        PostStatus::Pending
+    } else if scheduled {
+        PostStatus::Scheduled
+    } else {
+        PostStatus::Processing
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The request
 // ---------------------------------------------------------------------------------------------
 
@@ -743,6 +799,33 @@ pub fn media_refusal(platform: Platform, rules: &Rules, kind: &str, content_type
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lifecycle_rules() {
+        use PostStatus::*;
+        let now = 1_000_000;
+        assert!(editable(Draft, Some(now), now), "a draft, whatever its schedule");
+        assert!(editable(Scheduled, Some(now + EDIT_CLOSES_MS + 1), now));
+        assert!(
+            !editable(Scheduled, Some(now + EDIT_CLOSES_MS), now),
+            "too close to its time"
+        );
+        assert!(editable(Pending, None, now));
+        for s in [Processing, Processed, MediaProcessingFailed] {
+            assert!(!editable(s, None, now), "{s:?}");
+        }
+        assert_eq!(status_after_create(true, true, true), Draft);
+        assert_eq!(status_after_create(false, true, true), Pending);
+        assert_eq!(status_after_create(false, false, true), Scheduled);
+        assert_eq!(status_after_create(false, false, false), Processing);
+        assert_eq!(status_after_release(Some(now + 1), false, now), Scheduled);
+        assert_eq!(
+            status_after_release(Some(now - 1), false, now),
+            Processing,
+            "its time has passed"
+        );
+        assert_eq!(status_after_release(None, true, now), Pending);
+    }
 
     #[test]
     fn counts_x_weighted() {

@@ -2,22 +2,19 @@
 
 use axum::Json;
 use axum::extract::{Query, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::clock::now_ms;
 use crate::db::posts as store;
 use crate::domain::access::Caller;
 use crate::domain::platform::Platform;
-use crate::domain::post::{self, PostRequest, PostStatus};
+use crate::domain::post::{self, PostRequest};
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::{PathId, Payload};
 use crate::http::multipart::PostBody;
 use crate::http::openapi::{BadRequestBody, ErrorBody, ValidationErrorBody};
-use crate::ids::Kind;
-use crate::posts::{self, DUPLICATE_WINDOW_MS, Post, PostList};
+use crate::posts::{self, Post, PostList};
 use crate::state::AppState;
 
 const MAX_PER_PAGE: i64 = 100;
@@ -191,17 +188,6 @@ pub async fn list(State(state): State<AppState>, caller: Caller, RawQuery(raw): 
     }))
 }
 
-async fn find(state: &AppState, caller: &Caller, public_id: &str) -> ApiResult<store::PostRow> {
-    let id = state.decode(Kind::Post, public_id)?;
-    store::get(&state.db, caller.account_id, caller.group_filter(), id)
-        .await?
-        .ok_or(ApiError::NotFound)
-}
-
-async fn render_one(state: &AppState, row: store::PostRow) -> ApiResult<Post> {
-    posts::render(state, vec![row]).await?.pop().ok_or(ApiError::NotFound)
-}
-
 /// Get one post with its thread.
 #[utoipa::path(get, path = "/api/posts/{id}", tag = "Posts", operation_id = "get_post",
     params(("id" = String, Path, description = "Post id")),
@@ -210,8 +196,8 @@ async fn render_one(state: &AppState, row: store::PostRow) -> ApiResult<Post> {
         (status = 404, body = ErrorBody, description = "Not found"),
     ))]
 pub async fn get(State(state): State<AppState>, caller: Caller, PathId(id): PathId) -> ApiResult<Json<Post>> {
-    let row = find(&state, &caller, &id).await?;
-    Ok(Json(render_one(&state, row).await?))
+    let row = posts::find(&state, &caller, &id).await?;
+    Ok(Json(posts::render_one(&state, row).await?))
 }
 
 /// Create a post: publish now, schedule (`post.scheduled_at`) or save as a draft (`post.draft`).
@@ -231,62 +217,15 @@ pub async fn create(
     headers: HeaderMap,
     Query(ctx): Query<ContextParams>,
     body: PostBody<PostRequest>,
-) -> ApiResult<Response> {
+) -> ApiResult<Json<Post>> {
     let PostBody { input: req, uploads } = body;
-    let result = create_checked(
-        &state,
-        &caller,
-        &headers,
-        ctx.profile_group_id.as_deref(),
-        req,
-        &uploads,
-    )
-    .await;
-    if !matches!(&result, Ok(r) if r.status() == StatusCode::OK) {
-        forget_uploads(&state, &uploads).await;
-    }
-    result
-}
-
-/// Files a refused request stored are removed again.
-async fn forget_uploads(state: &AppState, uploads: &crate::http::multipart::Uploads) {
-    for (key, _) in uploads.files.values() {
-        let _ = state.media.storage.delete(key).await;
-    }
-}
-
-async fn create_checked(
-    state: &AppState,
-    caller: &Caller,
-    headers: &HeaderMap,
-    query_group: Option<&str>,
-    req: PostRequest,
-    uploads: &crate::http::multipart::Uploads,
-) -> ApiResult<Response> {
-    let state = state.clone();
-    let caller = *caller;
-    let checked = posts::check(&state, &caller, query_group, req, None, uploads).await?;
-    let now = now_ms();
-    let skip = headers
+    let skip_duplicate_check = headers
         .get("x-skip-duplicate-check")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
-    if !skip
-        && let Some(fp) = &checked.new_post.fingerprint
-        && let Some(dup) = store::find_duplicate(&state.db, caller.account_id, fp, now - DUPLICATE_WINDOW_MS).await?
-    {
-        return Ok((
-            StatusCode::CONFLICT,
-            Json(serde_json::json!({"error": "Duplicate post", "duplicate_post_id": state.encode(Kind::Post, dup)})),
-        )
-            .into_response());
-    }
-    let id = posts::save_new(&state, &checked.new_post, now).await?;
-    tracing::info!(post_id = id, targets = checked.new_post.targets.len(), status = %checked.new_post.status, "post created");
-    let row = store::get(&state.db, caller.account_id, None, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    Ok((StatusCode::OK, Json(render_one(&state, row).await?)).into_response())
+    let group = ctx.profile_group_id.as_deref();
+    let post = posts::create(&state, &caller, group, req, &uploads, skip_duplicate_check).await?;
+    Ok(Json(post))
 }
 
 /// Update a draft or a scheduled post: `post.*` fields and `platforms` are merged; `profiles`,
@@ -306,44 +245,7 @@ pub async fn update(
     body: PostBody<PostRequest>,
 ) -> ApiResult<Json<Post>> {
     let PostBody { input: req, uploads } = body;
-    let result = update_checked(&state, &caller, &id, req, &uploads).await;
-    if result.is_err() {
-        forget_uploads(&state, &uploads).await;
-    }
-    result
-}
-
-async fn update_checked(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-    req: PostRequest,
-    uploads: &crate::http::multipart::Uploads,
-) -> ApiResult<Json<Post>> {
-    let (state, caller) = (state.clone(), *caller);
-    let row = find(&state, &caller, id).await?;
-    let editable = matches!(row.status.as_str(), "draft" | "scheduled" | "pending")
-        && row
-            .scheduled_at_ms
-            .is_none_or(|t| row.status == "draft" || t > now_ms() + 60_000);
-    if !editable {
-        return Err(ApiError::Unprocessable(format!(
-            "This post is {} and can no longer be edited; delete it or create a new one",
-            row.status
-        )));
-    }
-    let status = row.status.clone();
-    let post_id = row.id;
-    let existing = posts::existing(&state, row).await?;
-    let checked = posts::check(&state, &caller, None, req, Some(&existing), uploads).await?;
-    if !posts::save_edit(&state, post_id, &status, &checked.new_post, now_ms()).await? {
-        return Err(ApiError::Unprocessable(
-            "This post changed while it was being edited (it may be publishing now); fetch it and try again".into(),
-        ));
-    }
-    tracing::info!(post_id, "post updated");
-    let row = find(&state, &caller, id).await?;
-    Ok(Json(render_one(&state, row).await?))
+    Ok(Json(posts::update(&state, &caller, &id, req, &uploads).await?))
 }
 
 /// Publish a draft (now, or at its `scheduled_at`).
@@ -355,26 +257,7 @@ async fn update_checked(
         (status = 422, body = ValidationErrorBody, description = "The post is not a draft"),
     ))]
 pub async fn publish(State(state): State<AppState>, caller: Caller, PathId(id): PathId) -> ApiResult<Json<Post>> {
-    let row = find(&state, &caller, &id).await?;
-    let now = now_ms();
-    let status = match row.scheduled_at_ms {
-        Some(t) if t > now => PostStatus::Scheduled,
-        _ => PostStatus::Processing,
-    };
-    let pending_media = store::media(&state.db, &[row.id])
-        .await?
-        .iter()
-        .any(|m| m.status == "pending");
-    let status = if pending_media { PostStatus::Pending } else { status };
-    if !posts::release_draft(&state, caller.account_id, row.id, status, now).await? {
-        return Err(ApiError::Unprocessable(format!(
-            "Only drafts can be published; this post is {}",
-            row.status
-        )));
-    }
-    tracing::info!(post_id = row.id, "draft published");
-    let row = find(&state, &caller, &id).await?;
-    Ok(Json(render_one(&state, row).await?))
+    Ok(Json(posts::release(&state, &caller, &id).await?))
 }
 
 /// Delete a post (with `?delete_on_platform=true`, also from the platforms; see
@@ -392,24 +275,9 @@ pub async fn delete(
     PathId(id): PathId,
     Query(q): Query<DeleteParams>,
 ) -> ApiResult<Json<DeletedResponse>> {
-    let row = find(&state, &caller, &id).await?;
     let on_platform = crate::http::body::as_flag(q.delete_on_platform.map(serde_json::Value::String).as_ref())
         .ok_or_else(|| ApiError::Unprocessable("delete_on_platform must be true or false".into()))?;
-    let plans = if on_platform {
-        let plans: Vec<store::Unpublish> = store::unpublish_plan(&state.db, caller.account_id, row.id)
-            .await?
-            .into_iter()
-            .map(|(_, u)| u)
-            .collect();
-        refuse_undeletable(plans.iter().map(|u| u.platform.as_str()))?;
-        plans
-    } else {
-        Vec::new()
-    };
-    if !posts::remove(&state, caller.account_id, row.id, &plans, now_ms()).await? {
-        return Err(ApiError::NotFound);
-    }
-    tracing::info!(post_id = row.id, "post deleted");
+    posts::delete(&state, &caller, &id, on_platform).await?;
     Ok(Json(DeletedResponse { deleted: true }))
 }
 
@@ -428,59 +296,20 @@ pub async fn delete_on_platform(
     PathId(id): PathId,
     Payload(req): Payload<DeleteOnPlatformRequest>,
 ) -> ApiResult<Json<DeleteOnPlatformResponse>> {
-    let row = find(&state, &caller, &id).await?;
-    let post_profile = req
-        .post_profile_id
-        .as_deref()
-        .map(|pp| state.ids.decode(Kind::PostProfile, pp).unwrap_or(-1));
-    let profile = req
-        .profile_id
-        .as_deref()
-        .map(|p| state.ids.decode(Kind::Profile, p).unwrap_or(-1));
-    let selected: Vec<(i64, store::Unpublish)> = store::unpublish_plan(&state.db, caller.account_id, row.id)
-        .await?
-        .into_iter()
-        .filter(|(root_result, u)| {
-            post_profile.is_none_or(|pp| pp == *root_result)
-                && profile.is_none_or(|p| p == u.profile_id)
-                && req.network.is_none_or(|n| n.as_str() == u.platform)
-        })
-        .collect();
-    if selected.is_empty() {
-        return Err(ApiError::Unprocessable(
-            "Nothing published matches; only published platforms can be deleted".into(),
-        ));
-    }
-    refuse_undeletable(selected.iter().map(|(_, u)| u.platform.as_str()))?;
-    let plans: Vec<store::Unpublish> = selected.iter().map(|(_, u)| u.clone()).collect();
-    posts::unpublish(&state, &plans, now_ms()).await?;
+    let selection = posts::Selection {
+        post_profile_id: req.post_profile_id,
+        profile_id: req.profile_id,
+        network: req.network,
+    };
+    let deleting = posts::delete_on_platform(&state, &caller, &id, selection).await?;
     Ok(Json(DeleteOnPlatformResponse {
         success: true,
-        deleting: selected
+        deleting: deleting
             .into_iter()
-            .map(|(root_result, u)| Deleting {
-                post_profile_id: state.encode(Kind::PostProfile, root_result),
-                platform: Platform::parse(&u.platform).unwrap_or(Platform::Twitter),
+            .map(|(post_profile_id, platform)| Deleting {
+                post_profile_id,
+                platform,
             })
             .collect(),
     }))
-}
-
-/// A 422 naming the platforms that offer apps no way to delete a post.
-fn refuse_undeletable<'a>(platforms: impl Iterator<Item = &'a str>) -> ApiResult<()> {
-    let mut refused: Vec<&str> = platforms
-        .filter_map(Platform::parse)
-        .filter(|p| !crate::platforms::can_delete(*p))
-        .map(crate::domain::post::platform_label)
-        .collect();
-    refused.dedup();
-    if refused.is_empty() {
-        return Ok(());
-    }
-    Err(ApiError::Validation(
-        refused
-            .into_iter()
-            .map(|p| format!("{p} does not let apps delete posts; delete it in the {p} app"))
-            .collect(),
-    ))
 }
