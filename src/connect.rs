@@ -83,7 +83,7 @@ pub async fn invitation(state: &AppState, token: &str) -> Result<Invitation, Pag
     if row.expires_at_ms <= now_ms() {
         return Err(PageError::gone("This connection link has expired. Ask for a new one."));
     }
-    let platform = Platform::parse(&row.platform).ok_or_else(PageError::internal)?;
+    let platform = row.platform;
     let group_name = invitations::group_name(&state.db, &row)
         .await?
         .ok_or_else(PageError::not_found)?;
@@ -223,7 +223,7 @@ async fn finish_inner(state: &AppState, platform: &str, params: CallbackParams) 
     let st = oauth_states::find(&state.db, &crypto::hash_secret(raw_state))
         .await?
         .ok_or_else(bad_state)?;
-    if st.platform != platform.as_str() {
+    if st.platform != platform {
         return Err(bad_state());
     }
     let inv = invitations::find(&state.db, st.invitation_id)

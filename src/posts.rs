@@ -147,7 +147,7 @@ pub async fn render(state: &AppState, roots: Vec<PostRow>) -> ApiResult<Vec<Post
                     platforms: render_results(state, results.remove(&c.id).unwrap_or_default(), &params),
                 })
                 .collect();
-            let status = PostStatus::parse(&r.status).unwrap_or(PostStatus::Processing);
+            let status = r.status;
             Post {
                 id: state.encode(Kind::Post, r.id),
                 body: r.body,
@@ -189,7 +189,7 @@ fn render_media(state: &AppState, rows: Vec<MediaRow>) -> Vec<Media> {
 fn render_results(state: &AppState, rows: Vec<ResultRow>, params: &PlatformParams) -> Vec<PlatformResult> {
     rows.into_iter()
         .map(|r| {
-            let platform = Platform::parse(&r.platform).unwrap_or(Platform::Facebook);
+            let platform = r.platform;
             let has_error = r.error.is_some() || r.error_note.is_some();
             PlatformResult {
                 id: state.encode(Kind::PostProfile, r.id),
@@ -289,7 +289,7 @@ pub async fn check(
     }
     let draft = match (fields.draft.take("post.draft", &mut errors), existing) {
         (Some(f), _) => f.0,
-        (None, Some(e)) => e.row.status == "draft",
+        (None, Some(e)) => e.row.status == PostStatus::Draft,
         (None, None) => false,
     };
     let now = now_ms();
@@ -370,7 +370,7 @@ pub async fn check(
                     // deterministic, documented choice.
                     all_profiles
                         .iter()
-                        .filter(|p| p.platform == platform.as_str() && (group == 0 || p.profile_group_id == group))
+                        .filter(|p| p.platform == platform && (group == 0 || p.profile_group_id == group))
                         .min_by_key(|p| p.id)
                 } else {
                     state
@@ -450,9 +450,9 @@ pub async fn check(
         } = m
         {
             for t in &targets {
-                if let Some(p) = Platform::parse(&t.platform)
-                    && let Some(reason) =
-                        post::media_refusal(p, crate::platforms::rules(p), kind, content_type, *size as u64)
+                let p = t.platform;
+                if let Some(reason) =
+                    post::media_refusal(p, crate::platforms::rules(p), kind, content_type, *size as u64)
                 {
                     errors.push(format!("media: {reason}"));
                 }
@@ -468,7 +468,7 @@ pub async fn check(
             .into_iter()
             .map(|p| p.external_id)
             .collect();
-        let platform = Platform::parse(&t.platform).unwrap_or(Platform::Facebook);
+        let platform = t.platform;
         facts_of_targets.push(TargetFacts {
             platform,
             rules: crate::platforms::rules(platform),
@@ -508,7 +508,7 @@ pub async fn check(
         .zip(&facts_of_targets)
         .map(|(t, f)| NewTarget {
             profile_id: t.id,
-            platform: t.platform.clone(),
+            platform: t.platform,
             profile_name: t
                 .username
                 .clone()
@@ -656,7 +656,7 @@ async fn enqueue_work(tx: &mut Tx, np: &NewPost, written: Written, now: i64) -> 
             let job = PublishPost {
                 post_id,
                 profile_id: t.profile_id,
-                platform: t.platform.clone(),
+                platform: Some(t.platform),
             };
             jobs::enqueue(tx, &job, run_at, now).await?;
         }
@@ -679,7 +679,7 @@ pub async fn save_new(state: &AppState, np: &NewPost, now: i64) -> ApiResult<i64
 pub async fn save_edit(
     state: &AppState,
     post_id: i64,
-    expected_status: &str,
+    expected_status: PostStatus,
     np: &NewPost,
     now: i64,
 ) -> ApiResult<bool> {
@@ -713,7 +713,7 @@ pub async fn release_draft(
         let job = PublishPost {
             post_id,
             profile_id,
-            platform,
+            platform: Some(platform),
         };
         jobs::enqueue(&mut tx, &job, released.run_at_ms, now).await?;
     }
@@ -824,17 +824,16 @@ pub async fn update(
 ) -> ApiResult<Post> {
     let result = async {
         let row = find(state, caller, public_id).await?;
-        let status = PostStatus::parse(&row.status);
-        if !status.is_some_and(|s| post::editable(s, row.scheduled_at_ms, now_ms())) {
+        if !post::editable(row.status, row.scheduled_at_ms, now_ms()) {
             return Err(ApiError::Unprocessable(format!(
                 "This post is {} and can no longer be edited; delete it or create a new one",
-                row.status
+                row.status.as_str()
             )));
         }
-        let (post_id, stored_status) = (row.id, row.status.clone());
+        let (post_id, stored_status) = (row.id, row.status);
         let existing = existing(state, row).await?;
         let checked = check(state, caller, None, req, Some(&existing), uploads).await?;
-        if !save_edit(state, post_id, &stored_status, &checked.new_post, now_ms()).await? {
+        if !save_edit(state, post_id, stored_status, &checked.new_post, now_ms()).await? {
             return Err(ApiError::Unprocessable(
                 "This post changed while it was being edited (it may be publishing now); fetch it and try again".into(),
             ));
@@ -862,7 +861,7 @@ pub async fn release(state: &AppState, caller: &Caller, public_id: &str) -> ApiR
     if !release_draft(state, caller.account_id, row.id, status, now).await? {
         return Err(ApiError::Unprocessable(format!(
             "Only drafts can be published; this post is {}",
-            row.status
+            row.status.as_str()
         )));
     }
     tracing::info!(post_id = row.id, "draft published");
@@ -871,9 +870,8 @@ pub async fn release(state: &AppState, caller: &Caller, public_id: &str) -> ApiR
 }
 
 /// Refuses deleting on platforms that do not let apps delete posts, naming them.
-fn refuse_undeletable<'a>(platforms: impl Iterator<Item = &'a str>) -> ApiResult<()> {
+fn refuse_undeletable(platforms: impl Iterator<Item = Platform>) -> ApiResult<()> {
     let mut refused: Vec<&str> = platforms
-        .filter_map(Platform::parse)
         .filter(|p| !crate::platforms::can_delete(*p))
         .map(post::platform_label)
         .collect();
@@ -899,7 +897,7 @@ pub async fn delete(state: &AppState, caller: &Caller, public_id: &str, on_platf
             .into_iter()
             .map(|(_, u)| u)
             .collect();
-        refuse_undeletable(plans.iter().map(|u| u.platform.as_str()))?;
+        refuse_undeletable(plans.iter().map(|u| u.platform))?;
         plans
     } else {
         Vec::new()
@@ -943,7 +941,7 @@ pub async fn delete_on_platform(
         .filter(|(root_result, u)| {
             post_profile.is_none_or(|pp| pp == *root_result)
                 && profile.is_none_or(|p| p == u.profile_id)
-                && sel.network.is_none_or(|n| n.as_str() == u.platform)
+                && sel.network.is_none_or(|n| n == u.platform)
         })
         .collect();
     if selected.is_empty() {
@@ -951,16 +949,11 @@ pub async fn delete_on_platform(
             "Nothing published matches; only published platforms can be deleted".into(),
         ));
     }
-    refuse_undeletable(selected.iter().map(|(_, u)| u.platform.as_str()))?;
+    refuse_undeletable(selected.iter().map(|(_, u)| u.platform))?;
     let plans: Vec<Unpublish> = selected.iter().map(|(_, u)| u.clone()).collect();
     unpublish(state, &plans, now_ms()).await?;
     Ok(selected
         .into_iter()
-        .filter_map(|(root_result, u)| {
-            Some((
-                state.encode(Kind::PostProfile, root_result),
-                Platform::parse(&u.platform)?,
-            ))
-        })
+        .map(|(root_result, u)| (state.encode(Kind::PostProfile, root_result), u.platform))
         .collect())
 }

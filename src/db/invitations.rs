@@ -34,7 +34,7 @@ pub struct InvitationRow {
     pub id: i64,
     pub account_id: i64,
     pub profile_group_id: i64,
-    pub platform: String,
+    pub platform: crate::domain::platform::Platform,
     pub redirect_url: String,
     pub refresh_connection: bool,
     pub expires_at_ms: i64,

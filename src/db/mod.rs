@@ -14,6 +14,7 @@ pub mod profile_groups;
 pub mod profiles;
 pub mod settings;
 pub mod tx;
+mod types;
 
 pub use tx::Tx;
 

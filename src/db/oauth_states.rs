@@ -7,7 +7,7 @@ use crate::with_pool;
 pub struct OAuthStateRow {
     pub id: i64,
     pub invitation_id: i64,
-    pub platform: String,
+    pub platform: crate::domain::platform::Platform,
     pub pkce_verifier_enc: Option<Vec<u8>>,
     pub expires_at_ms: i64,
     pub used_at_ms: Option<i64>,

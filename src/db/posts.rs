@@ -2,6 +2,8 @@
 //! creating, editing and deleting a post moves its publish jobs in the same transaction.
 
 use super::{Db, Tx};
+use crate::domain::platform::Platform;
+use crate::domain::post::PostStatus;
 use crate::{with_pool, with_tx};
 
 /// What an unpublish job needs, self-contained so that it still runs after the post's rows
@@ -9,7 +11,7 @@ use crate::{with_pool, with_tx};
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Unpublish {
     pub profile_id: i64,
-    pub platform: String,
+    pub platform: Platform,
     pub placement_id: Option<String>,
     /// (result id, platform post id), the thread's last part first (replies before what they reply to).
     pub items: Vec<(i64, String)>,
@@ -22,7 +24,7 @@ pub async fn unpublish_plan(db: &Db, account_id: i64, root: i64) -> sqlx::Result
         id: i64,
         post_id: i64,
         profile_id: Option<i64>,
-        platform: String,
+        platform: Platform,
         placement_id: Option<String>,
         platform_post_id: String,
     }
@@ -96,7 +98,7 @@ pub struct PostRow {
     pub parent_id: Option<i64>,
     pub position: i64,
     pub body: String,
-    pub status: String,
+    pub status: PostStatus,
     pub scheduled_at_ms: Option<i64>,
     pub platforms_json: String,
     pub created_at_ms: i64,
@@ -108,7 +110,7 @@ pub struct ResultRow {
     pub post_id: i64,
     pub root_post_id: i64,
     pub profile_id: Option<i64>,
-    pub platform: String,
+    pub platform: Platform,
     pub profile_name: Option<String>,
     pub status: String,
     pub placement_id: Option<String>,
@@ -155,7 +157,7 @@ pub enum NewMedia {
 #[derive(Debug, Clone)]
 pub struct NewTarget {
     pub profile_id: i64,
-    pub platform: String,
+    pub platform: Platform,
     pub profile_name: String,
     pub placement_id: Option<String>,
 }
@@ -189,7 +191,7 @@ async fn write_body(tx: &mut Tx, np: &NewPost, root: i64, now: i64, keep_results
                         error = NULL, error_code = NULL, error_subcode = NULL, error_message = NULL, error_note = NULL, \
                         sending_since_ms = NULL, sending_ref = NULL, updated_at_ms = $6 \
                  WHERE post_id = $1 AND profile_id = $2")
-                .bind(root).bind(t.profile_id).bind(&t.platform).bind(&t.profile_name).bind(&t.placement_id)
+                .bind(root).bind(t.profile_id).bind(t.platform.as_str()).bind(&t.profile_name).bind(&t.placement_id)
                 .bind(now).execute(&mut *c).await.map(|r| r.rows_affected()))?;
             if reset > 0 {
                 continue;
@@ -217,7 +219,7 @@ async fn insert_result(tx: &mut Tx, np: &NewPost, post: i64, root: i64, t: &NewT
         "INSERT INTO post_profiles (account_id, post_id, root_post_id, profile_id, platform, profile_name, placement_id, \
                                     status, created_at_ms, updated_at_ms) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)")
-        .bind(np.account_id).bind(post).bind(root).bind(t.profile_id).bind(&t.platform).bind(&t.profile_name)
+        .bind(np.account_id).bind(post).bind(root).bind(t.profile_id).bind(t.platform.as_str()).bind(&t.profile_name)
         .bind(&t.placement_id).bind(now).execute(&mut *c).await.map(|_| ()))?;
     Ok(())
 }
@@ -284,7 +286,7 @@ pub async fn create(tx: &mut Tx, np: &NewPost, now_ms: i64) -> sqlx::Result<Writ
 pub async fn rewrite(
     tx: &mut Tx,
     post_id: i64,
-    expected_status: &str,
+    expected_status: PostStatus,
     np: &NewPost,
     now_ms: i64,
 ) -> sqlx::Result<Option<Written>> {
@@ -292,7 +294,7 @@ pub async fn rewrite(
         "UPDATE posts SET body = $3, status = $4, scheduled_at_ms = $5, platforms_json = $6, fingerprint = $7, updated_at_ms = $8 \
          WHERE id = $1 AND account_id = $2 AND status = $9 AND parent_id IS NULL")
         .bind(post_id).bind(np.account_id).bind(&np.body).bind(&np.status).bind(np.scheduled_at_ms)
-        .bind(&np.platforms_json).bind(&np.fingerprint).bind(now_ms).bind(expected_status)
+        .bind(&np.platforms_json).bind(&np.fingerprint).bind(now_ms).bind(expected_status.as_str())
         .execute(&mut *c).await.map(|r| r.rows_affected()))?
         == 1;
     if !updated {
@@ -354,7 +356,7 @@ pub async fn delete(tx: &mut Tx, account_id: i64, post_id: i64, now_ms: i64) -> 
 pub struct Released {
     pub run_at_ms: i64,
     /// (profile id, platform).
-    pub targets: Vec<(i64, String)>,
+    pub targets: Vec<(i64, Platform)>,
 }
 
 /// Turns a draft into a post to publish now (or at its schedule) in the caller's transaction,
@@ -373,7 +375,7 @@ pub async fn publish_draft(
     let Some((scheduled,)) = row else { return Ok(None) };
     with_tx!(&mut *tx, c => sqlx::query("UPDATE posts SET status = $2, updated_at_ms = $3 WHERE parent_id = $1")
         .bind(post_id).bind(status).bind(now_ms).execute(&mut *c).await.map(|_| ()))?;
-    let targets: Vec<(i64, String)> = with_tx!(&mut *tx, c => sqlx::query_as(
+    let targets: Vec<(i64, Platform)> = with_tx!(&mut *tx, c => sqlx::query_as(
         "SELECT profile_id, platform FROM post_profiles WHERE post_id = $1 AND profile_id IS NOT NULL ORDER BY id")
         .bind(post_id).fetch_all(&mut *c).await)?;
     Ok(Some(Released {
@@ -526,7 +528,7 @@ pub struct ChainItem {
     pub position: i64,
     pub body: String,
     pub status: String,
-    pub platform: String,
+    pub platform: Platform,
     pub placement_id: Option<String>,
     pub platform_post_id: Option<String>,
     pub sending_since_ms: Option<i64>,
@@ -582,7 +584,7 @@ pub async fn chain(db: &Db, root: i64, profile_id: i64) -> sqlx::Result<PublishC
     let credentials = rows.first().map(|r| super::profiles::CredentialRow {
         id: profile_id,
         account_id: r.profile_account_id,
-        platform: r.item.platform.clone(),
+        platform: r.item.platform,
         external_id: r.external_id.clone(),
         status: r.profile_status.clone(),
         access_token_enc: r.access_token_enc.clone(),
@@ -758,7 +760,7 @@ pub async fn ready_media(db: &Db, posts: &[i64]) -> sqlx::Result<Vec<MediaRow>> 
 }
 
 /// The platforms a post goes to.
-pub async fn targets_of(db: &Db, root: i64) -> sqlx::Result<Vec<String>> {
+pub async fn targets_of(db: &Db, root: i64) -> sqlx::Result<Vec<Platform>> {
     with_pool!(db, p => sqlx::query_scalar("SELECT DISTINCT platform FROM post_profiles WHERE root_post_id = $1")
         .bind(root).fetch_all(p).await)
 }

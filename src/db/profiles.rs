@@ -44,7 +44,7 @@ pub async fn group_has_platform(db: &Db, account_id: i64, group_id: i64, platfor
 pub struct ProfileRow {
     pub id: i64,
     pub profile_group_id: i64,
-    pub platform: String,
+    pub platform: Platform,
     pub name: String,
     pub username: Option<String>,
     pub avatar_url: Option<String>,
@@ -107,7 +107,7 @@ pub async fn delete(tx: &mut Tx, account_id: i64, id: i64, now: i64) -> sqlx::Re
 pub struct CredentialRow {
     pub id: i64,
     pub account_id: i64,
-    pub platform: String,
+    pub platform: Platform,
     pub external_id: String,
     pub status: String,
     pub access_token_enc: Option<Vec<u8>>,

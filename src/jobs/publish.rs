@@ -46,9 +46,10 @@ pub const PUBLISH_MAX_ATTEMPTS: i64 = 8;
 pub struct PublishPost {
     pub post_id: i64,
     pub profile_id: i64,
-    /// The profile's platform: each platform has a queue of its own.
+    /// The profile's platform: each platform has a queue of its own (absent from jobs queued
+    /// before JSON payloads, which are already in their queue).
     #[serde(default)]
-    pub platform: String,
+    pub platform: Option<Platform>,
 }
 
 impl PublishPost {
@@ -73,7 +74,7 @@ impl Job for PublishPost {
     const KIND: &'static str = "publish_post";
     const MAX_ATTEMPTS: i64 = PUBLISH_MAX_ATTEMPTS;
     fn queue(&self) -> &str {
-        &self.platform
+        self.platform.map_or("default", Platform::as_str)
     }
     fn dedupe_key(&self) -> Option<String> {
         Some(Self::key(self.post_id, &self.profile_id.to_string()))
@@ -84,7 +85,7 @@ impl Job for PublishPost {
         Some(PublishPost {
             post_id: post.parse().ok()?,
             profile_id: profile.parse().ok()?,
-            platform: String::new(),
+            platform: None,
         })
     }
     async fn run(self, state: &AppState, row: &JobRow) -> Result<(), JobError> {
@@ -132,7 +133,7 @@ impl Job for store::Unpublish {
     const KIND: &'static str = "unpublish";
     const MAX_ATTEMPTS: i64 = PUBLISH_MAX_ATTEMPTS;
     fn queue(&self) -> &str {
-        &self.platform
+        self.platform.as_str()
     }
     fn dedupe_key(&self) -> Option<String> {
         Some(format!(
@@ -151,7 +152,7 @@ impl Job for ResolveId {
     const KIND: &'static str = "resolve_post_id";
     const MAX_ATTEMPTS: i64 = 10;
     fn queue(&self) -> &str {
-        &self.platform
+        self.platform.as_str()
     }
     fn dedupe_key(&self) -> Option<String> {
         None
@@ -179,8 +180,7 @@ async fn run(state: &AppState, job: &JobRow, root: i64, profile_id: i64) -> Resu
         "draft" | "media_processing_failed" => return Ok(()),
         _ => {}
     }
-    let platform = Platform::parse(&first.platform)
-        .ok_or_else(|| JobError::Permanent(format!("unknown platform {:?}", first.platform)))?;
+    let platform = first.platform;
     let params = decode_params(&params_json, platform);
     let placement = first.placement_id.clone();
     let last_attempt = job.attempts >= job.max_attempts;
@@ -382,7 +382,7 @@ async fn publish_chain<'c>(
 pub struct ResolveId {
     result_id: i64,
     profile_id: i64,
-    platform: String,
+    platform: Platform,
     placement_id: Option<String>,
     provisional_id: String,
 }
@@ -403,7 +403,7 @@ async fn await_final_id(
     let payload = ResolveId {
         result_id,
         profile_id,
-        platform: platform.as_str().to_string(),
+        platform,
         placement_id: placement.map(str::to_string),
         provisional_id: id.to_string(),
     };
@@ -421,8 +421,7 @@ const RESOLVE_ID_EVERY_MS: i64 = 30_000;
 /// Asks the platform for a published post's final id; records it with its permalink, or tries
 /// again later (a bounded number of times: the post stays published under its provisional id).
 async fn resolve_id(state: &AppState, job: &JobRow, plan: ResolveId) -> Result<(), JobError> {
-    let platform = Platform::parse(&plan.platform)
-        .ok_or_else(|| JobError::Permanent(format!("unknown platform {:?}", plan.platform)))?;
+    let platform = plan.platform;
     let account = open_account(
         state,
         plan.profile_id,
@@ -796,8 +795,7 @@ impl SendGuard for DbGuard<'_> {
 
 /// Deletes a published chain on its platform, replies first.
 async fn unpublish(state: &AppState, job: &JobRow, plan: store::Unpublish) -> Result<(), JobError> {
-    let platform = Platform::parse(&plan.platform)
-        .ok_or_else(|| JobError::Permanent(format!("unknown platform {:?}", plan.platform)))?;
+    let platform = plan.platform;
     let last_attempt = job.attempts >= job.max_attempts;
     let account = match open_account(
         state,
@@ -908,7 +906,7 @@ async fn fetch_media(state: &AppState, job: &JobRow, post_id: i64) -> Result<(),
     let mut ids = vec![post_id];
     ids.extend(store::children(&state.db, &[post_id]).await?.into_iter().map(|c| c.id));
     for m in store::ready_media(&state.db, &ids).await? {
-        for p in platforms.iter().filter_map(|p| Platform::parse(p)) {
+        for &p in &platforms {
             let (kind, ct) = (m.kind.as_deref().unwrap_or(""), m.content_type.as_deref().unwrap_or(""));
             let rules = platforms::rules(p);
             if let Some(reason) =

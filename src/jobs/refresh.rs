@@ -7,7 +7,6 @@ use crate::credentials::{Column, ProfileKey};
 use crate::db::jobs::JobRow;
 use crate::db::profiles;
 use crate::domain::connection::expiry;
-use crate::domain::platform::Platform;
 use crate::platforms::{self, publish::FailureKind};
 use crate::state::AppState;
 
@@ -68,7 +67,7 @@ async fn refresh_locked(state: &AppState, profile_id: i64) -> Result<(), JobErro
     if row.status != "active" {
         return Ok(());
     }
-    let platform = Platform::parse(&row.platform).ok_or_else(|| JobError::Permanent("unknown platform".into()))?;
+    let platform = row.platform;
     let cfg = state
         .providers
         .get(platform)

@@ -444,7 +444,7 @@ app_test!(
         }
         // …and the sealed values open with the key to exactly the fake's tokens.
         let row = postproxy::db::profiles::credentials(&t.db, 1).await.unwrap().unwrap();
-        let platform = Platform::parse(&row.platform).unwrap();
+        let platform = row.platform;
         let key = postproxy::credentials::ProfileKey {
             account_id: row.account_id,
             platform,

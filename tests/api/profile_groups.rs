@@ -260,7 +260,7 @@ app_test!(initialize_connection_returns_single_use_url, |t: TestApp| async move 
             .expect("invitation stored");
         assert_eq!(inv.profile_group_id, t.account.group_id);
         assert_eq!(inv.account_id, t.account.id);
-        assert_eq!(inv.platform, platform);
+        assert_eq!(inv.platform.as_str(), platform);
         assert_eq!(inv.redirect_url, "https://myapp.com/oauth/callback");
         assert!(!inv.refresh_connection);
         assert_eq!(inv.used_at_ms, None);

@@ -72,8 +72,7 @@ fn to_api(state: &AppState, row: profiles::ProfileRow) -> Profile {
         id: state.encode(Kind::Profile, row.id),
         name: row.name,
         status: row.status,
-        // Stored values are always written from a `Platform`.
-        platform: Platform::parse(&row.platform).unwrap_or(Platform::Facebook),
+        platform: row.platform,
         profile_group_id: state.encode(Kind::ProfileGroup, row.profile_group_id),
         expires_at: row.expires_at_ms.map(iso8601),
         post_count: row.post_count,
@@ -171,9 +170,7 @@ async fn revoke_best_effort(state: &AppState, profile_id: i64) {
     let Ok(Some(row)) = profiles::credentials(&state.db, profile_id).await else {
         return;
     };
-    let Some(platform) = Platform::parse(&row.platform) else {
-        return;
-    };
+    let platform = row.platform;
     let (Some(cfg), Some(enc)) = (state.providers.get(platform), row.access_token_enc.as_ref()) else {
         return;
     };
