@@ -14,9 +14,12 @@ use crate::db::Tx;
 use crate::db::posts::{self as store, MediaRow, NewMedia, NewPost, NewTarget, PostRow, ResultRow, Unpublish, Written};
 use crate::db::{profile_groups, profiles};
 use crate::domain::access::Caller;
+use crate::domain::connection::ProfileStatus;
 use crate::domain::field::Field;
 use crate::domain::platform::Platform;
-use crate::domain::post::{self, MediaFacts, PlatformParams, PostRequest, PostStatus, ResultStatus, TargetFacts};
+use crate::domain::post::{
+    self, MediaFacts, MediaStatus, PlatformParams, PostRequest, PostStatus, ResultStatus, TargetFacts,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::ids::Kind;
 use crate::jobs::{
@@ -176,9 +179,9 @@ fn render_media(state: &AppState, rows: Vec<MediaRow>) -> Vec<Media> {
             url: m
                 .storage_key
                 .as_deref()
-                .filter(|_| m.status == "processed")
+                .filter(|_| m.status == MediaStatus::Processed)
                 .map(|key| format!("{}{}", state.public_url, state.media.signed_path(key, now_s))),
-            status: m.status,
+            status: m.status.as_str().to_string(),
             error_message: m.error_message,
             content_type: m.content_type.unwrap_or_default(),
             source_url: m.source_url,
@@ -196,7 +199,7 @@ fn render_results(state: &AppState, rows: Vec<ResultRow>, params: &PlatformParam
                 platform,
                 profile_id: r.profile_id.map(|id| state.encode(Kind::Profile, id)),
                 profile_name: r.profile_name,
-                status: ResultStatus::from_stored(&r.status),
+                status: r.status.shown(),
                 permalink: r.permalink,
                 platform_post_id: r.platform_post_id,
                 params: params.for_platform(platform),
@@ -388,10 +391,11 @@ pub async fn check(
                     }
                     Some(p) => {
                         group = p.profile_group_id;
-                        if p.status != "active" {
+                        if p.status != ProfileStatus::Active {
                             errors.push(format!(
                                 "Profile {entry} ({}) is {}: reconnect it before posting",
-                                p.name, p.status
+                                p.name,
+                                p.status.as_str()
                             ));
                         }
                         if !targets.iter().any(|t| t.id == p.id) {
@@ -856,7 +860,7 @@ pub async fn release(state: &AppState, caller: &Caller, public_id: &str) -> ApiR
     let fetching_media = store::media(&state.db, &[row.id])
         .await?
         .iter()
-        .any(|m| m.status == "pending");
+        .any(|m| m.status == MediaStatus::Pending);
     let status = post::status_after_release(row.scheduled_at_ms, fetching_media, now);
     if !release_draft(state, caller.account_id, row.id, status, now).await? {
         return Err(ApiError::Unprocessable(format!(

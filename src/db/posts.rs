@@ -3,7 +3,7 @@
 
 use super::{Db, Tx};
 use crate::domain::platform::Platform;
-use crate::domain::post::PostStatus;
+use crate::domain::post::{MediaStatus, PostStatus, ResultState};
 use crate::{with_pool, with_tx};
 
 /// What an unpublish job needs, self-contained so that it still runs after the post's rows
@@ -112,7 +112,7 @@ pub struct ResultRow {
     pub profile_id: Option<i64>,
     pub platform: Platform,
     pub profile_name: Option<String>,
-    pub status: String,
+    pub status: ResultState,
     pub placement_id: Option<String>,
     pub platform_post_id: Option<String>,
     pub permalink: Option<String>,
@@ -129,7 +129,7 @@ pub struct MediaRow {
     pub id: i64,
     pub post_id: i64,
     pub position: i64,
-    pub status: String,
+    pub status: MediaStatus,
     pub error_message: Option<String>,
     pub source_url: Option<String>,
     pub content_type: Option<String>,
@@ -527,7 +527,7 @@ pub struct ChainItem {
     pub post_id: i64,
     pub position: i64,
     pub body: String,
-    pub status: String,
+    pub status: ResultState,
     pub platform: Platform,
     pub placement_id: Option<String>,
     pub platform_post_id: Option<String>,
@@ -563,7 +563,7 @@ pub async fn chain(db: &Db, root: i64, profile_id: i64) -> sqlx::Result<PublishC
         item: ChainItem,
         profile_account_id: i64,
         external_id: String,
-        profile_status: String,
+        profile_status: crate::domain::connection::ProfileStatus,
         access_token_enc: Option<Vec<u8>>,
         refresh_token_enc: Option<Vec<u8>>,
         access_expires_at_ms: Option<i64>,
@@ -586,7 +586,7 @@ pub async fn chain(db: &Db, root: i64, profile_id: i64) -> sqlx::Result<PublishC
         account_id: r.profile_account_id,
         platform: r.item.platform,
         external_id: r.external_id.clone(),
-        status: r.profile_status.clone(),
+        status: r.profile_status,
         access_token_enc: r.access_token_enc.clone(),
         refresh_token_enc: r.refresh_token_enc.clone(),
         access_expires_at_ms: r.access_expires_at_ms,
@@ -682,7 +682,12 @@ pub struct Failed<'a> {
 }
 
 pub async fn record_failure(db: &Db, result_id: i64, f: &Failed<'_>, now_ms: i64) -> sqlx::Result<()> {
-    let status = if f.final_ { "failed" } else { "retrying" };
+    let status = if f.final_ {
+        ResultState::Failed
+    } else {
+        ResultState::Retrying
+    }
+    .as_str();
     with_pool!(db, p => sqlx::query(
         "UPDATE post_profiles SET status = $2, error = $3, error_code = $4, error_subcode = $5, error_message = $6, \
                 error_note = $7, sending_since_ms = CASE WHEN $9 THEN sending_since_ms ELSE NULL END, \
@@ -755,7 +760,7 @@ pub async fn ready_media(db: &Db, posts: &[i64]) -> sqlx::Result<Vec<MediaRow>> 
     Ok(media(db, posts)
         .await?
         .into_iter()
-        .filter(|m| m.status == "processed")
+        .filter(|m| m.status == MediaStatus::Processed)
         .collect())
 }
 

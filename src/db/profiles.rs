@@ -2,6 +2,7 @@
 //! module never sees plaintext tokens.
 
 use super::{BeginWrite, Db, Tx};
+use crate::domain::connection::ProfileStatus;
 use crate::domain::platform::Platform;
 use crate::{with_pool, with_tx};
 
@@ -49,7 +50,7 @@ pub struct ProfileRow {
     pub username: Option<String>,
     pub avatar_url: Option<String>,
     pub external_id: String,
-    pub status: String,
+    pub status: ProfileStatus,
     pub expires_at_ms: Option<i64>,
     /// Posts published through this profile (thread parts not counted).
     pub post_count: i64,
@@ -109,7 +110,7 @@ pub struct CredentialRow {
     pub account_id: i64,
     pub platform: Platform,
     pub external_id: String,
-    pub status: String,
+    pub status: ProfileStatus,
     pub access_token_enc: Option<Vec<u8>>,
     pub refresh_token_enc: Option<Vec<u8>>,
     pub access_expires_at_ms: Option<i64>,
@@ -164,9 +165,9 @@ pub async fn store_refreshed(
         .execute(p).await.map(|_| ()))
 }
 
-pub async fn set_status(db: &Db, id: i64, status: &str, reason: &str, now_ms: i64) -> sqlx::Result<()> {
+pub async fn set_status(db: &Db, id: i64, status: ProfileStatus, reason: &str, now_ms: i64) -> sqlx::Result<()> {
     with_pool!(db, p => sqlx::query("UPDATE profiles SET status = $2, status_reason = $3, updated_at_ms = $4 WHERE id = $1")
-        .bind(id).bind(status).bind(reason).bind(now_ms).execute(p).await.map(|_| ()))
+        .bind(id).bind(status.as_str()).bind(reason).bind(now_ms).execute(p).await.map(|_| ()))
 }
 
 /// Active profiles of a platform whose access token expires before `before_ms`.

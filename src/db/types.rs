@@ -7,8 +7,9 @@ use sqlx::postgres::{PgTypeInfo, PgValueRef, Postgres};
 use sqlx::sqlite::{Sqlite, SqliteTypeInfo, SqliteValueRef};
 use sqlx::{Decode, Type};
 
+use crate::domain::connection::ProfileStatus;
 use crate::domain::platform::Platform;
-use crate::domain::post::PostStatus;
+use crate::domain::post::{MediaStatus, PostStatus, ResultState};
 
 /// `Type` and `Decode` on both backends for an enum stored as its wire text, read with `$parse`.
 macro_rules! text_enum {
@@ -46,3 +47,6 @@ macro_rules! text_enum {
 
 text_enum!(Platform, Platform::parse, "platform");
 text_enum!(PostStatus, PostStatus::parse, "post status");
+text_enum!(ResultState, ResultState::parse, "result status");
+text_enum!(MediaStatus, MediaStatus::parse, "media status");
+text_enum!(ProfileStatus, ProfileStatus::parse, "profile status");

@@ -112,6 +112,31 @@ fn is_absolute_http_url(s: &str) -> bool {
     s.len() <= MAX_REDIRECT_URL_LEN && REDIRECT_URL_RE.is_match(s) && url::Url::parse(s).is_ok()
 }
 
+/// Whether a connected profile can publish: `active`, or `expired` (the user must reconnect: its
+/// tokens ran out or were refused) or `inactive` (the user withdrew the app's access).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileStatus {
+    Active,
+    Expired,
+    Inactive,
+}
+
+impl ProfileStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProfileStatus::Active => "active",
+            ProfileStatus::Expired => "expired",
+            ProfileStatus::Inactive => "inactive",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ProfileStatus> {
+        [ProfileStatus::Active, ProfileStatus::Expired, ProfileStatus::Inactive]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,16 +59,82 @@ pub enum ResultStatus {
     Deleted,
 }
 
-impl ResultStatus {
-    /// The wire value of a stored status.
-    pub fn from_stored(s: &str) -> ResultStatus {
-        match s {
-            "published" => ResultStatus::Published,
-            "failed" => ResultStatus::Failed,
-            "deleted" => ResultStatus::Deleted,
-            "processing" | "retrying" => ResultStatus::Processing,
-            _ => ResultStatus::Pending,
+/// Where a (post, profile) result stands, as stored: `ResultStatus` and the `retrying` the API
+/// shows as `processing`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResultState {
+    Pending,
+    Processing,
+    /// Failed for now; another attempt is due.
+    Retrying,
+    Published,
+    Failed,
+    Deleted,
+}
+
+impl ResultState {
+    pub const ALL: [ResultState; 6] = [
+        ResultState::Pending,
+        ResultState::Processing,
+        ResultState::Retrying,
+        ResultState::Published,
+        ResultState::Failed,
+        ResultState::Deleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResultState::Pending => "pending",
+            ResultState::Processing => "processing",
+            ResultState::Retrying => "retrying",
+            ResultState::Published => "published",
+            ResultState::Failed => "failed",
+            ResultState::Deleted => "deleted",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<ResultState> {
+        ResultState::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// What the API shows.
+    pub fn shown(self) -> ResultStatus {
+        match self {
+            ResultState::Pending => ResultStatus::Pending,
+            ResultState::Processing | ResultState::Retrying => ResultStatus::Processing,
+            ResultState::Published => ResultStatus::Published,
+            ResultState::Failed => ResultStatus::Failed,
+            ResultState::Deleted => ResultStatus::Deleted,
+        }
+    }
+
+    /// Nothing more will be sent for it.
+    pub fn is_over(self) -> bool {
+        matches!(self, ResultState::Failed | ResultState::Deleted)
+    }
+}
+
+/// A stored media item's state: a URL still to fetch, a file in storage, or a fetch that failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaStatus {
+    Pending,
+    Processed,
+    Failed,
+}
+
+impl MediaStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaStatus::Pending => "pending",
+            MediaStatus::Processed => "processed",
+            MediaStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<MediaStatus> {
+        [MediaStatus::Pending, MediaStatus::Processed, MediaStatus::Failed]
+            .into_iter()
+            .find(|m| m.as_str() == s)
     }
 }
 

@@ -20,6 +20,7 @@ use crate::credentials::{Column, ProfileKey};
 use crate::db::jobs::JobRow;
 use crate::db::posts::{self as store, ChainItem, Failed};
 use crate::db::{Db, profiles};
+use crate::domain::connection::ProfileStatus;
 use crate::domain::platform::Platform;
 use crate::domain::post::{PlatformParams, platform_label};
 use crate::platforms::publish::{
@@ -288,7 +289,7 @@ async fn publish_chain<'c>(
             previous = Some(id.clone());
             continue;
         }
-        if matches!(item.status.as_str(), "failed" | "deleted") {
+        if item.status.is_over() {
             break;
         }
         if let Some(armed_at) = item.sending_since_ms {
@@ -350,11 +351,11 @@ async fn publish_chain<'c>(
                         .map_err(|f| (item, f))?;
                 }
                 Err(f) if f.kind == FailureKind::TokenRejected => {
-                    mark_profile(state, profile_id, "expired", "publish_rejected").await;
+                    mark_profile(state, profile_id, ProfileStatus::Expired, "publish_rejected").await;
                     return Err((item, reconnect(platform, f)));
                 }
                 Err(f) if f.kind == FailureKind::Revoked => {
-                    mark_profile(state, profile_id, "inactive", "access_revoked").await;
+                    mark_profile(state, profile_id, ProfileStatus::Inactive, "access_revoked").await;
                     return Err((item, reconnect(platform, f)));
                 }
                 other => break other.map_err(|f| (item, f))?,
@@ -609,9 +610,9 @@ fn db_failure(e: sqlx::Error) -> Failure {
     Failure::new(FailureKind::Transient, format!("database: {e}"))
 }
 
-async fn mark_profile(state: &AppState, profile_id: i64, status: &str, reason: &str) {
+async fn mark_profile(state: &AppState, profile_id: i64, status: ProfileStatus, reason: &str) {
     if let Err(e) = profiles::set_status(&state.db, profile_id, status, reason, now_ms()).await {
-        tracing::warn!(profile_id, error = %e, "could not mark the profile {status}");
+        tracing::warn!(profile_id, error = %e, "could not mark the profile {}", status.as_str());
     }
 }
 
@@ -672,7 +673,7 @@ async fn open_account(
         )
     })?;
     if refresh_if_due
-        && row.status == "active"
+        && row.status == ProfileStatus::Active
         && row
             .access_expires_at_ms
             .is_some_and(|at| at < now_ms() + REFRESH_AHEAD_MS)
@@ -693,10 +694,13 @@ async fn open_account(
                 )
             })?;
     }
-    if row.status != "active" {
+    if row.status != ProfileStatus::Active {
         return Err(Failure::new(
             FailureKind::Refused,
-            format!("The {label} profile is {}: its connection no longer works", row.status),
+            format!(
+                "The {label} profile is {}: its connection no longer works",
+                row.status.as_str()
+            ),
         )
         .note("Nothing was published. Reconnect the profile and create the post again."));
     }

@@ -6,7 +6,7 @@ use crate::clock::now_ms;
 use crate::credentials::{Column, ProfileKey};
 use crate::db::jobs::JobRow;
 use crate::db::profiles;
-use crate::domain::connection::expiry;
+use crate::domain::connection::{ProfileStatus, expiry};
 use crate::platforms::{self, publish::FailureKind};
 use crate::state::AppState;
 
@@ -64,7 +64,7 @@ async fn refresh_locked(state: &AppState, profile_id: i64) -> Result<(), JobErro
     let Some(row) = profiles::credentials(&state.db, profile_id).await? else {
         return Ok(()); // deleted meanwhile
     };
-    if row.status != "active" {
+    if row.status != ProfileStatus::Active {
         return Ok(());
     }
     let platform = row.platform;
@@ -123,7 +123,7 @@ async fn refresh_locked(state: &AppState, profile_id: i64) -> Result<(), JobErro
         }
         Err(f) if f.kind == FailureKind::Revoked => {
             tracing::warn!(profile_id, %platform, error = %f.message, "access revoked; profile inactive");
-            profiles::set_status(&state.db, profile_id, "inactive", "access_revoked", now).await?;
+            profiles::set_status(&state.db, profile_id, ProfileStatus::Inactive, "access_revoked", now).await?;
             Ok(())
         }
         Err(f) if f.kind == FailureKind::Transient => {
@@ -131,7 +131,7 @@ async fn refresh_locked(state: &AppState, profile_id: i64) -> Result<(), JobErro
         }
         Err(f) => {
             tracing::warn!(profile_id, %platform, error = %f.message, "refresh rejected; profile expired");
-            profiles::set_status(&state.db, profile_id, "expired", "refresh_rejected", now).await?;
+            profiles::set_status(&state.db, profile_id, ProfileStatus::Expired, "refresh_rejected", now).await?;
             Ok(())
         }
     }

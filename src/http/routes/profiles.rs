@@ -71,7 +71,7 @@ fn to_api(state: &AppState, row: profiles::ProfileRow) -> Profile {
     Profile {
         id: state.encode(Kind::Profile, row.id),
         name: row.name,
-        status: row.status,
+        status: row.status.as_str().to_string(),
         platform: row.platform,
         profile_group_id: state.encode(Kind::ProfileGroup, row.profile_group_id),
         expires_at: row.expires_at_ms.map(iso8601),
