@@ -21,29 +21,87 @@ const MAX_PER_PAGE: i64 = 100;
 /// Far beyond any real listing; keeps `page * per_page` an ordinary number.
 const MAX_PAGE: i64 = 1_000_000;
 
-/// Query of the list. `platforms` may be repeated, sent as `platforms[]`, or comma-separated;
-/// `scheduled_at` is accepted as an alias of `scheduled_after` (two SDKs send that name).
-#[derive(Debug, Deserialize, IntoParams)]
+/// Query of the list, documented and parsed by this one type (`ListQuery::parse`, which reports
+/// every problem at once). `platforms` may be repeated, sent as `platforms[]`, or
+/// comma-separated; `scheduled_at` is accepted as an alias of `scheduled_after` (two SDKs send
+/// that name).
+#[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ListParams {
+pub struct ListQuery {
     /// Zero-based page number.
     #[param(value_type = Option<u32>, maximum = 1000000)]
-    pub page: Option<String>,
+    pub page: i64,
     /// Posts per page, 1 to 100 (default 10).
     #[param(value_type = Option<u8>, minimum = 1, maximum = 100)]
-    pub per_page: Option<String>,
+    pub per_page: i64,
     /// A post status, or `published` / `failed` (posts with a platform in that state).
     #[param(inline, value_type = Option<StatusFilter>)]
     pub status: Option<String>,
     /// Only posts to these platforms: repeated, as `platforms[]`, or comma-separated.
     #[param(
+        value_type = Option<String>,
         pattern = r"^$|^(facebook|instagram|tiktok|linkedin|youtube|twitter|threads)(,(facebook|instagram|tiktok|linkedin|youtube|twitter|threads))*$"
     )]
-    pub platforms: Option<String>,
+    pub platforms: Vec<Platform>,
     /// Only posts scheduled after this ISO 8601 instant (`scheduled_at` is an alias).
     #[param(value_type = Option<String>, format = DateTime)]
-    pub scheduled_after: Option<String>,
+    pub scheduled_after: Option<i64>,
     pub profile_group_id: Option<String>,
+}
+
+impl ListQuery {
+    /// Reads the raw query string; every problem is named at once.
+    pub fn parse(raw: Option<&str>) -> Result<ListQuery, Vec<String>> {
+        let mut errors = Vec::new();
+        let int = |key: &str, default: i64, errors: &mut Vec<String>| match query_value(raw, key) {
+            None => default,
+            Some(v) if v.is_empty() => default,
+            Some(v) => v.parse::<i64>().unwrap_or_else(|_| {
+                errors.push(format!("{key} must be a whole number"));
+                default
+            }),
+        };
+        let page = int("page", 0, &mut errors);
+        let per_page = int("per_page", 10, &mut errors);
+        if !(0..=MAX_PAGE).contains(&page) {
+            errors.push(format!("page must be between 0 and {MAX_PAGE}"));
+        }
+        if !(1..=MAX_PER_PAGE).contains(&per_page) {
+            errors.push(format!("per_page must be between 1 and {MAX_PER_PAGE}"));
+        }
+        let status = query_value(raw, "status").filter(|s| !s.is_empty());
+        if let Some(s) = &status
+            && serde_json::from_value::<StatusFilter>(serde_json::Value::String(s.clone())).is_err()
+        {
+            errors.push(format!("status {s:?} is not a post status"));
+        }
+        let mut platforms = Vec::new();
+        for p in query_values(raw, "platforms") {
+            match Platform::parse(&p) {
+                Some(platform) => platforms.push(platform),
+                None => errors.push(format!("platforms: {p:?} is not a platform")),
+            }
+        }
+        let after = query_value(raw, "scheduled_after").or_else(|| query_value(raw, "scheduled_at"));
+        let scheduled_after = after.as_deref().and_then(|s| {
+            let ms = post::parse_instant(s);
+            if ms.is_none() {
+                errors.push(format!("scheduled_after {s:?} is not an ISO 8601 date and time"));
+            }
+            ms
+        });
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(ListQuery {
+            page,
+            per_page,
+            status,
+            platforms,
+            scheduled_after,
+            profile_group_id: query_value(raw, "profile_group_id"),
+        })
+    }
 }
 
 /// What `status` filters on: a post status, or a platform result state.
@@ -117,73 +175,34 @@ fn query_value(raw: Option<&str>, key: &str) -> Option<String> {
 }
 
 /// List posts, newest first (thread children appear inside their post).
-#[utoipa::path(get, path = "/api/posts", tag = "Posts", operation_id = "list_posts", params(ListParams),
+#[utoipa::path(get, path = "/api/posts", tag = "Posts", operation_id = "list_posts", params(ListQuery),
     responses(
         (status = 200, body = PostList, description = "One page of posts"),
         (status = 404, body = ErrorBody, description = "Unknown profile_group_id"),
         (status = 422, body = ValidationErrorBody, description = "Bad page, per_page, status, platforms or scheduled_after"),
     ))]
 pub async fn list(State(state): State<AppState>, caller: Caller, RawQuery(raw): RawQuery) -> ApiResult<Json<PostList>> {
-    let raw = raw.as_deref();
-    let mut errors = Vec::new();
-    let int = |key: &str, default: i64, errors: &mut Vec<String>| match query_value(raw, key) {
-        None => default,
-        Some(v) if v.is_empty() => default,
-        Some(v) => v.parse::<i64>().unwrap_or_else(|_| {
-            errors.push(format!("{key} must be a whole number"));
-            default
-        }),
-    };
-    let page = int("page", 0, &mut errors);
-    let per_page = int("per_page", 10, &mut errors);
-    if !(0..=MAX_PAGE).contains(&page) {
-        errors.push(format!("page must be between 0 and {MAX_PAGE}"));
-    }
-    if !(1..=MAX_PER_PAGE).contains(&per_page) {
-        errors.push(format!("per_page must be between 1 and {MAX_PER_PAGE}"));
-    }
-    let status = query_value(raw, "status").filter(|s| !s.is_empty());
-    if let Some(s) = &status
-        && serde_json::from_value::<StatusFilter>(serde_json::Value::String(s.clone())).is_err()
-    {
-        errors.push(format!("status {s:?} is not a post status"));
-    }
-    let platforms = query_values(raw, "platforms");
-    for p in &platforms {
-        if Platform::parse(p).is_none() {
-            errors.push(format!("platforms: {p:?} is not a platform"));
-        }
-    }
-    let after = query_value(raw, "scheduled_after").or_else(|| query_value(raw, "scheduled_at"));
-    let scheduled_after_ms = after.as_deref().and_then(|s| {
-        let ms = post::parse_instant(s);
-        if ms.is_none() {
-            errors.push(format!("scheduled_after {s:?} is not an ISO 8601 date and time"));
-        }
-        ms
-    });
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    let group = posts::group_scope(&state, &caller, query_value(raw, "profile_group_id").as_deref()).await?;
+    let q = ListQuery::parse(raw.as_deref()).map_err(ApiError::Validation)?;
+    let group = posts::group_scope(&state, &caller, q.profile_group_id.as_deref()).await?;
+    let platforms: Vec<&str> = q.platforms.iter().map(|p| p.as_str()).collect();
     let filter = store::ListFilter {
         group,
-        status,
+        status: q.status,
         platforms: (!platforms.is_empty()).then(|| platforms.join(",")),
-        scheduled_after_ms,
+        scheduled_after_ms: q.scheduled_after,
     };
     let (total, rows) = store::list(
         &state.db,
         caller.account_id,
         &filter,
-        page.saturating_mul(per_page),
-        per_page,
+        q.page.saturating_mul(q.per_page),
+        q.per_page,
     )
     .await?;
     Ok(Json(PostList {
         total,
-        page,
-        per_page,
+        page: q.page,
+        per_page: q.per_page,
         data: posts::render(&state, rows).await?,
     }))
 }
