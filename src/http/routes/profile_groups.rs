@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::clock::now_ms;
@@ -12,9 +11,10 @@ use crate::crypto;
 use crate::db::{invitations, profile_groups, profiles};
 use crate::domain::access::Caller;
 use crate::domain::connection::{self, INVITATION_TTL_MS};
+use crate::domain::field::{Field, Flag, Text};
 use crate::domain::profile_group::GroupName;
 use crate::error::{ApiError, ApiResult};
-use crate::http::body::{PathId, Payload, as_flag, as_text};
+use crate::http::body::{PathId, Payload};
 use crate::http::openapi::{BadRequestBody, ErrorBody, ValidationErrorBody};
 use crate::ids::Kind;
 use crate::state::AppState;
@@ -35,74 +35,87 @@ pub struct ProfileGroupList {
     pub data: Vec<ProfileGroup>,
 }
 
-/// The create body as parsed: each field kept raw, so wrong types get precise messages.
-#[derive(Debug, Deserialize)]
-pub struct CreateProfileGroupRequest {
-    pub profile_group: Option<Value>,
-    pub name: Option<Value>,
-}
-
 /// The documented body is `{"profile_group": {"name": …}}`; the Go, Ruby and PHP SDKs send
 /// `{"name": …}` at the top level (form encoding, `profile_group[name]=…`, is accepted too).
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(untagged)]
-#[allow(dead_code)] // documentation only; `NAME_PATTERN` is checked against it by a test
 pub enum CreateProfileGroupBody {
+    // One type documents and parses the body; each name is a `Field`, so a wrong type is named
+    // rather than failing the variant.
     Documented {
-        profile_group: ProfileGroupFields,
+        #[schema(value_type = ProfileGroupFields)]
+        profile_group: Field<ProfileGroupFields>,
+        /// A `profile_group: null` body names the group at the top level.
+        #[serde(default)]
+        #[schema(ignore)]
+        name: Field<String>,
     },
     TopLevel {
         /// 1 to 255 characters, not blank, no control characters.
+        #[serde(default)]
         #[schema(
+            value_type = String,
+            required = true,
             min_length = 1,
             max_length = 255,
             pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
         )]
-        name: String,
+        name: Field<String>,
     },
 }
 
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct ProfileGroupFields {
     /// 1 to 255 characters, not blank, no control characters.
+    #[serde(default)]
     #[schema(
+        value_type = String,
+        required = true,
         min_length = 1,
         max_length = 255,
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
-    pub name: String,
+    pub name: Field<String>,
 }
 
-/// The initialize_connection body as parsed (raw fields; see `InitializeConnectionBody`).
-#[derive(Debug, Deserialize)]
-pub struct InitializeConnectionRequest {
-    pub platform: Option<Value>,
-    pub redirect_url: Option<Value>,
-    pub refresh_connection: Option<Value>,
-    pub force_no_redirect: Option<Value>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)] // documentation only; `REDIRECT_URL_PATTERN` is checked against it by a test
+// The initialize_connection body, documented and parsed by this one type: each field keeps
+// going when its value is wrong (`Field`), so the checks in `connection::validate` name it.
+// (`//`, not `///`: a doc comment would become the schema's description.)
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct InitializeConnectionBody {
-    pub platform: crate::domain::platform::Platform,
+    #[serde(default)]
+    #[schema(value_type = crate::domain::platform::Platform, required = true)]
+    pub platform: Field<Text>,
     /// Absolute http(s) URL the user returns to when the connection completes.
+    #[serde(default)]
     #[schema(
+        value_type = String,
+        required = true,
         max_length = 2048,
         example = "https://myapp.com/oauth/callback",
         pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#][^\s\x00-\x1f\x7f-\x9f]*)?$"
     )]
-    pub redirect_url: String,
+    pub redirect_url: Field<String>,
     /// Reconnect a platform that is already connected in this group (updates that profile).
     /// Form-encoded bodies may send `"true"`/`"false"`/`"1"`/`"0"`.
+    #[serde(default)]
     #[schema(default = false, value_type = Option<RefreshFlag>)]
-    pub refresh_connection: Option<bool>,
+    pub refresh_connection: Field<Flag>,
     /// No `redirect_url`: the flow ends on a page of this server that tells the person the
     /// account is connected (or why not) and that the window can be closed. What the official
     /// MCP server sends.
+    #[serde(default)]
     #[schema(default = false, value_type = Option<RefreshFlag>)]
-    pub force_no_redirect: Option<bool>,
+    pub force_no_redirect: Field<Flag>,
+}
+
+/// A flag's value: absent or null is false; a wrong value is named.
+fn flag(field: Field<Flag>, name: &str) -> ApiResult<bool> {
+    match field {
+        Field::Missing | Field::Null => Ok(false),
+        Field::Value(Flag(b)) => Ok(b),
+        Field::Invalid(_) => Err(ApiError::Unprocessable(format!("{name} must be true or false"))),
+    }
 }
 
 /// A boolean, or its text form as form encoding sends it.
@@ -189,20 +202,30 @@ pub async fn get(State(state): State<AppState>, caller: Caller, PathId(id): Path
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Payload(body): Payload<CreateProfileGroupRequest>,
+    Payload(body): Payload<CreateProfileGroupBody>,
 ) -> ApiResult<(StatusCode, Json<ProfileGroup>)> {
     if !caller.can_manage_groups() {
         return Err(ApiError::Forbidden);
     }
-    let raw = match &body.profile_group {
-        Some(Value::Object(fields)) => fields.get("name"),
-        None | Some(Value::Null) => body.name.as_ref(),
-        Some(_) => return Err(ApiError::Validation(vec!["profile_group must be an object".into()])),
+    let name = match body {
+        CreateProfileGroupBody::Documented {
+            profile_group: Field::Value(fields),
+            ..
+        } => fields.name,
+        CreateProfileGroupBody::Documented {
+            profile_group: Field::Missing | Field::Null,
+            name,
+        }
+        | CreateProfileGroupBody::TopLevel { name } => name,
+        CreateProfileGroupBody::Documented {
+            profile_group: Field::Invalid(_),
+            ..
+        } => return Err(ApiError::Validation(vec!["profile_group must be an object".into()])),
     };
-    let name = match raw {
-        None | Some(Value::Null) => GroupName::parse(None),
-        Some(Value::String(s)) => GroupName::parse(Some(s)),
-        Some(_) => Err(vec!["Name must be a string".to_string()]),
+    let name = match name {
+        Field::Missing | Field::Null => GroupName::parse(None),
+        Field::Value(s) => GroupName::parse(Some(&s)),
+        Field::Invalid(_) => Err(vec!["Name must be a string".to_string()]),
     }
     .map_err(ApiError::Validation)?;
     let id = profile_groups::create(&state.db, caller.account_id, name.as_str(), now_ms()).await?;
@@ -258,7 +281,7 @@ pub async fn initialize_connection(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-    Payload(body): Payload<InitializeConnectionRequest>,
+    Payload(body): Payload<InitializeConnectionBody>,
 ) -> ApiResult<Json<InitializeConnectionResponse>> {
     let group_id = state.decode(Kind::ProfileGroup, &id)?;
     if profile_groups::get(&state.db, caller.account_id, caller.group_filter(), group_id)
@@ -267,17 +290,19 @@ pub async fn initialize_connection(
     {
         return Err(ApiError::NotFound);
     }
-    let platform = as_text(body.platform.as_ref());
-    // A non-string redirect_url can never be valid; keep it distinct from "missing".
-    let redirect_url = match &body.redirect_url {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => Some("\u{0}".to_string()),
+    // Text of any scalar; anything else reads as no platform at all.
+    let platform = match body.platform {
+        Field::Value(Text(t)) => Some(t),
+        _ => None,
     };
-    let refresh = as_flag(body.refresh_connection.as_ref())
-        .ok_or_else(|| ApiError::Unprocessable("refresh_connection must be true or false".into()))?;
-    let no_redirect = as_flag(body.force_no_redirect.as_ref())
-        .ok_or_else(|| ApiError::Unprocessable("force_no_redirect must be true or false".into()))?;
+    // A non-string redirect_url can never be valid; keep it distinct from "missing".
+    let redirect_url = match body.redirect_url {
+        Field::Missing | Field::Null => None,
+        Field::Value(s) => Some(s),
+        Field::Invalid(_) => Some("\u{0}".to_string()),
+    };
+    let refresh = flag(body.refresh_connection, "refresh_connection")?;
+    let no_redirect = flag(body.force_no_redirect, "force_no_redirect")?;
     let request = connection::validate(platform.as_deref(), redirect_url.as_deref(), refresh, no_redirect)
         .map_err(ApiError::Unprocessable)?;
     if state.providers.get(request.platform).is_none() {
