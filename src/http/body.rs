@@ -101,17 +101,6 @@ fn is_length_limit(err: &axum::Error) -> bool {
     false
 }
 
-/// A string form field: JSON strings as they are, numbers and booleans as text (form encoding
-/// has no types), anything else `None`.
-pub fn as_text(v: Option<&Value>) -> Option<String> {
-    match v? {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
 /// A boolean flag: JSON `true`/`false`, or the text form encoding sends (`"true"`, `"false"`,
 /// `"1"`, `"0"`); absent or null is `false`. Anything else is `None`: not a flag.
 pub fn as_flag(v: Option<&Value>) -> Option<bool> {

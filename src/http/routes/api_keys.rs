@@ -4,13 +4,14 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+
 use utoipa::ToSchema;
 
 use crate::clock::{iso8601, now_ms};
 use crate::crypto;
 use crate::db::{api_keys, profile_groups};
 use crate::domain::access::Caller;
+use crate::domain::field::Field;
 use crate::domain::profile_group::GroupName;
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::{PathId, Payload};
@@ -39,25 +40,23 @@ pub struct ApiKeyList {
     pub data: Vec<ApiKey>,
 }
 
-/// The create body as parsed (raw fields, so wrong types get precise messages).
-#[derive(Debug, Deserialize)]
-pub struct CreateApiKeyRequest {
-    pub name: Option<Value>,
-    pub profile_group_id: Option<Value>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)] // documentation only
+// The create body, documented and parsed by this one type (`Field`s, so a wrong type is named).
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateApiKeyBody {
     /// 1 to 255 characters, not blank, no control characters.
+    #[serde(default)]
     #[schema(
+        value_type = String,
+        required = true,
         min_length = 1,
         max_length = 255,
         pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
-    pub name: String,
+    pub name: Field<String>,
     /// Limit the key to this profile group; without it the key has full access.
-    pub profile_group_id: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub profile_group_id: Field<String>,
 }
 
 fn full_access(caller: &Caller) -> ApiResult<()> {
@@ -107,26 +106,26 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Js
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    Payload(body): Payload<CreateApiKeyRequest>,
+    Payload(body): Payload<CreateApiKeyBody>,
 ) -> ApiResult<(StatusCode, Json<ApiKey>)> {
     full_access(&caller)?;
     let name = match &body.name {
-        None | Some(Value::Null) => GroupName::parse(None),
-        Some(Value::String(s)) => GroupName::parse(Some(s)),
-        Some(_) => Err(vec!["Name must be a string".to_string()]),
+        Field::Missing | Field::Null => GroupName::parse(None),
+        Field::Value(s) => GroupName::parse(Some(s)),
+        Field::Invalid(_) => Err(vec!["Name must be a string".to_string()]),
     }
     .map_err(ApiError::Validation)?;
     let group = match &body.profile_group_id {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.is_empty() => None,
-        Some(Value::String(s)) => {
+        Field::Missing | Field::Null => None,
+        Field::Value(s) if s.is_empty() => None,
+        Field::Value(s) => {
             let id = state.decode(Kind::ProfileGroup, s)?;
             if !profile_groups::exists(&state.db, caller.account_id, id).await? {
                 return Err(ApiError::NotFound);
             }
             Some(id)
         }
-        Some(_) => return Err(ApiError::Validation(vec!["profile_group_id must be a string".into()])),
+        Field::Invalid(_) => return Err(ApiError::Validation(vec!["profile_group_id must be a string".into()])),
     };
     let key = crypto::new_api_key();
     let now = now_ms();
