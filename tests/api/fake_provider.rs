@@ -1197,6 +1197,45 @@ impl Inner {
         self.revoke_where(|t| t.grant == grant);
     }
 
+    /// RFC 7009 revocation as LinkedIn, TikTok and X serve it: a form, the client authenticated
+    /// as at the token endpoint, a `token`. Returns the token presented; each platform decides
+    /// what it revokes and answers. `refuse` renders the platform's `invalid_request`.
+    #[allow(clippy::result_large_err)] // a ready response is the natural error here
+    fn revocation_request(
+        &self,
+        p: &str,
+        r: &RecordedRequest,
+        refuse: fn(StatusCode, &str, &str) -> Response,
+        missing_token: &str,
+    ) -> Result<String, Response> {
+        if !r.is_form() {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "Content-Type must be application/x-www-form-urlencoded",
+            ));
+        }
+        let basic = (spec(p).client_auth != ClientAuth::Body).then(|| r.basic()).flatten();
+        self.client_auth(p, &r.form, basic)
+            .map_err(|e| token_error(p, false, e))?;
+        match r.form_param("token").filter(|t| !t.is_empty()) {
+            Some(token) => Ok(token.to_string()),
+            None => Err(refuse(StatusCode::BAD_REQUEST, "invalid_request", missing_token)),
+        }
+    }
+
+    /// Revokes the whole grant a presented token belongs to (LinkedIn, TikTok).
+    fn revoke_grant_of(&mut self, p: &str, token: &str) {
+        if let Some(grant) = self
+            .tokens
+            .iter()
+            .find(|t| t.platform == p && t.value == token)
+            .map(|t| t.grant)
+        {
+            self.revoke_grant(grant);
+        }
+    }
+
     // --- authorize ---
 
     fn validate_authorize(&self, authorize_url: &str) -> Result<AuthRequest, String> {

@@ -587,27 +587,12 @@ impl Inner {
 
     pub(super) fn linkedin_revoke(&mut self, r: &RecordedRequest) -> Response {
         let p = "linkedin";
-        if !r.is_form() {
-            return oauth_err(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "Content-Type must be application/x-www-form-urlencoded",
-            );
+        match self.revocation_request(p, r, oauth_err, "Missing required parameter: token") {
+            Ok(token) => {
+                self.revoke_grant_of(p, &token);
+                StatusCode::OK.into_response()
+            }
+            Err(refused) => refused,
         }
-        if let Err(e) = self.client_auth(p, &r.form, None) {
-            return token_error(p, false, e);
-        }
-        let Some(token) = r.form_param("token").filter(|t| !t.is_empty()) else {
-            return oauth_err(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "Missing required parameter: token",
-            );
-        };
-        if let Some(t) = self.tokens.iter().find(|t| t.platform == p && t.value == token) {
-            let grant = t.grant;
-            self.revoke_grant(grant);
-        }
-        StatusCode::OK.into_response()
     }
 }

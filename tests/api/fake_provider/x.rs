@@ -439,27 +439,15 @@ impl Inner {
         ok(json!({ "data": data }))
     }
 
+    /// X revokes the one token presented, not the whole grant.
     pub(super) fn twitter_revoke(&mut self, r: &RecordedRequest) -> Response {
         let p = "twitter";
-        if !r.is_form() {
-            return oauth_err(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "Content-Type must be application/x-www-form-urlencoded",
-            );
+        match self.revocation_request(p, r, oauth_err, "Missing required parameter [token].") {
+            Ok(token) => {
+                self.revoke_where(|t| t.platform == p && t.value == token);
+                ok(json!({ "revoked": true }))
+            }
+            Err(refused) => refused,
         }
-        if let Err(e) = self.client_auth(p, &r.form, r.basic()) {
-            return token_error(p, false, e);
-        }
-        let Some(token) = r.form_param("token").filter(|t| !t.is_empty()) else {
-            return oauth_err(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "Missing required parameter [token].",
-            );
-        };
-        let token = token.to_string();
-        self.revoke_where(|t| t.platform == p && t.value == token);
-        ok(json!({ "revoked": true }))
     }
 }
