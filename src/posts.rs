@@ -535,7 +535,7 @@ pub async fn check(
             account_id: caller.account_id,
             profile_group_id: group,
             body,
-            status: status.as_str().into(),
+            status,
             scheduled_at_ms,
             platforms_json,
             fingerprint: Some(fingerprint),
@@ -564,8 +564,8 @@ fn new_media(url: &str, uploads: &Uploads) -> NewMedia {
 }
 
 fn carry_media(m: &MediaRow) -> NewMedia {
-    match (&m.storage_key, m.status.as_str()) {
-        (Some(key), "processed") => NewMedia::Stored {
+    match (&m.storage_key, m.status) {
+        (Some(key), MediaStatus::Processed) => NewMedia::Stored {
             content_type: m.content_type.clone().unwrap_or_default(),
             kind: m.kind.clone().unwrap_or_default(),
             size: m.size_bytes.unwrap_or_default(),
@@ -655,21 +655,36 @@ async fn enqueue_work(tx: &mut Tx, np: &NewPost, written: Written, now: i64) -> 
         jobs::enqueue(tx, &FetchMedia { post_id }, now, now).await?;
     }
     if np.enqueue {
-        let run_at = np.scheduled_at_ms.unwrap_or(now).max(now);
-        for t in &np.targets {
-            let job = PublishPost {
-                post_id,
-                profile_id: t.profile_id,
-                platform: Some(t.platform),
-            };
-            jobs::enqueue(tx, &job, run_at, now).await?;
-        }
+        let targets: Vec<(i64, Platform)> = np.targets.iter().map(|t| (t.profile_id, t.platform)).collect();
+        enqueue_publishes(tx, post_id, &targets, np.scheduled_at_ms, now).await?;
     }
     Ok(())
 }
 
+/// A publish per target, due at the post's schedule (or now, when it has none or it has passed).
+async fn enqueue_publishes(
+    tx: &mut Tx,
+    post_id: i64,
+    targets: &[(i64, Platform)],
+    scheduled_at_ms: Option<i64>,
+    now: i64,
+) -> sqlx::Result<()> {
+    let run_at = scheduled_at_ms.unwrap_or(now).max(now);
+    for &(profile_id, platform) in targets {
+        jobs::enqueue(tx, &PublishPost::new(post_id, profile_id, platform), run_at, now).await?;
+    }
+    Ok(())
+}
+
+/// Cancels a post's pending publishes and download (it is edited or deleted), in `tx`.
+async fn cancel_work(tx: &mut Tx, post_id: i64, now: i64) -> sqlx::Result<()> {
+    PublishPost::cancel_all(tx, post_id, now).await?;
+    FetchMedia::cancel(tx, post_id, now).await?;
+    Ok(())
+}
+
 /// Stores a checked new post with its jobs. Returns its id.
-pub async fn save_new(state: &AppState, np: &NewPost, now: i64) -> ApiResult<i64> {
+async fn save_new(state: &AppState, np: &NewPost, now: i64) -> ApiResult<i64> {
     let mut tx = state.db.begin().await?;
     let written = store::create(&mut tx, np, now).await?;
     enqueue_work(&mut tx, np, written, now).await?;
@@ -680,7 +695,7 @@ pub async fn save_new(state: &AppState, np: &NewPost, now: i64) -> ApiResult<i64
 
 /// Replaces a post's content while it is still `expected_status`, its old jobs cancelled and new
 /// ones enqueued. False when it changed meanwhile (nothing is written then).
-pub async fn save_edit(
+async fn save_edit(
     state: &AppState,
     post_id: i64,
     expected_status: PostStatus,
@@ -692,8 +707,7 @@ pub async fn save_edit(
         return Ok(false);
     };
     // Before the new jobs: a cancelled job frees its dedupe key for its successor.
-    PublishPost::cancel_all(&mut tx, post_id, now).await?;
-    FetchMedia::cancel(&mut tx, post_id, now).await?;
+    cancel_work(&mut tx, post_id, now).await?;
     enqueue_work(&mut tx, np, written, now).await?;
     tx.commit().await?;
     state.jobs_enqueued().await;
@@ -702,7 +716,7 @@ pub async fn save_edit(
 
 /// Releases a draft to be published (now, or at its schedule) with `status`. False when it is no
 /// longer a draft.
-pub async fn release_draft(
+async fn release_draft(
     state: &AppState,
     account_id: i64,
     post_id: i64,
@@ -710,17 +724,10 @@ pub async fn release_draft(
     now: i64,
 ) -> ApiResult<bool> {
     let mut tx = state.db.begin().await?;
-    let Some(released) = store::publish_draft(&mut tx, account_id, post_id, status.as_str(), now).await? else {
+    let Some(released) = store::publish_draft(&mut tx, account_id, post_id, status, now).await? else {
         return Ok(false);
     };
-    for (profile_id, platform) in released.targets {
-        let job = PublishPost {
-            post_id,
-            profile_id,
-            platform: Some(platform),
-        };
-        jobs::enqueue(&mut tx, &job, released.run_at_ms, now).await?;
-    }
+    enqueue_publishes(&mut tx, post_id, &released.targets, released.scheduled_at_ms, now).await?;
     tx.commit().await?;
     state.jobs_enqueued().await;
     Ok(true)
@@ -728,19 +735,12 @@ pub async fn release_draft(
 
 /// Deletes a post, its pending jobs cancelled, and deletes it on the platforms of `unpublish`.
 /// False when there was none.
-pub async fn remove(
-    state: &AppState,
-    account_id: i64,
-    post_id: i64,
-    unpublish: &[Unpublish],
-    now: i64,
-) -> ApiResult<bool> {
+async fn remove(state: &AppState, account_id: i64, post_id: i64, unpublish: &[Unpublish], now: i64) -> ApiResult<bool> {
     let mut tx = state.db.begin().await?;
     if !store::delete(&mut tx, account_id, post_id, now).await? {
         return Ok(false);
     }
-    PublishPost::cancel_all(&mut tx, post_id, now).await?;
-    FetchMedia::cancel(&mut tx, post_id, now).await?;
+    cancel_work(&mut tx, post_id, now).await?;
     for plan in unpublish {
         jobs::enqueue(&mut tx, plan, now, now).await?;
     }
@@ -752,7 +752,7 @@ pub async fn remove(
 }
 
 /// Deletes published chains on their platforms, keeping the post's record.
-pub async fn unpublish(state: &AppState, plans: &[Unpublish], now: i64) -> ApiResult<()> {
+async fn unpublish(state: &AppState, plans: &[Unpublish], now: i64) -> ApiResult<()> {
     let mut tx = state.db.begin().await?;
     for plan in plans {
         jobs::enqueue(&mut tx, plan, now, now).await?;
@@ -800,12 +800,18 @@ pub async fn create(
         let now = now_ms();
         if !skip_duplicate_check
             && let Some(fp) = &checked.new_post.fingerprint
-            && let Some(dup) = store::find_duplicate(&state.db, caller.account_id, fp, now - DUPLICATE_WINDOW_MS).await?
+            && let Some(dup) =
+                store::find_duplicate(&state.db, caller.account_id, fp, now - DUPLICATE_WINDOW_MS).await?
         {
             return Err(ApiError::Duplicate(state.encode(Kind::Post, dup)));
         }
         let id = save_new(state, &checked.new_post, now).await?;
-        tracing::info!(post_id = id, targets = checked.new_post.targets.len(), status = %checked.new_post.status, "post created");
+        tracing::info!(
+            post_id = id,
+            targets = checked.new_post.targets.len(),
+            status = checked.new_post.status.as_str(),
+            "post created"
+        );
         let row = store::get(&state.db, caller.account_id, None, id)
             .await?
             .ok_or(ApiError::NotFound)?;

@@ -168,7 +168,7 @@ pub struct NewPost {
     pub account_id: i64,
     pub profile_group_id: i64,
     pub body: String,
-    pub status: String,
+    pub status: PostStatus,
     pub scheduled_at_ms: Option<i64>,
     pub platforms_json: String,
     pub fingerprint: Option<Vec<u8>>,
@@ -205,7 +205,7 @@ async fn write_body(tx: &mut Tx, np: &NewPost, root: i64, now: i64, keep_results
                                 platforms_json, created_at_ms, updated_at_ms) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, '{}', $8, $8) RETURNING id")
             .bind(np.account_id).bind(np.profile_group_id).bind(root).bind(i as i64 + 1).bind(body)
-            .bind(&np.status).bind(np.scheduled_at_ms).bind(now).fetch_one(&mut *c).await)?;
+            .bind(np.status.as_str()).bind(np.scheduled_at_ms).bind(now).fetch_one(&mut *c).await)?;
         pending_media |= insert_media(tx, np.account_id, child, media, now).await?;
         for t in &np.targets {
             insert_result(tx, np, child, root, t, now).await?;
@@ -271,7 +271,7 @@ pub async fn create(tx: &mut Tx, np: &NewPost, now_ms: i64) -> sqlx::Result<Writ
         "INSERT INTO posts (account_id, profile_group_id, parent_id, position, body, status, scheduled_at_ms, platforms_json, \
                             fingerprint, created_at_ms, updated_at_ms) \
          VALUES ($1, $2, NULL, 0, $3, $4, $5, $6, $7, $8, $8) RETURNING id")
-        .bind(np.account_id).bind(np.profile_group_id).bind(&np.body).bind(&np.status).bind(np.scheduled_at_ms)
+        .bind(np.account_id).bind(np.profile_group_id).bind(&np.body).bind(np.status.as_str()).bind(np.scheduled_at_ms)
         .bind(&np.platforms_json).bind(&np.fingerprint).bind(now_ms).fetch_one(&mut *c).await)?;
     let pending_media = write_body(tx, np, root, now_ms, false).await?;
     Ok(Written {
@@ -293,7 +293,7 @@ pub async fn rewrite(
     let updated = with_tx!(&mut *tx, c => sqlx::query(
         "UPDATE posts SET body = $3, status = $4, scheduled_at_ms = $5, platforms_json = $6, fingerprint = $7, updated_at_ms = $8 \
          WHERE id = $1 AND account_id = $2 AND status = $9 AND parent_id IS NULL")
-        .bind(post_id).bind(np.account_id).bind(&np.body).bind(&np.status).bind(np.scheduled_at_ms)
+        .bind(post_id).bind(np.account_id).bind(&np.body).bind(np.status.as_str()).bind(np.scheduled_at_ms)
         .bind(&np.platforms_json).bind(&np.fingerprint).bind(now_ms).bind(expected_status.as_str())
         .execute(&mut *c).await.map(|r| r.rows_affected()))?
         == 1;
@@ -352,9 +352,9 @@ pub async fn delete(tx: &mut Tx, account_id: i64, post_id: i64, now_ms: i64) -> 
     Ok(true)
 }
 
-/// A draft turned into a post to publish: when, and the profiles to publish to.
+/// A draft turned into a post to publish: its schedule, and the profiles to publish to.
 pub struct Released {
-    pub run_at_ms: i64,
+    pub scheduled_at_ms: Option<i64>,
     /// (profile id, platform).
     pub targets: Vec<(i64, Platform)>,
 }
@@ -365,21 +365,21 @@ pub async fn publish_draft(
     tx: &mut Tx,
     account_id: i64,
     post_id: i64,
-    status: &str,
+    status: PostStatus,
     now_ms: i64,
 ) -> sqlx::Result<Option<Released>> {
     let row: Option<(Option<i64>,)> = with_tx!(&mut *tx, c => sqlx::query_as(
         "UPDATE posts SET status = $3, updated_at_ms = $4 WHERE id = $1 AND account_id = $2 AND status = 'draft' \
          AND parent_id IS NULL RETURNING scheduled_at_ms")
-        .bind(post_id).bind(account_id).bind(status).bind(now_ms).fetch_optional(&mut *c).await)?;
+        .bind(post_id).bind(account_id).bind(status.as_str()).bind(now_ms).fetch_optional(&mut *c).await)?;
     let Some((scheduled,)) = row else { return Ok(None) };
     with_tx!(&mut *tx, c => sqlx::query("UPDATE posts SET status = $2, updated_at_ms = $3 WHERE parent_id = $1")
-        .bind(post_id).bind(status).bind(now_ms).execute(&mut *c).await.map(|_| ()))?;
+        .bind(post_id).bind(status.as_str()).bind(now_ms).execute(&mut *c).await.map(|_| ()))?;
     let targets: Vec<(i64, Platform)> = with_tx!(&mut *tx, c => sqlx::query_as(
         "SELECT profile_id, platform FROM post_profiles WHERE post_id = $1 AND profile_id IS NOT NULL ORDER BY id")
         .bind(post_id).fetch_all(&mut *c).await)?;
     Ok(Some(Released {
-        run_at_ms: scheduled.unwrap_or(now_ms).max(now_ms),
+        scheduled_at_ms: scheduled,
         targets,
     }))
 }
@@ -486,24 +486,15 @@ pub async fn forget_garbage(db: &Db, id: i64) -> sqlx::Result<()> {
     with_pool!(db, p => sqlx::query("DELETE FROM media_garbage WHERE id = $1").bind(id).execute(p).await.map(|_| ()))
 }
 
-/// Fails a post's pending media and the post with it (`media_processing_failed`), and its
-/// results, so nothing waits for media that will not come.
-pub async fn fail_pending_media(db: &Db, post_id: i64, message: &str, now_ms: i64) -> sqlx::Result<()> {
-    fail_post_media(db, post_id, None, message, now_ms).await
-}
-
-/// As `fail_pending_media`, for one stored file that no target platform can take.
-pub async fn fail_media(db: &Db, post_id: i64, media_id: i64, message: &str, now_ms: i64) -> sqlx::Result<()> {
-    fail_post_media(db, post_id, Some(media_id), message, now_ms).await
-}
-
-async fn fail_post_media(db: &Db, post_id: i64, media_id: Option<i64>, message: &str, now_ms: i64) -> sqlx::Result<()> {
-    let mut tx = db.begin().await?;
-    with_tx!(&mut tx, c => {
+/// Fails a post's pending media (and `media`, a stored file no target platform can take) and
+/// the post with it (`media_processing_failed`), and its results, so nothing waits for media
+/// that will not come; in the caller's transaction, which cancels its publishes.
+pub async fn fail_media(tx: &mut Tx, post_id: i64, media: Option<i64>, message: &str, now_ms: i64) -> sqlx::Result<()> {
+    with_tx!(tx, c => {
         sqlx::query(
             "UPDATE media SET status = 'failed', error_message = $2 WHERE (status = 'pending' OR id = $3) \
                AND (post_id = $1 OR post_id IN (SELECT id FROM posts WHERE parent_id = $1))")
-            .bind(post_id).bind(message).bind(media_id).execute(&mut *c).await?;
+            .bind(post_id).bind(message).bind(media).execute(&mut *c).await?;
         sqlx::query("UPDATE posts SET status = 'media_processing_failed', updated_at_ms = $2 WHERE (id = $1 OR parent_id = $1) AND status <> 'draft'")
             .bind(post_id).bind(now_ms).execute(&mut *c).await?;
         sqlx::query(
@@ -512,10 +503,8 @@ async fn fail_post_media(db: &Db, post_id: i64, media_id: Option<i64>, message: 
             .bind(post_id).bind(format!("Media could not be processed: {message}")).bind(message)
             .bind("Nothing was sent to the platform. Fix or replace the file, then create the post again.")
             .bind(now_ms).execute(&mut *c).await?;
-        Ok::<(), sqlx::Error>(())
-    })?;
-    super::jobs::cancel(&mut tx, &format!("publish:{post_id}:%"), now_ms).await?;
-    tx.commit().await
+        Ok(())
+    })
 }
 
 // ---- the publishing pipeline ------------------------------------------------------------------
@@ -539,8 +528,8 @@ pub struct ChainItem {
 
 /// The head of a publish: the root post's status (a due `scheduled` post becomes `processing`,
 /// with its thread, in the same statement) and its platform parameters.
-pub async fn start_publishing(db: &Db, root: i64, now_ms: i64) -> sqlx::Result<Option<(String, String)>> {
-    let rows: Vec<(i64, String, String)> = with_pool!(db, p => sqlx::query_as(
+pub async fn start_publishing(db: &Db, root: i64, now_ms: i64) -> sqlx::Result<Option<(PostStatus, String)>> {
+    let rows: Vec<(i64, PostStatus, String)> = with_pool!(db, p => sqlx::query_as(
         "UPDATE posts SET status = CASE WHEN status = 'scheduled' THEN 'processing' ELSE status END, \
                 updated_at_ms = CASE WHEN status = 'scheduled' THEN $2 ELSE updated_at_ms END \
          WHERE id = $1 OR parent_id = $1 RETURNING id, status, platforms_json")

@@ -22,7 +22,7 @@ use crate::db::posts::{self as store, ChainItem, Failed};
 use crate::db::{Db, profiles};
 use crate::domain::connection::ProfileStatus;
 use crate::domain::platform::Platform;
-use crate::domain::post::{PlatformParams, platform_label};
+use crate::domain::post::{PlatformParams, PostStatus, platform_label};
 use crate::platforms::publish::{
     Account, Failure, FailureKind, Item, Lookup, MediaFile, Placement, Published, SendGuard,
 };
@@ -54,9 +54,18 @@ pub struct PublishPost {
 }
 
 impl PublishPost {
-    /// The dedupe key of (post, profile), and the pattern that cancels all of a post's.
-    fn key(post_id: i64, profile: &str) -> String {
-        format!("publish:{post_id}:{profile}")
+    pub fn new(post_id: i64, profile_id: i64, platform: Platform) -> PublishPost {
+        PublishPost {
+            post_id,
+            profile_id,
+            platform: Some(platform),
+        }
+    }
+
+    /// The dedupe key of (post, profile); with `%` for one side, the pattern that cancels all of
+    /// a post's or a profile's.
+    fn key(post: impl std::fmt::Display, profile: impl std::fmt::Display) -> String {
+        format!("publish:{post}:{profile}")
     }
 
     /// Cancels a post's pending publishes (edited, deleted, its media failed), in `tx`.
@@ -66,7 +75,7 @@ impl PublishPost {
 
     /// Cancels a profile's pending publishes (the profile is deleted), in `tx`.
     pub async fn cancel_profile(tx: &mut crate::db::Tx, profile_id: i64, now_ms: i64) -> sqlx::Result<u64> {
-        crate::db::jobs::cancel(tx, &format!("publish:%:{profile_id}"), now_ms).await
+        crate::db::jobs::cancel(tx, &Self::key("%", profile_id), now_ms).await
     }
 }
 
@@ -78,7 +87,7 @@ impl Job for PublishPost {
         self.platform.map_or("default", Platform::as_str)
     }
     fn dedupe_key(&self) -> Option<String> {
-        Some(Self::key(self.post_id, &self.profile_id.to_string()))
+        Some(Self::key(self.post_id, self.profile_id))
     }
     /// Before JSON payloads: `"{post_id}:{profile_id}"`.
     fn legacy(payload: &str) -> Option<Self> {
@@ -101,9 +110,14 @@ pub struct FetchMedia {
 }
 
 impl FetchMedia {
+    /// The dedupe key of a post's download.
+    fn key(post_id: i64) -> String {
+        format!("media:{post_id}")
+    }
+
     /// Cancels a post's pending download, in `tx`.
     pub async fn cancel(tx: &mut crate::db::Tx, post_id: i64, now_ms: i64) -> sqlx::Result<u64> {
-        crate::db::jobs::cancel(tx, &format!("media:{post_id}"), now_ms).await
+        crate::db::jobs::cancel(tx, &Self::key(post_id), now_ms).await
     }
 }
 
@@ -115,7 +129,7 @@ impl Job for FetchMedia {
         "media"
     }
     fn dedupe_key(&self) -> Option<String> {
-        Some(format!("media:{}", self.post_id))
+        Some(Self::key(self.post_id))
     }
     /// Before, payloads were the post id alone.
     fn legacy(payload: &str) -> Option<Self> {
@@ -176,10 +190,10 @@ async fn run(state: &AppState, job: &JobRow, root: i64, profile_id: i64) -> Resu
     let Some((status, params_json)) = store::start_publishing(&state.db, root, now_ms()).await? else {
         return Ok(()); // deleted meanwhile
     };
-    match status.as_str() {
-        "pending" => return Err(JobError::Defer(now_ms() + MEDIA_WAIT_MS)),
-        "draft" | "media_processing_failed" => return Ok(()),
-        _ => {}
+    match status {
+        PostStatus::Pending => return Err(JobError::Defer(now_ms() + MEDIA_WAIT_MS)),
+        PostStatus::Draft | PostStatus::MediaProcessingFailed => return Ok(()),
+        PostStatus::Scheduled | PostStatus::Processing | PostStatus::Processed => {}
     }
     let platform = first.platform;
     let params = decode_params(&params_json, platform);
@@ -856,6 +870,16 @@ async fn deletion_failed(db: &Db, result_id: i64, f: &Failure) -> Result<(), Job
     Ok(())
 }
 
+/// A post's media failed (`media`, or all still pending): the post, its media and results say
+/// so, and its publishes are cancelled, in one transaction.
+async fn media_failed(state: &AppState, post_id: i64, media: Option<i64>, message: &str) -> sqlx::Result<()> {
+    let now = now_ms();
+    let mut tx = state.db.begin().await?;
+    store::fail_media(&mut tx, post_id, media, message, now).await?;
+    PublishPost::cancel_all(&mut tx, post_id, now).await?;
+    tx.commit().await
+}
+
 /// Downloads the post's and its thread's URL media into storage, one after another, then checks
 /// each file against every target platform's limits. A retry resumes with what is still pending.
 async fn fetch_media(state: &AppState, job: &JobRow, post_id: i64) -> Result<(), JobError> {
@@ -900,7 +924,7 @@ async fn fetch_media(state: &AppState, job: &JobRow, post_id: i64) -> Result<(),
                 } else {
                     e.to_string()
                 };
-                store::fail_pending_media(&state.db, post_id, &why, now_ms()).await?;
+                media_failed(state, post_id, None, &why).await?;
                 return Ok(());
             }
         }
@@ -917,7 +941,7 @@ async fn fetch_media(state: &AppState, job: &JobRow, post_id: i64) -> Result<(),
                 crate::domain::post::media_refusal(p, rules, kind, ct, m.size_bytes.unwrap_or(0) as u64)
             {
                 let what = m.source_url.as_deref().unwrap_or("an uploaded file");
-                store::fail_media(&state.db, post_id, m.id, &format!("{what}: {reason}"), now_ms()).await?;
+                media_failed(state, post_id, Some(m.id), &format!("{what}: {reason}")).await?;
                 return Ok(());
             }
         }

@@ -319,7 +319,7 @@ pub(crate) async fn send_json(req: reqwest::RequestBuilder) -> Result<Value, Fai
 
 /// Maps an error answer to a failure kind (`Refused`: the user reconnects; `Revoked`;
 /// `Transient`), reading the OAuth (`error`), Meta (`error.code`) and TikTok shapes.
-pub(crate) fn classify_error(status: u16, body: &Value) -> Failure {
+fn classify_error(status: u16, body: &Value) -> Failure {
     let description = describe(body);
     let msg = format!("HTTP {status}: {description}");
     if status == 429 || status >= 500 {
