@@ -151,7 +151,7 @@ impl MediaStatus {
 // | draft, pending, scheduled → (edited)         | `editable`             | `rewrite` (same status)|
 // | draft → pending / scheduled / processing     | `status_after_release` | `publish_draft`        |
 // | pending → scheduled / processing (media in)  |                        | `media_ready`          |
-// | pending → media_processing_failed            |                        | `fail_media`, `fail_pending_media` |
+// | pending → media_processing_failed            |                        | `fail_media`           |
 // | scheduled → processing (its time came)       |                        | `start_publishing`     |
 // | scheduled, processing → processed (all settled) |                     | `finish_if_settled`    |
 // | any → gone                                   |                        | `delete`               |

@@ -103,7 +103,10 @@ pub trait Network: Send + Sync {
 
     /// Renews the tokens: `access_token` is the current one, `refresh_token` the stored one.
     async fn refresh(&self, app: App<'_>, held: Held<'_>) -> Result<TokenSet, Failure> {
-        oauth::standard_refresh(app, need_refresh_token(held.refresh_token)?).await
+        let refresh_token = held
+            .refresh_token
+            .ok_or_else(|| Failure::new(FailureKind::Refused, "no refresh token"))?;
+        oauth::standard_refresh(app, refresh_token).await
     }
 
     /// Revokes the app's access where the platform offers it (best effort).
@@ -162,10 +165,6 @@ pub fn network(p: Platform) -> &'static dyn Network {
         Platform::Twitter => &x::X,
         Platform::Threads => &threads::Threads,
     }
-}
-
-fn need_refresh_token(refresh_token: Option<&str>) -> Result<&str, Failure> {
-    refresh_token.ok_or_else(|| Failure::new(FailureKind::Refused, "no refresh token"))
 }
 
 /// Exchanges an authorization code for tokens (including Meta's long-lived swap).
