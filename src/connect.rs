@@ -305,7 +305,13 @@ async fn finish_inner(state: &AppState, platform: &str, params: CallbackParams) 
             )
         })?;
 
-    let connected = credentials::seal_connection(&state.sealer, &inv, platform, &tokens, identity, now);
+    let target = credentials::Target {
+        invitation_id: Some(inv.id),
+        account_id: inv.account_id,
+        profile_group_id: inv.profile_group_id,
+        refresh_connection: inv.refresh_connection,
+    };
+    let connected = credentials::seal_connection(&state.sealer, target, platform, &tokens, None, identity, now);
     match profiles::complete_connection(&state.db, &connected, now).await? {
         Ok(profile_id) => {
             tracing::info!(profile_id, %platform, reconnect = inv.refresh_connection, "profile connected");
@@ -341,4 +347,80 @@ fn describe(platform: Platform, what: &str, e: &publish::Failure) -> String {
     // The error text is secret-free by construction (see platforms::oauth::describe); keep it short.
     tracing::warn!(%platform, kind = ?e.kind, error = %e.message, "platform call failed during connection");
     format!("Could not {what} with {}.", platform_label(platform))
+}
+
+/// A profile connected with credentials within the API call (`initialize_connection` for
+/// Bluesky and Telegram).
+pub struct SignedInProfile {
+    pub profile_id: i64,
+    pub name: String,
+    pub username: Option<String>,
+    pub next_step: Option<String>,
+}
+
+/// Where a credentials connection lands.
+pub struct SignInTarget {
+    pub account_id: i64,
+    pub profile_group_id: i64,
+    pub platform: Platform,
+    pub refresh_connection: bool,
+}
+
+/// Signs in on the platform with the credentials given and stores the profile, its secrets
+/// sealed. Credentials the platform refuses are a 422 in its words and nothing is stored.
+pub async fn sign_in(
+    state: &AppState,
+    to: SignInTarget,
+    given: &platforms::Given<'_>,
+) -> Result<SignedInProfile, crate::error::ApiError> {
+    use crate::error::ApiError;
+    use publish::FailureKind;
+    let platform = to.platform;
+    let label = platform_label(platform);
+    let cfg = state
+        .providers
+        .get(platform)
+        .ok_or_else(|| ApiError::Unprocessable("Platform not configured".into()))?;
+    let signed = platforms::sign_in(&state.http, cfg, given).await.map_err(|f| {
+        tracing::warn!(%platform, kind = ?f.kind, error = %f.message, "sign-in with credentials failed");
+        match f.kind {
+            FailureKind::Transient | FailureKind::Unknown => ApiError::Upstream(format!(
+                "{label} could not be reached to check the credentials: {}",
+                f.message
+            )),
+            _ => ApiError::Unprocessable(format!("{label} refused the credentials: {}", f.message)),
+        }
+    })?;
+    let now = now_ms();
+    let target = credentials::Target {
+        invitation_id: None,
+        account_id: to.account_id,
+        profile_group_id: to.profile_group_id,
+        refresh_connection: to.refresh_connection,
+    };
+    let (name, username) = (signed.identity.name.clone(), signed.identity.username.clone());
+    let mut connected = credentials::seal_connection(
+        &state.sealer,
+        target,
+        platform,
+        &signed.tokens,
+        signed.credential.as_deref(),
+        signed.identity,
+        now,
+    );
+    connected.endpoint = signed.endpoint;
+    match profiles::complete_connection(&state.db, &connected, now).await? {
+        Ok(profile_id) => {
+            tracing::info!(profile_id, %platform, reconnect = to.refresh_connection, "profile connected with credentials");
+            Ok(SignedInProfile {
+                profile_id,
+                name,
+                username,
+                next_step: signed.next_step,
+            })
+        }
+        Err(ConnectError::AlreadyConnected) => Err(ApiError::Unprocessable("Platform already connected".into())),
+        // The group was deleted meanwhile.
+        Err(ConnectError::InvitationUsed) => Err(ApiError::NotFound),
+    }
 }

@@ -5,7 +5,6 @@
 
 use std::collections::HashSet;
 
-use crate::db::invitations::InvitationRow;
 use crate::db::profiles::{Connected, NewPlacement};
 use crate::domain::connection::expiry;
 use crate::domain::platform::Platform;
@@ -26,6 +25,8 @@ pub struct ProfileKey<'a> {
 pub enum Column {
     AccessToken,
     RefreshToken,
+    /// A secret kept to sign in again (Bluesky's app password).
+    Credential,
 }
 
 impl Column {
@@ -33,6 +34,7 @@ impl Column {
         match self {
             Column::AccessToken => "access_token",
             Column::RefreshToken => "refresh_token",
+            Column::Credential => "credential",
         }
     }
 }
@@ -88,18 +90,29 @@ pub fn open_verifier(sealer: &Sealer, invitation_id: i64, sealed: &[u8]) -> Resu
     sealer.open_str(sealed, &verifier_aad(invitation_id))
 }
 
-/// What a finished connection writes: the profile with its sealed tokens, and its placements
-/// with theirs.
+/// Where a connection lands: the group, and the invitation it consumes (none for a sign-in with
+/// credentials, which happens within the API call).
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    pub invitation_id: Option<i64>,
+    pub account_id: i64,
+    pub profile_group_id: i64,
+    pub refresh_connection: bool,
+}
+
+/// What a finished connection writes: the profile with its sealed tokens (and the credential
+/// kept to sign in again, if any), and its placements with theirs.
 pub fn seal_connection(
     sealer: &Sealer,
-    inv: &InvitationRow,
+    target: Target,
     platform: Platform,
     tokens: &TokenSet,
+    credential: Option<&str>,
     identity: Identity,
     now: i64,
 ) -> Connected {
     let key = ProfileKey {
-        account_id: inv.account_id,
+        account_id: target.account_id,
         platform,
         external_id: &identity.external_id,
     };
@@ -119,6 +132,7 @@ pub fn seal_connection(
             external_id: p.external_id.clone(),
             name: p.name.clone(),
             avatar_url: p.avatar_url.clone(),
+            username: p.username.clone(),
             access_token_enc: p
                 .access_token
                 .as_deref()
@@ -126,11 +140,11 @@ pub fn seal_connection(
         })
         .collect();
     Connected {
-        invitation_id: inv.id,
-        account_id: inv.account_id,
-        profile_group_id: inv.profile_group_id,
+        invitation_id: target.invitation_id,
+        account_id: target.account_id,
+        profile_group_id: target.profile_group_id,
         platform,
-        refresh_connection: inv.refresh_connection,
+        refresh_connection: target.refresh_connection,
         name: identity.name.clone(),
         username: identity.username.clone(),
         avatar_url: identity.avatar_url.clone(),
@@ -140,6 +154,8 @@ pub fn seal_connection(
             .refresh_token
             .as_deref()
             .map(|t| key.seal(sealer, Column::RefreshToken, t)),
+        credential_enc: credential.map(|c| key.seal(sealer, Column::Credential, c)),
+        endpoint: None,
         access_expires_at_ms: exp.access_expires_at_ms,
         expires_at_ms: exp.expires_at_ms,
         placements,

@@ -43,6 +43,9 @@ pub enum ApiError {
     /// A call the official clients make for a feature this server does not have (yet).
     #[error("{0} not available")]
     NotAvailable(&'static str),
+    /// The platform a request needed could not be reached or failed (nothing was stored).
+    #[error("platform unavailable: {0}")]
+    Upstream(String),
     /// Anything unexpected. Details are logged, never sent to the client.
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
@@ -69,6 +72,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotAvailable(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::Upstream(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -107,6 +111,7 @@ impl ApiError {
             ApiError::NotAvailable(feature) => json!({
                 "error": format!("{feature}: not available on this server yet (postproxy does not implement this feature; its README lists what it has)")
             }),
+            ApiError::Upstream(msg) => json!({"error": msg}),
             ApiError::Internal(_) => json!({"error": "Internal server error"}),
         }
     }

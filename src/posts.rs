@@ -467,12 +467,25 @@ pub async fn check(
     // Platform rules, on facts known now.
     let mut facts_of_targets = Vec::new();
     for t in &targets {
-        let placements = profiles::placements(&state.db, t.id)
+        let platform = t.platform;
+        let mut placements: Vec<String> = profiles::placements(&state.db, t.id)
             .await?
             .into_iter()
             .map(|p| p.external_id)
             .collect();
-        let platform = t.platform;
+        // A chat the bot was added to a moment ago: look for it before refusing the post.
+        if let Some(chat) = params.chat_id().filter(|_| platform == Platform::Telegram)
+            && !placements.iter().any(|p| p == chat)
+        {
+            if let Err(e) = crate::jobs::placements::sync(state, t.id).await {
+                tracing::warn!(profile_id = t.id, error = %e, "could not read new placements");
+            }
+            placements = profiles::placements(&state.db, t.id)
+                .await?
+                .into_iter()
+                .map(|p| p.external_id)
+                .collect();
+        }
         facts_of_targets.push(TargetFacts {
             platform,
             rules: crate::platforms::rules(platform),
@@ -524,6 +537,7 @@ pub async fn check(
                     .map(str::to_string)
                     .or_else(|| f.placements.first().cloned()),
                 Platform::Linkedin => params.organization_id().map(str::to_string),
+                Platform::Telegram => params.chat_id().map(str::to_string),
                 _ => None,
             },
         })

@@ -557,6 +557,7 @@ pub async fn chain(db: &Db, root: i64, profile_id: i64) -> sqlx::Result<PublishC
         refresh_token_enc: Option<Vec<u8>>,
         access_expires_at_ms: Option<i64>,
         username: Option<String>,
+        endpoint: Option<String>,
         placement_token_enc: Option<Vec<u8>>,
     }
     let rows: Vec<Row> = with_pool!(db, p => sqlx::query_as(
@@ -564,7 +565,7 @@ pub async fn chain(db: &Db, root: i64, profile_id: i64) -> sqlx::Result<PublishC
                 r.platform_post_id, r.sending_since_ms, r.sending_ref, \
                 EXISTS (SELECT 1 FROM media m WHERE m.post_id = r.post_id) AS has_media, \
                 pr.account_id AS profile_account_id, pr.external_id, pr.status AS profile_status, \
-                pr.access_token_enc, pr.refresh_token_enc, pr.access_expires_at_ms, pr.username, \
+                pr.access_token_enc, pr.refresh_token_enc, pr.access_expires_at_ms, pr.username, pr.endpoint, \
                 pl.access_token_enc AS placement_token_enc \
          FROM post_profiles r JOIN posts p ON p.id = r.post_id JOIN profiles pr ON pr.id = r.profile_id \
          LEFT JOIN placements pl ON pl.profile_id = r.profile_id AND pl.external_id = r.placement_id \
@@ -580,6 +581,8 @@ pub async fn chain(db: &Db, root: i64, profile_id: i64) -> sqlx::Result<PublishC
         refresh_token_enc: r.refresh_token_enc.clone(),
         access_expires_at_ms: r.access_expires_at_ms,
         username: r.username.clone(),
+        credential_enc: None,
+        endpoint: r.endpoint.clone(),
         placement_token_enc: r.placement_token_enc.clone(),
     });
     let items: Vec<ChainItem> = rows.into_iter().map(|r| r.item).collect();

@@ -115,6 +115,11 @@ pub struct CredentialRow {
     pub refresh_token_enc: Option<Vec<u8>>,
     pub access_expires_at_ms: Option<i64>,
     pub username: Option<String>,
+    /// The sealed secret kept to sign in again (Bluesky's app password); loaded for refreshes.
+    #[sqlx(default)]
+    pub credential_enc: Option<Vec<u8>>,
+    /// The account's own API host (a Bluesky PDS).
+    pub endpoint: Option<String>,
     /// The sealed token of the placement a publish goes to (a Facebook Page), when the query
     /// that loaded this row brought it.
     #[sqlx(default)]
@@ -144,7 +149,7 @@ pub async fn placement_token(db: &Db, profile_id: i64, external_id: &str) -> sql
 pub async fn credentials(db: &Db, id: i64) -> sqlx::Result<Option<CredentialRow>> {
     with_pool!(db, p => sqlx::query_as(
         "SELECT id, account_id, platform, external_id, status, access_token_enc, refresh_token_enc, access_expires_at_ms, \
-                username FROM profiles WHERE id = $1")
+                username, credential_enc, endpoint FROM profiles WHERE id = $1")
         .bind(id).fetch_optional(p).await)
 }
 
@@ -205,12 +210,14 @@ pub struct NewPlacement {
     pub name: String,
     pub avatar_url: Option<String>,
     pub access_token_enc: Option<Vec<u8>>,
+    pub username: Option<String>,
 }
 
-/// Everything the OAuth callback learned, credentials already sealed.
+/// Everything a connection learned, credentials already sealed.
 #[derive(Debug, Clone)]
 pub struct Connected {
-    pub invitation_id: i64,
+    /// The invitation the OAuth callback consumes; none for a sign-in with credentials.
+    pub invitation_id: Option<i64>,
     pub account_id: i64,
     pub profile_group_id: i64,
     pub platform: Platform,
@@ -221,6 +228,8 @@ pub struct Connected {
     pub external_id: String,
     pub access_token_enc: Vec<u8>,
     pub refresh_token_enc: Option<Vec<u8>>,
+    pub credential_enc: Option<Vec<u8>>,
+    pub endpoint: Option<String>,
     pub access_expires_at_ms: Option<i64>,
     pub expires_at_ms: Option<i64>,
     pub placements: Vec<NewPlacement>,
@@ -234,15 +243,19 @@ pub enum ConnectError {
     AlreadyConnected,
 }
 
-/// Consumes the invitation and creates (or, on a reconnect, updates) the profile with its
-/// placements, all in one transaction: either everything is written or nothing is.
+/// Consumes the invitation (if any) and creates (or, on a reconnect, updates) the profile with
+/// its placements, all in one transaction: either everything is written or nothing is.
 pub async fn complete_connection(db: &Db, c: &Connected, now_ms: i64) -> sqlx::Result<Result<i64, ConnectError>> {
     with_pool!(db, p => {
         let mut tx = p.begin_write().await?;
         // A write first, so SQLite takes its write lock at once (no upgrade deadlock).
-        let consumed = sqlx::query(
-            "UPDATE connection_invitations SET used_at_ms = $2 WHERE id = $1 AND used_at_ms IS NULL AND expires_at_ms > $2")
-            .bind(c.invitation_id).bind(now_ms).execute(&mut *tx).await?.rows_affected() == 1;
+        let consumed = match c.invitation_id {
+            Some(id) => sqlx::query(
+                "UPDATE connection_invitations SET used_at_ms = $2 WHERE id = $1 AND used_at_ms IS NULL AND expires_at_ms > $2")
+                .bind(id).bind(now_ms).execute(&mut *tx).await?.rows_affected() == 1,
+            None => sqlx::query("UPDATE profile_groups SET updated_at_ms = updated_at_ms WHERE id = $1")
+                .bind(c.profile_group_id).execute(&mut *tx).await?.rows_affected() == 1,
+        };
         if !consumed {
             return Ok(Err(ConnectError::InvitationUsed));
         }
@@ -256,10 +269,10 @@ pub async fn complete_connection(db: &Db, c: &Connected, now_ms: i64) -> sqlx::R
                 sqlx::query(
                     "UPDATE profiles SET name = $2, username = $3, avatar_url = $4, status = 'active', status_reason = NULL, \
                             access_token_enc = $5, refresh_token_enc = $6, access_expires_at_ms = $7, expires_at_ms = $8, \
-                            refreshed_at_ms = $9, updated_at_ms = $9 WHERE id = $1")
+                            refreshed_at_ms = $9, updated_at_ms = $9, credential_enc = $10, endpoint = $11 WHERE id = $1")
                     .bind(id).bind(&c.name).bind(&c.username).bind(&c.avatar_url)
                     .bind(&c.access_token_enc).bind(&c.refresh_token_enc).bind(c.access_expires_at_ms).bind(c.expires_at_ms)
-                    .bind(now_ms).execute(&mut *tx).await?;
+                    .bind(now_ms).bind(&c.credential_enc).bind(&c.endpoint).execute(&mut *tx).await?;
                 sqlx::query("DELETE FROM placements WHERE profile_id = $1").bind(id).execute(&mut *tx).await?;
                 id
             }
@@ -267,22 +280,74 @@ pub async fn complete_connection(db: &Db, c: &Connected, now_ms: i64) -> sqlx::R
                 sqlx::query_scalar(
                     "INSERT INTO profiles (account_id, profile_group_id, platform, name, username, avatar_url, external_id, status, \
                                            access_token_enc, refresh_token_enc, access_expires_at_ms, expires_at_ms, \
-                                           refreshed_at_ms, created_at_ms, updated_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $11, $12, $12, $12) RETURNING id")
+                                           refreshed_at_ms, created_at_ms, updated_at_ms, credential_enc, endpoint) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $9, $10, $11, $12, $12, $12, $13, $14) RETURNING id")
                     .bind(c.account_id).bind(c.profile_group_id).bind(c.platform.as_str()).bind(&c.name)
                     .bind(&c.username).bind(&c.avatar_url).bind(&c.external_id)
                     .bind(&c.access_token_enc).bind(&c.refresh_token_enc).bind(c.access_expires_at_ms).bind(c.expires_at_ms)
-                    .bind(now_ms).fetch_one(&mut *tx).await?
+                    .bind(now_ms).bind(&c.credential_enc).bind(&c.endpoint).fetch_one(&mut *tx).await?
             }
         };
         for pl in &c.placements {
             sqlx::query(
-                "INSERT INTO placements (profile_id, external_id, name, avatar_url, access_token_enc, created_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6)")
+                "INSERT INTO placements (profile_id, external_id, name, avatar_url, access_token_enc, created_at_ms, username) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(profile_id).bind(&pl.external_id).bind(&pl.name).bind(&pl.avatar_url).bind(&pl.access_token_enc)
-                .bind(now_ms).execute(&mut *tx).await?;
+                .bind(now_ms).bind(&pl.username).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(Ok(profile_id))
     })
+}
+
+/// Applies placements that appeared or went (Telegram's chats) and stores where to look from
+/// next time. Idempotent: replicas looking at once write the same rows.
+pub async fn apply_placement_changes(
+    db: &Db,
+    profile_id: i64,
+    added: &[NewPlacement],
+    removed: &[String],
+    next_offset: Option<i64>,
+    now_ms: i64,
+) -> sqlx::Result<()> {
+    with_pool!(db, p => {
+        let mut tx = p.begin_write().await?;
+        if let Some(offset) = next_offset {
+            sqlx::query("UPDATE profiles SET updates_offset = $2 WHERE id = $1 AND (updates_offset IS NULL OR updates_offset < $2)")
+                .bind(profile_id).bind(offset).execute(&mut *tx).await?;
+        }
+        for id in removed {
+            sqlx::query("DELETE FROM placements WHERE profile_id = $1 AND external_id = $2")
+                .bind(profile_id).bind(id).execute(&mut *tx).await?;
+        }
+        for pl in added {
+            sqlx::query(
+                "INSERT INTO placements (profile_id, external_id, name, avatar_url, access_token_enc, created_at_ms, username) \
+                 SELECT $1, $2, $3, $4, NULL, $5, $6 WHERE EXISTS (SELECT 1 FROM profiles WHERE id = $1) \
+                 ON CONFLICT (profile_id, external_id) DO UPDATE SET name = excluded.name, username = excluded.username")
+                .bind(profile_id).bind(&pl.external_id).bind(&pl.name).bind(&pl.avatar_url).bind(now_ms).bind(&pl.username)
+                .execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    })
+}
+
+/// Where a profile's placement updates are read from next (Telegram's update offset).
+pub async fn updates_offset(db: &Db, profile_id: i64) -> sqlx::Result<Option<i64>> {
+    with_pool!(db, p => sqlx::query_scalar::<_, Option<i64>>("SELECT updates_offset FROM profiles WHERE id = $1")
+        .bind(profile_id).fetch_optional(p).await.map(Option::flatten))
+}
+
+/// Active profiles of a platform (for periodic work such as Telegram's placement updates).
+pub async fn active_of(db: &Db, platform: Platform) -> sqlx::Result<Vec<i64>> {
+    with_pool!(db, p => sqlx::query_scalar("SELECT id FROM profiles WHERE platform = $1 AND status = 'active' ORDER BY id")
+        .bind(platform.as_str()).fetch_all(p).await)
+}
+
+/// A placement's public handle, if the placement is still the profile's (`None`: it is gone).
+pub async fn placement_username(db: &Db, profile_id: i64, external_id: &str) -> sqlx::Result<Option<Option<String>>> {
+    with_pool!(db, p => sqlx::query_scalar(
+        "SELECT username FROM placements WHERE profile_id = $1 AND external_id = $2")
+        .bind(profile_id).bind(external_id).fetch_optional(p).await)
 }

@@ -160,7 +160,7 @@ mod tests {
         assert_eq!(
             err(validate(Some("myspace"), Some("https://a.example/cb"), false, false)),
             "Unsupported platform: \"myspace\" is not a platform \
-             (available: facebook, instagram, tiktok, linkedin, youtube, twitter, threads)"
+             (available: facebook, instagram, tiktok, linkedin, youtube, twitter, threads, telegram)"
         );
         assert!(
             err(validate(Some("bluesky"), Some("https://a.example/cb"), false, false))

@@ -12,10 +12,11 @@ pub enum Platform {
     Youtube,
     Twitter,
     Threads,
+    Telegram,
 }
 
 impl Platform {
-    pub const ALL: [Platform; 7] = [
+    pub const ALL: [Platform; 8] = [
         Platform::Facebook,
         Platform::Instagram,
         Platform::Tiktok,
@@ -23,6 +24,7 @@ impl Platform {
         Platform::Youtube,
         Platform::Twitter,
         Platform::Threads,
+        Platform::Telegram,
     ];
 
     /// The wire name (`"facebook"`, …), also what is stored in the database.
@@ -35,6 +37,7 @@ impl Platform {
             Platform::Youtube => "youtube",
             Platform::Twitter => "twitter",
             Platform::Threads => "threads",
+            Platform::Telegram => "telegram",
         }
     }
 
@@ -51,7 +54,7 @@ impl Platform {
 
 /// Platforms the official SDKs know that this server does not serve yet: refused by name, as
 /// "not available on this server yet", rather than as unknown.
-pub const NOT_YET: &[&str] = &["pinterest", "bluesky", "telegram", "google_business", "whatsapp"];
+pub const NOT_YET: &[&str] = &["pinterest", "bluesky", "google_business", "whatsapp"];
 
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

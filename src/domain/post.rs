@@ -294,6 +294,8 @@ pub struct PlatformParams {
     pub twitter: Option<TwitterParams>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<ThreadsParams>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telegram: Option<TelegramParams>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
@@ -425,6 +427,45 @@ pub struct ThreadsParams {
     pub topic_tag: Option<String>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+pub enum TelegramParseMode {
+    #[serde(rename = "HTML")]
+    Html,
+    MarkdownV2,
+}
+
+impl TelegramParseMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TelegramParseMode::Html => "HTML",
+            TelegramParseMode::MarkdownV2 => "MarkdownV2",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TelegramParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<PostFormat>,
+    /// The channel or group to post to (required): one of the profile's placements, i.e. a chat
+    /// the bot administers (`GET /api/profiles/{id}/placements`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub chat_id: Option<super::field::Text>,
+    /// How Telegram reads the text's markup; plain text when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parse_mode: Option<TelegramParseMode>,
+    /// No preview of the first link in a text message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<bool>)]
+    pub disable_link_preview: Option<Flag>,
+    /// Deliver silently (no sound on the members' devices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<bool>)]
+    pub disable_notification: Option<Flag>,
+}
+
 /// Keys the official SDKs document that this server does not act on yet: refused by name rather
 /// than silently dropped.
 fn not_yet(platform: &str, key: &str) -> Option<&'static str> {
@@ -535,6 +576,7 @@ impl PlatformParams {
                 Some(p @ Platform::Youtube) => out.youtube = parse_one(p, v, errors),
                 Some(p @ Platform::Twitter) => out.twitter = parse_one(p, v, errors),
                 Some(p @ Platform::Threads) => out.threads = parse_one(p, v, errors),
+                Some(p @ Platform::Telegram) => out.telegram = parse_one(p, v, errors),
                 None if super::platform::NOT_YET.contains(&k.as_str()) => {
                     errors.push(format!("platforms.{k}: {k} is not available on this server yet"))
                 }
@@ -571,6 +613,13 @@ impl PlatformParams {
 
     pub fn organization_id(&self) -> Option<&str> {
         self.linkedin.as_ref().and_then(|l| l.organization_id.as_deref())
+    }
+
+    pub fn chat_id(&self) -> Option<&str> {
+        self.telegram
+            .as_ref()
+            .and_then(|t| t.chat_id.as_ref())
+            .map(|c| c.0.as_str())
     }
 
     /// The parameters given for one platform, as stored on its result (`params` on the wire).
@@ -687,16 +736,21 @@ pub fn check(draft: &Draft<'_>, targets: &[TargetFacts]) -> Vec<String> {
             if draft.body.trim().is_empty() && draft.media.is_empty() && !fb_link && rules.needs_text_or_media {
                 errors.push(format!("Body can't be blank: {name} needs text or media"));
             }
-            check_text(rules, name, "Body", draft.body, &mut errors);
+            check_text(rules, name, "Body", draft.body, !draft.media.is_empty(), &mut errors);
             check_media(rules, name, "", draft.media, &mut errors);
             if !draft.thread.is_empty() && !rules.threads {
-                errors.push(format!(
-                    "Threads of posts are supported on X and Threads only, not on {name}"
-                ));
+                errors.push(format!("Threads of posts are not supported on {name}"));
             }
             if rules.threads {
                 for (i, (body, media)) in draft.thread.iter().enumerate() {
-                    check_text(rules, name, &format!("thread[{i}] body"), body, &mut errors);
+                    check_text(
+                        rules,
+                        name,
+                        &format!("thread[{i}] body"),
+                        body,
+                        !media.is_empty(),
+                        &mut errors,
+                    );
                     check_media(rules, name, &format!("thread[{i}] "), media, &mut errors);
                 }
             }
@@ -716,6 +770,18 @@ pub fn check(draft: &Draft<'_>, targets: &[TargetFacts]) -> Vec<String> {
                     errors.push(format!("{} has no Facebook Page to publish to", t.name));
                 }
             }
+            Platform::Telegram => match draft.params.chat_id() {
+                Some(chat) if !t.placements.iter().any(|x| x == chat) => errors.push(format!(
+                    "platforms.telegram.chat_id {chat} is not a chat {} posts to: add the bot as an administrator \
+                     of the channel or group, then it appears in GET /api/profiles/{{id}}/placements",
+                    t.name
+                )),
+                Some(_) => {}
+                None => errors.push(format!(
+                    "platforms.telegram.chat_id is required: the channel or group {} posts to (one of its placements)",
+                    t.name
+                )),
+            },
             Platform::Linkedin => {
                 if let Some(org) = draft.params.organization_id()
                     && !t.placements.iter().any(|x| x == org)
@@ -780,12 +846,15 @@ pub fn check(draft: &Draft<'_>, targets: &[TargetFacts]) -> Vec<String> {
     errors
 }
 
-fn check_text(rules: &Rules, name: &str, what: &str, text: &str, errors: &mut Vec<String>) {
+fn check_text(rules: &Rules, name: &str, what: &str, text: &str, with_media: bool, errors: &mut Vec<String>) {
     let len = rules.text_length(text);
-    let limit = rules.text_limit;
+    let (limit, beside) = match rules.caption_limit {
+        Some(c) if with_media => (c, " beside media"),
+        _ => (rules.text_limit, ""),
+    };
     if len > limit {
         errors.push(format!(
-            "{what} is too long for {name} ({len} characters as {name} counts them; maximum is {limit})"
+            "{what} is too long for {name}{beside} ({len} characters as {name} counts them; maximum is {limit})"
         ));
     }
 }
@@ -818,6 +887,7 @@ pub fn platform_label(p: Platform) -> &'static str {
         Platform::Youtube => "YouTube",
         Platform::Twitter => "X",
         Platform::Threads => "Threads",
+        Platform::Telegram => "Telegram",
     }
 }
 
@@ -958,7 +1028,10 @@ mod tests {
             "{errors:?}"
         );
         assert!(errors.iter().any(|e| e.contains("X takes at most 4")), "{errors:?}");
-        assert!(errors.iter().any(|e| e.contains("not on LinkedIn")), "{errors:?}");
+        assert!(
+            errors.iter().any(|e| e.contains("not supported on LinkedIn")),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub enum Counting {
     XWeighted,
     /// Characters, but an emoji counts its UTF-8 bytes (Threads).
     EmojiBytes,
+    /// Extended grapheme clusters, what a reader sees as one character (Bluesky).
+    Graphemes,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -19,6 +21,8 @@ pub struct Rules {
     /// Longest text, in the platform's own count.
     pub text_limit: usize,
     pub counting: Counting,
+    /// A shorter limit for the text of a post with media (Telegram's captions).
+    pub caption_limit: Option<usize>,
     /// Most media items in one post.
     pub max_images: usize,
     /// The image types the platform takes (sniffed content types), and the largest image.
@@ -46,6 +50,7 @@ impl Rules {
                 .map(|c| if super::post::is_emoji(c) { c.len_utf8() } else { 1 })
                 .sum(),
             Counting::Chars => text.chars().count(),
+            Counting::Graphemes => unicode_segmentation::UnicodeSegmentation::graphemes(text, true).count(),
         }
     }
 }

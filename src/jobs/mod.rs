@@ -3,6 +3,7 @@
 //! leases make sure each job runs once at a time across all of them.
 
 pub mod job;
+pub mod placements;
 pub mod publish;
 pub mod refresh;
 
@@ -71,6 +72,15 @@ pub async fn schedule_tick(state: &AppState) -> sqlx::Result<usize> {
     }
     let mut enqueued = 0;
     for platform in Platform::ALL {
+        if platforms::network(platform)
+            .spec()
+            .credentials()
+            .is_some_and(|c| c.placements_appear)
+        {
+            for id in profiles::active_of(&state.db, platform).await? {
+                enqueue_alone(&state.db, &placements::SyncPlacements { profile_id: id }, now, now).await?;
+            }
+        }
         let lead = platforms::refresh_lead(platform).as_millis() as i64;
         for id in profiles::due_for_refresh(&state.db, platform, now + lead).await? {
             if enqueue_alone(&state.db, &refresh::RefreshToken { profile_id: id }, now, now).await? {
@@ -118,6 +128,7 @@ async fn execute(state: &AppState, job: jobs::JobRow) -> sqlx::Result<()> {
         crate::db::posts::Unpublish::KIND => job::dispatch::<crate::db::posts::Unpublish>(state, &job).await,
         publish::ResolveId::KIND => job::dispatch::<publish::ResolveId>(state, &job).await,
         refresh::RefreshToken::KIND => job::dispatch::<refresh::RefreshToken>(state, &job).await,
+        placements::SyncPlacements::KIND => job::dispatch::<placements::SyncPlacements>(state, &job).await,
         other => Err(JobError::Permanent(format!("unknown job kind {other}"))),
     };
     let now = now_ms();

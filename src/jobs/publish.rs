@@ -666,7 +666,7 @@ async fn open_account(
     known: Option<profiles::CredentialRow>,
 ) -> Result<Account, Failure> {
     let label = platform_label(platform);
-    let cfg = state.providers.get(platform).cloned().ok_or_else(|| {
+    let mut cfg = state.providers.get(platform).cloned().ok_or_else(|| {
         Failure::new(
             FailureKind::Transient,
             format!("{label} is not configured on this server"),
@@ -734,6 +734,9 @@ async fn open_account(
         .transpose()
         .map_err(|_| undecryptable())?
         .ok_or_else(|| Failure::new(FailureKind::TokenRejected, "No access token is stored for this profile"))?;
+    if let Some(endpoint) = row.endpoint.take() {
+        cfg.api_url = endpoint; // the account's own host (a Bluesky PDS)
+    }
     let placement = match (platform, placement) {
         (Platform::Facebook, Some(page)) => {
             // The chain query brings the Page's token along; otherwise ask (and learn whether
@@ -759,11 +762,30 @@ async fn open_account(
             Some(Placement {
                 id: page.to_string(),
                 token,
+                username: None,
+            })
+        }
+        (Platform::Telegram, Some(chat)) => {
+            let username = profiles::placement_username(&state.db, profile_id, chat)
+                .await
+                .map_err(db_failure)?
+                .ok_or_else(|| {
+                    Failure::new(
+                        FailureKind::Refused,
+                        format!("The bot no longer posts to chat {chat}: it was removed or is no longer an administrator there"),
+                    )
+                    .note("Nothing was sent. Add the bot to the chat as an administrator again, then create the post again.")
+                })?;
+            Some(Placement {
+                id: chat.to_string(),
+                token: None,
+                username,
             })
         }
         (_, Some(id)) => Some(Placement {
             id: id.to_string(),
             token: None,
+            username: None,
         }),
         (_, None) => None,
     };

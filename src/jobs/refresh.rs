@@ -88,12 +88,19 @@ async fn refresh_locked(state: &AppState, profile_id: i64) -> Result<(), JobErro
     let access = open(&row.access_token_enc, Column::AccessToken)?
         .ok_or_else(|| JobError::Permanent("no access token".into()))?;
     let refresh = open(&row.refresh_token_enc, Column::RefreshToken)?;
+    let credential = open(&row.credential_enc, Column::Credential)?;
     let now = now_ms();
     if !platforms::can_refresh(platform, refresh.is_some()) {
         // Nothing to renew with: the scheduler marks it expired when its time comes.
         return Ok(());
     }
-    match platforms::refresh(&state.http, cfg, &access, refresh.as_deref()).await {
+    let held = platforms::Held {
+        access_token: &access,
+        refresh_token: refresh.as_deref(),
+        credential: credential.as_deref(),
+        endpoint: row.endpoint.as_deref(),
+    };
+    match platforms::refresh(&state.http, cfg, held).await {
         Ok(tokens) => {
             // Platforms that do not rotate refresh tokens answer without one: keep ours.
             let new_refresh = tokens.refresh_token.clone().or(refresh);

@@ -40,6 +40,7 @@ pub const SPEC: Spec = Spec {
     rules: Rules {
         text_limit: 63_206,
         counting: Counting::Chars,
+        caption_limit: None,
         max_images: 10,
         image_types: &["image/jpeg", "image/png", "image/gif"],
         max_image_bytes: 4 * MB,
@@ -96,6 +97,7 @@ impl Network for Facebook {
                             name: str_field(&p["name"]).unwrap_or_default(),
                             avatar_url: str_field(&p["picture"]["data"]["url"]),
                             access_token: str_field(&p["access_token"]),
+                            username: None,
                         })
                     })
                     .collect()

@@ -35,6 +35,7 @@ pub const SPEC: Spec = Spec {
     rules: Rules {
         text_limit: 2_200,
         counting: Counting::Chars,
+        caption_limit: None,
         max_images: 10,
         image_types: &["image/jpeg"],
         max_image_bytes: 8 * MB,

@@ -29,6 +29,7 @@ pub const SPEC: Spec = Spec {
     rules: Rules {
         text_limit: 3_000,
         counting: Counting::Chars,
+        caption_limit: None,
         max_images: 20,
         image_types: &["image/jpeg", "image/png", "image/gif"],
         max_image_bytes: 20 * MB,
@@ -251,6 +252,7 @@ async fn organisations(
             name: str_field(&org["localizedName"]).unwrap_or_else(|| id.to_string()),
             avatar_url: None,
             access_token: None,
+            username: None,
         });
     }
     Ok(out)

@@ -18,6 +18,8 @@ pub mod oauth;
 pub mod pkce;
 pub mod publish;
 pub mod quota;
+pub mod signin;
+mod telegram;
 mod threads;
 mod tiktok;
 mod x;
@@ -31,6 +33,7 @@ pub use oauth::{
 };
 pub(crate) use oauth::{redact_reqwest, required, send_json, str_field, token_set};
 use publish::{Account, Failure, FailureKind, Item, Lookup, Published, SendGuard};
+pub use signin::{Given, PlacementChanges, SignedIn};
 
 use crate::domain::platform::Platform;
 use crate::domain::post::platform_label;
@@ -65,16 +68,29 @@ pub enum Connect {
     /// The hosted OAuth 2 flow, through an app registered on the platform (`POSTPROXY_<P>_CLIENT_ID`).
     OAuth2(OAuthSpec),
     /// Credentials the customer gives directly (Bluesky's handle and app password, Telegram's
-    /// bot token): the fields asked for. No app to register.
-    Credentials(&'static [CredentialField]),
+    /// bot token). No app to register.
+    Credentials(CredentialSpec),
+}
+
+/// How a credentials platform signs in, as data.
+pub struct CredentialSpec {
+    /// The fields `initialize_connection` asks for.
+    pub fields: &'static [CredentialField],
+    /// The variable (after `POSTPROXY_<PLATFORM>_`) overriding `Spec::api_url`: `API_URL`, or
+    /// Bluesky's `SERVICE_URL`.
+    pub api_url_var: &'static str,
+    /// Further endpoints, `(variable, default)` (Bluesky's `PLC_URL`), in `ProviderConfig::url`.
+    pub urls: &'static [(&'static str, &'static str)],
+    /// Placements appear after the connection (`Network::placement_changes`, read every tick).
+    pub placements_appear: bool,
 }
 
 /// One credential a platform asks for.
 pub struct CredentialField {
     /// The field's name in `initialize_connection` (e.g. `app_password`).
     pub name: &'static str,
-    /// Sealed at rest and never shown again.
-    pub secret: bool,
+    /// What it is, for the message when it is missing.
+    pub what: &'static str,
 }
 
 impl Spec {
@@ -83,6 +99,14 @@ impl Spec {
         match &self.connect {
             Connect::OAuth2(q) => Some(q),
             Connect::Credentials(_) => None,
+        }
+    }
+
+    /// What a platform connected with credentials asks for.
+    pub fn credentials(&self) -> Option<&CredentialSpec> {
+        match &self.connect {
+            Connect::OAuth2(_) => None,
+            Connect::Credentials(c) => Some(c),
         }
     }
 }
@@ -100,6 +124,26 @@ pub trait Network: Send + Sync {
 
     /// The connected account (and its placements), from the platform's "me" endpoint.
     async fn fetch_identity(&self, app: App<'_>, tokens: &TokenSet) -> Result<Identity, Failure>;
+
+    /// Signs in with the credentials a customer gave (`Connect::Credentials`). A refusal of the
+    /// credentials is `Refused` or `Revoked`, in the platform's words.
+    async fn sign_in(&self, _app: App<'_>, _given: &Given<'_>) -> Result<SignedIn, Failure> {
+        Err(Failure::new(
+            FailureKind::Refused,
+            format!("{} connects through OAuth", platform_label(self.spec().platform)),
+        ))
+    }
+
+    /// Placements that appeared or went since `offset` (Telegram's chats, which appear when the
+    /// bot is made an administrator). Most platforms list them at connection time instead.
+    async fn placement_changes(
+        &self,
+        _app: App<'_>,
+        _token: &str,
+        _offset: Option<i64>,
+    ) -> Result<PlacementChanges, Failure> {
+        Ok(PlacementChanges::default())
+    }
 
     /// Renews the tokens: `access_token` is the current one, `refresh_token` the stored one.
     async fn refresh(&self, app: App<'_>, held: Held<'_>) -> Result<TokenSet, Failure> {
@@ -164,6 +208,7 @@ pub fn network(p: Platform) -> &'static dyn Network {
         Platform::Youtube => &youtube::Youtube,
         Platform::Twitter => &x::X,
         Platform::Threads => &threads::Threads,
+        Platform::Telegram => &telegram::Telegram,
     }
 }
 
@@ -207,18 +252,26 @@ pub fn refresh_lead(p: Platform) -> Duration {
     network(p).spec().refresh_lead
 }
 
-/// Renews the tokens. `refresh_token` is the stored refresh token, `access_token` the current one.
-pub async fn refresh(
+/// Renews the tokens a connection holds.
+pub async fn refresh(http: &reqwest::Client, cfg: &ProviderConfig, held: Held<'_>) -> Result<TokenSet, Failure> {
+    network(cfg.platform).refresh(App { http, cfg }, held).await
+}
+
+/// Signs in with credentials a customer gave (a platform with `Connect::Credentials`).
+pub async fn sign_in(http: &reqwest::Client, cfg: &ProviderConfig, given: &Given<'_>) -> Result<SignedIn, Failure> {
+    network(cfg.platform).sign_in(App { http, cfg }, given).await
+}
+
+/// Placements that appeared or went since `offset` (see `Network::placement_changes`).
+pub async fn placement_changes(
     http: &reqwest::Client,
     cfg: &ProviderConfig,
-    access_token: &str,
-    refresh_token: Option<&str>,
-) -> Result<TokenSet, Failure> {
-    let held = Held {
-        access_token,
-        refresh_token,
-    };
-    network(cfg.platform).refresh(App { http, cfg }, held).await
+    token: &str,
+    offset: Option<i64>,
+) -> Result<PlacementChanges, Failure> {
+    network(cfg.platform)
+        .placement_changes(App { http, cfg }, token, offset)
+        .await
 }
 
 /// Revokes the app's access where the platform offers it (best effort; errors are the caller's to log).

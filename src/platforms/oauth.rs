@@ -22,6 +22,19 @@ pub struct ProviderConfig {
     /// Base of the platform's API, e.g. `https://api.x.com`.
     pub api_url: String,
     pub scopes: Vec<String>,
+    /// Further endpoints a platform names in its spec (Bluesky's PLC directory): (variable, URL).
+    pub urls: Vec<(&'static str, String)>,
+}
+
+impl ProviderConfig {
+    /// A further endpoint by its variable name (`PLC_URL`), or its default.
+    pub fn url(&self, var: &str) -> &str {
+        self.urls
+            .iter()
+            .find(|(k, _)| *k == var)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    }
 }
 
 impl std::fmt::Debug for ProviderConfig {
@@ -50,7 +63,9 @@ pub struct Providers {
 
 impl Providers {
     /// Reads `POSTPROXY_<PLATFORM>_{CLIENT_ID,CLIENT_SECRET,AUTHORIZE_URL,TOKEN_URL,API_URL,SCOPES}`.
-    /// A platform is configured when it has both a client id and a secret.
+    /// An OAuth platform is configured when it has both a client id and a secret; a platform
+    /// connected with credentials (Bluesky, Telegram) needs no app and is always configured, its
+    /// endpoints overridable by the variables its spec names.
     pub fn from_env() -> Providers {
         Self::from_lookup(|k| std::env::var(k).ok())
     }
@@ -60,26 +75,34 @@ impl Providers {
         for p in Platform::ALL {
             let prefix = env_prefix(p);
             let var = |name: &str| get(&format!("{prefix}{name}")).filter(|v| !v.trim().is_empty());
-            let (Some(client_id), Some(client_secret)) = (var("CLIENT_ID"), var("CLIENT_SECRET")) else {
-                continue;
+            let url = |name: &str, default: &str| {
+                var(name)
+                    .unwrap_or_else(|| default.into())
+                    .trim_end_matches('/')
+                    .to_string()
             };
             let spec = super::network(p).spec();
-            if spec.oauth().is_none() {
-                continue; // connects with credentials, not an app
-            }
-            let (authorize, token, api, scopes) = (spec.authorize_url, spec.token_url, spec.api_url, spec.scopes);
+            let (client_id, client_secret, api_var, urls) = match &spec.connect {
+                super::Connect::OAuth2(_) => {
+                    let (Some(id), Some(secret)) = (var("CLIENT_ID"), var("CLIENT_SECRET")) else {
+                        continue;
+                    };
+                    (id, secret, "API_URL", vec![])
+                }
+                super::Connect::Credentials(c) => {
+                    let urls = c.urls.iter().map(|(k, d)| (*k, url(k, d))).collect();
+                    (String::new(), String::new(), c.api_url_var, urls)
+                }
+            };
             configs.insert(
                 p,
                 ProviderConfig {
                     platform: p,
                     client_id,
                     client_secret,
-                    authorize_url: var("AUTHORIZE_URL").unwrap_or_else(|| authorize.into()),
-                    token_url: var("TOKEN_URL").unwrap_or_else(|| token.into()),
-                    api_url: var("API_URL")
-                        .unwrap_or_else(|| api.into())
-                        .trim_end_matches('/')
-                        .into(),
+                    authorize_url: var("AUTHORIZE_URL").unwrap_or_else(|| spec.authorize_url.into()),
+                    token_url: var("TOKEN_URL").unwrap_or_else(|| spec.token_url.into()),
+                    api_url: url(api_var, spec.api_url),
                     scopes: var("SCOPES")
                         .map(|s| {
                             s.split([' ', ','])
@@ -87,7 +110,8 @@ impl Providers {
                                 .map(String::from)
                                 .collect()
                         })
-                        .unwrap_or_else(|| scopes.iter().map(|s| s.to_string()).collect()),
+                        .unwrap_or_else(|| spec.scopes.iter().map(|s| s.to_string()).collect()),
+                    urls,
                 },
             );
         }
@@ -142,6 +166,8 @@ pub struct PlacementInfo {
     pub avatar_url: Option<String>,
     /// A placement-specific token (Facebook Page access token).
     pub access_token: Option<String>,
+    /// Its public handle, for permalinks (a Telegram channel's username).
+    pub username: Option<String>,
 }
 
 impl std::fmt::Debug for PlacementInfo {
@@ -184,6 +210,10 @@ pub struct Code<'a> {
 pub struct Held<'a> {
     pub access_token: &'a str,
     pub refresh_token: Option<&'a str>,
+    /// The secret kept to sign in again (Bluesky's app password).
+    pub credential: Option<&'a str>,
+    /// The account's own API host (a Bluesky PDS), when it has one.
+    pub endpoint: Option<&'a str>,
 }
 
 /// What the browser is sent to, plus the PKCE verifier to keep (if the platform uses PKCE).
@@ -363,6 +393,20 @@ fn describe(body: &Value) -> String {
 }
 
 /// reqwest errors can include the URL, whose query may hold a token (Meta APIs): drop it.
+/// A URL path without secrets: Telegram puts the bot token in the path (`/bot<token>/getMe`).
+pub(crate) fn redact_path(path: &str) -> String {
+    path.split('/')
+        .map(|seg| {
+            if seg.starts_with("bot") && seg.contains(':') {
+                "bot<token>"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 pub(crate) fn redact_reqwest(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timeout"
@@ -374,7 +418,7 @@ pub(crate) fn redact_reqwest(e: &reqwest::Error) -> String {
         "request failed"
     };
     match e.url() {
-        Some(u) => format!("{kind} ({}{})", u.host_str().unwrap_or(""), u.path()),
+        Some(u) => format!("{kind} ({}{})", u.host_str().unwrap_or(""), redact_path(u.path())),
         None => kind.to_string(),
     }
 }
@@ -477,8 +521,12 @@ mod tests {
             "POSTPROXY_FACEBOOK_CLIENT_ID" => Some("only id".into()),
             _ => None,
         });
-        assert_eq!(p.configured(), vec![Platform::Twitter]);
+        // Telegram needs no app: always there, at its default address unless overridden.
+        assert_eq!(p.configured(), vec![Platform::Twitter, Platform::Telegram]);
         assert_eq!(p.get(Platform::Twitter).unwrap().api_url, "http://127.0.0.1:9");
+        assert_eq!(p.get(Platform::Telegram).unwrap().api_url, "https://api.telegram.org");
+        let tg = Providers::from_lookup(|k| (k == "POSTPROXY_TELEGRAM_API_URL").then(|| "http://127.0.0.1:8/".into()));
+        assert_eq!(tg.get(Platform::Telegram).unwrap().api_url, "http://127.0.0.1:8");
         assert!(!format!("{:?}", p.get(Platform::Twitter).unwrap()).contains("\"b\""));
     }
 

@@ -39,6 +39,8 @@ pub struct Account {
 pub struct Placement {
     pub id: String,
     pub token: Option<String>,
+    /// Its public handle (a Telegram channel's username), for permalinks.
+    pub username: Option<String>,
 }
 
 /// One item to publish: the post itself or one part of its thread.

@@ -31,6 +31,7 @@ pub const SPEC: Spec = Spec {
     rules: Rules {
         text_limit: 500,
         counting: Counting::EmojiBytes,
+        caption_limit: None,
         max_images: 20,
         image_types: &["image/jpeg", "image/png"],
         max_image_bytes: 8 * MB,

@@ -29,6 +29,7 @@ pub const SPEC: Spec = Spec {
     rules: Rules {
         text_limit: 4_000,
         counting: Counting::Chars,
+        caption_limit: None,
         max_images: 35,
         image_types: &["image/jpeg", "image/webp"],
         max_image_bytes: 20 * MB,

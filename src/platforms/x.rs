@@ -35,6 +35,7 @@ pub const SPEC: Spec = Spec {
     rules: Rules {
         text_limit: 280,
         counting: Counting::XWeighted,
+        caption_limit: None,
         max_images: 4,
         image_types: &["image/jpeg", "image/png", "image/gif", "image/webp"],
         max_image_bytes: 5 * MB,

@@ -37,6 +37,7 @@ pub const SPEC: Spec = Spec {
     rules: Rules {
         text_limit: 5_000,
         counting: Counting::Chars,
+        caption_limit: None,
         max_images: 1,
         image_types: &[],
         max_image_bytes: 0,

@@ -40,7 +40,7 @@ mod tiktok;
 mod x;
 mod youtube;
 
-pub use publishing::{FakePost, JPEG, Scripted};
+pub use publishing::{FakePost, JPEG, Scripted, multipart_parts, sniff_image};
 
 use meta::meta_err;
 

@@ -134,6 +134,13 @@ impl Builder {
         self
     }
 
+    /// Telegram's Bot API is this fake.
+    pub fn telegram(mut self, fake: &crate::fake_telegram::FakeTelegram) -> Builder {
+        self.providers
+            .insert(credentials_config(Platform::Telegram, fake.api_url(), vec![]));
+        self
+    }
+
     pub fn providers(mut self, providers: Providers) -> Builder {
         self.providers = providers;
         self
@@ -351,6 +358,9 @@ impl TestApp {
 pub fn fake_providers(fake: &FakeProvider) -> Providers {
     let mut providers = Providers::default();
     for p in Platform::ALL {
+        if postproxy::platforms::network(p).spec().oauth().is_none() {
+            continue; // credential platforms have fakes of their own (`Builder::telegram`)
+        }
         let name = p.as_str();
         let mut scopes: Vec<String> = postproxy::platforms::network(p)
             .spec()
@@ -369,9 +379,36 @@ pub fn fake_providers(fake: &FakeProvider) -> Providers {
             token_url: fake.token_url(name),
             api_url: fake.api_url(name),
             scopes,
+            urls: vec![],
         });
     }
     providers
+}
+
+/// A platform connected with credentials (no app), at a fake's address.
+pub fn credentials_config(
+    platform: Platform,
+    api_url: String,
+    urls: Vec<(&'static str, String)>,
+) -> postproxy::platforms::ProviderConfig {
+    postproxy::platforms::ProviderConfig {
+        platform,
+        client_id: String::new(),
+        client_secret: String::new(),
+        authorize_url: String::new(),
+        token_url: String::new(),
+        api_url,
+        scopes: vec![],
+        urls,
+    }
+}
+
+/// The platforms that connect through OAuth (the fake provider's).
+pub fn oauth_platforms() -> Vec<Platform> {
+    Platform::ALL
+        .into_iter()
+        .filter(|p| postproxy::platforms::network(*p).spec().oauth().is_some())
+        .collect()
 }
 
 /// Every platform configured, pointing at a closed port.

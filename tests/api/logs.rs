@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{Method, Request};
-use postproxy::domain::platform::Platform;
 use serde_json::json;
 
 use crate::connect::{callback, invite, start};
@@ -30,13 +29,46 @@ impl Write for Capture {
 /// Everything secret that a scenario handled.
 async fn scenario(backend: crate::helpers::Backend) -> Vec<String> {
     let fake = FakeProvider::start().await;
-    let t = TestApp::builder(backend).fake(&fake).spawn().await;
+    let tg = crate::fake_telegram::FakeTelegram::start().await;
+    let t = TestApp::builder(backend).fake(&fake).telegram(&tg).spawn().await;
     let mut secrets = vec![t.account.key.clone()];
-    for p in Platform::ALL {
+    // Telegram: the bot token travels in URL paths; connect, post, fail on a revoked token.
+    let bot = tg.add_bot("Log Bot", "log_bot");
+    let connect = format!(
+        "/api/profile_groups/{}/initialize_connection",
+        t.account.group_public_id
+    );
+    let r = t
+        .post(
+            &connect,
+            &t.account.key,
+            json!({"platform": "telegram", "bot_token": bot}),
+        )
+        .await;
+    assert_eq!(r.status, axum::http::StatusCode::OK, "{}", r.text);
+    tg.set_member(&bot, -1001, "Logs", Some("logs"), "channel", "administrator");
+    let post = json!({"post": {"body": "logged"}, "profiles": ["telegram"],
+                      "platforms": {"telegram": {"chat_id": "-1001"}}});
+    t.post("/api/posts", &t.account.key, post.clone()).await;
+    postproxy::jobs::drain(&t.state).await.unwrap();
+    let renewed = tg.revoke(&bot);
+    t.post("/api/posts", &t.account.key, post).await;
+    postproxy::jobs::drain(&t.state).await.unwrap();
+    for token in [&bot, &renewed] {
+        secrets.push(token.split(':').nth(1).unwrap().to_string());
+    }
+    drop(tg); // unreachable: the connection error names the URL, never the token
+    t.post(
+        &connect,
+        &t.account.key,
+        json!({"platform": "telegram", "bot_token": renewed, "refresh_connection": true}),
+    )
+    .await;
+    for p in crate::helpers::oauth_platforms() {
         fake.set_expires_in(p.as_str(), 60);
     }
     // Connections (recording each invitation token and OAuth state), failures included.
-    for p in Platform::ALL {
+    for p in crate::helpers::oauth_platforms() {
         let path = invite(&t, &t.account.group_public_id, p.as_str(), false).await;
         secrets.push(path.rsplit('/').next().unwrap().to_string());
         fake.fail_token_exchange(p.as_str());

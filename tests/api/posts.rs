@@ -127,7 +127,7 @@ app_test!(refusals_name_every_problem, |t: TestApp| async move {
             vec![
                 "^Body is too long for X (300 characters",
                 "X takes at most 4",
-                "not on LinkedIn",
+                "not supported on LinkedIn",
             ],
         ),
         // An unknown value, and an unknown key, of a platform's parameters.

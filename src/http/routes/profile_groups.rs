@@ -7,17 +7,19 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::clock::now_ms;
-use crate::crypto;
 use crate::db::{invitations, profile_groups, profiles};
 use crate::domain::access::Caller;
 use crate::domain::connection::{self, INVITATION_TTL_MS};
 use crate::domain::field::{Field, Flag, Text};
+use crate::domain::platform::Platform;
 use crate::domain::profile_group::GroupName;
 use crate::error::{ApiError, ApiResult};
 use crate::http::body::{PathId, Payload};
 use crate::http::openapi::{BadRequestBody, ErrorBody, ValidationErrorBody};
 use crate::ids::Kind;
+use crate::platforms;
 use crate::state::AppState;
+use crate::{connect, crypto};
 
 /// A profile group as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -86,11 +88,11 @@ pub struct InitializeConnectionBody {
     #[serde(default)]
     #[schema(value_type = crate::domain::platform::Platform, required = true)]
     pub platform: Field<Text>,
-    /// Absolute http(s) URL the user returns to when the connection completes.
+    /// Absolute http(s) URL the user returns to when the connection completes. Required for
+    /// OAuth platforms unless `force_no_redirect`; Bluesky and Telegram connect without one.
     #[serde(default)]
     #[schema(
         value_type = String,
-        required = true,
         max_length = 2048,
         example = "https://myapp.com/oauth/callback",
         pattern = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#][^\s\x00-\x1f\x7f-\x9f]*)?$"
@@ -107,6 +109,20 @@ pub struct InitializeConnectionBody {
     #[serde(default)]
     #[schema(default = false, value_type = Option<RefreshFlag>)]
     pub force_no_redirect: Field<Flag>,
+    /// Telegram: the bot's token from @BotFather (`123456789:AA…`). Connects within the call.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub bot_token: Field<String>,
+}
+
+impl InitializeConnectionBody {
+    /// A credential field by its name in the platform's spec.
+    fn credential(&self, name: &str) -> Option<&Field<String>> {
+        match name {
+            "bot_token" => Some(&self.bot_token),
+            _ => None,
+        }
+    }
 }
 
 /// A flag's value: absent or null is false; a wrong value is named.
@@ -142,9 +158,28 @@ pub enum FlagText {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InitializeConnectionResponse {
-    /// Send the user here to connect the account. Valid for one hour, once.
-    pub url: String,
+    /// OAuth platforms: send the user here to connect the account. Valid for one hour, once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     pub success: bool,
+    /// Bluesky and Telegram: the profile, connected within this call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<ConnectedProfile>,
+    /// What to do before the first post (Telegram: make the bot an administrator of a chat).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<String>,
+}
+
+/// A profile connected with credentials.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectedProfile {
+    /// The profile's id.
+    pub id: String,
+    #[schema(value_type = crate::domain::platform::Platform)]
+    pub network: String,
+    pub name: String,
+    /// The account's handle on the platform (a Bluesky handle, a bot's username).
+    pub external_username: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -268,14 +303,15 @@ pub async fn delete(
     params(("id" = String, Path, description = "Profile group id")),
     request_body(content = InitializeConnectionBody, content_type = "application/json"),
     responses(
-        (status = 200, body = InitializeConnectionResponse, description = "The connection link"),
+        (status = 200, body = InitializeConnectionResponse, description = "The connection link (OAuth platforms), or the profile connected with the credentials given (Telegram)"),
         (status = 400, body = BadRequestBody, description = "Malformed body"),
         (status = 401, body = ErrorBody, description = "Invalid API key"),
         (status = 404, body = ErrorBody, description = "Not found"),
         (status = 413, body = ErrorBody, description = "Body over 1 MiB"),
         (status = 415, body = ErrorBody, description = "Unsupported content type"),
         (status = 422, body = ValidationErrorBody,
-         description = "Missing redirect_url (without force_no_redirect), Invalid redirect_url, Missing platform, Unsupported platform (with the platforms this server has), Platform not configured, Platform already connected, or refresh_connection / force_no_redirect not a boolean"),
+         description = "Missing redirect_url (without force_no_redirect), Invalid redirect_url, Missing platform, Unsupported platform (with the platforms this server has), Platform not configured, Platform already connected, refresh_connection / force_no_redirect not a boolean, a missing credential (Telegram's bot_token), or credentials the platform refused"),
+        (status = 502, body = ErrorBody, description = "The platform could not be reached to check the credentials (nothing was stored)"),
     ))]
 pub async fn initialize_connection(
     State(state): State<AppState>,
@@ -291,18 +327,61 @@ pub async fn initialize_connection(
         return Err(ApiError::NotFound);
     }
     // Text of any scalar; anything else reads as no platform at all.
-    let platform = match body.platform {
-        Field::Value(Text(t)) => Some(t),
+    let platform = match &body.platform {
+        Field::Value(Text(t)) => Some(t.clone()),
         _ => None,
     };
     // A non-string redirect_url can never be valid; keep it distinct from "missing".
-    let redirect_url = match body.redirect_url {
+    let redirect_url = match &body.redirect_url {
         Field::Missing | Field::Null => None,
-        Field::Value(s) => Some(s),
+        Field::Value(s) => Some(s.clone()),
         Field::Invalid(_) => Some("\u{0}".to_string()),
     };
-    let refresh = flag(body.refresh_connection, "refresh_connection")?;
-    let no_redirect = flag(body.force_no_redirect, "force_no_redirect")?;
+    let refresh = flag(body.refresh_connection.clone(), "refresh_connection")?;
+    let no_redirect = flag(body.force_no_redirect.clone(), "force_no_redirect")?;
+    // Bluesky and Telegram connect within this call, with the credentials given.
+    if let Some((p, spec)) = platform
+        .as_deref()
+        .and_then(Platform::parse)
+        .and_then(|p| platforms::network(p).spec().credentials().map(|c| (p, c)))
+    {
+        let mut given = Vec::new();
+        for field in spec.fields {
+            match body.credential(field.name) {
+                Some(Field::Value(v)) if !v.trim().is_empty() => given.push((field.name, v.trim().to_string())),
+                Some(Field::Invalid(_)) => {
+                    return Err(ApiError::Unprocessable(format!("{} must be a string", field.name)));
+                }
+                _ => {
+                    return Err(ApiError::Unprocessable(format!(
+                        "Missing {}: {}",
+                        field.name, field.what
+                    )));
+                }
+            }
+        }
+        if !refresh && profiles::group_has_platform(&state.db, caller.account_id, group_id, p).await? {
+            return Err(ApiError::Unprocessable("Platform already connected".into()));
+        }
+        let target = connect::SignInTarget {
+            account_id: caller.account_id,
+            profile_group_id: group_id,
+            platform: p,
+            refresh_connection: refresh,
+        };
+        let signed = connect::sign_in(&state, target, &platforms::Given { fields: &given }).await?;
+        return Ok(Json(InitializeConnectionResponse {
+            url: None,
+            success: true,
+            profile: Some(ConnectedProfile {
+                id: state.encode(Kind::Profile, signed.profile_id),
+                network: p.as_str().to_string(),
+                name: signed.name,
+                external_username: signed.username,
+            }),
+            next_step: signed.next_step,
+        }));
+    }
     let request = connection::validate(platform.as_deref(), redirect_url.as_deref(), refresh, no_redirect)
         .map_err(ApiError::Unprocessable)?;
     if state.providers.get(request.platform).is_none() {
@@ -331,7 +410,9 @@ pub async fn initialize_connection(
     .ok_or(ApiError::NotFound)?;
     tracing::info!(profile_group_id = group_id, platform = %request.platform, "connection invitation created");
     Ok(Json(InitializeConnectionResponse {
-        url: format!("{}/partner_connect/{}", state.public_url, token.plaintext),
+        url: Some(format!("{}/partner_connect/{}", state.public_url, token.plaintext)),
         success: true,
+        profile: None,
+        next_step: None,
     }))
 }

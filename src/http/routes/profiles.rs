@@ -202,6 +202,10 @@ pub async fn placements(
     PathId(id): PathId,
 ) -> ApiResult<Json<PlacementList>> {
     let row = find(&state, &caller, &id).await?;
+    // Chats a Telegram bot was just added to show at once; a failure leaves what is stored.
+    if let Err(e) = crate::jobs::placements::sync(&state, row.id).await {
+        tracing::warn!(profile_id = row.id, error = %e, "could not read new placements");
+    }
     let data = profiles::placements(&state.db, row.id)
         .await?
         .into_iter()

@@ -153,7 +153,7 @@ pub(super) fn fetched_image(r: &RecordedRequest, url: &str, types: &[&str]) -> R
 }
 
 /// Splits a multipart body (an empty list for anything else).
-pub(super) async fn multipart_parts(
+pub async fn multipart_parts(
     content_type: Option<&str>,
     body: axum::body::Bytes,
 ) -> Vec<(String, Option<String>, Vec<u8>)> {
@@ -173,7 +173,7 @@ pub(super) async fn multipart_parts(
 }
 
 /// The magic-number type of an image, as the platforms check uploads.
-pub(super) fn sniff_image(data: &[u8]) -> Option<&'static str> {
+pub fn sniff_image(data: &[u8]) -> Option<&'static str> {
     if data.starts_with(&[0xFF, 0xD8, 0xFF]) {
         Some("image/jpeg")
     } else if data.starts_with(&[0x89, b'P', b'N', b'G']) {
