@@ -447,3 +447,25 @@ mod tests {
         assert!(addrs.iter().all(|a| a.ip().is_loopback()) && !addrs.is_empty());
     }
 }
+
+/// A guarded client with its policy, for calls to hosts a user names rather than the operator
+/// (a Bluesky account's PDS from its DID document, a link's page for a link card).
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    client: reqwest::Client,
+    allow_private: bool,
+}
+
+impl Outbound {
+    pub fn new(client: reqwest::Client, allow_private: bool) -> Outbound {
+        Outbound { client, allow_private }
+    }
+
+    /// A request to `url`: refused before anything is sent when the URL is not http(s) or names
+    /// a private address itself (names are left to the guarded resolver).
+    pub fn request(&self, method: reqwest::Method, url: &str) -> Result<reqwest::RequestBuilder, Refusal> {
+        let parsed = Url::parse(url).map_err(|_| Refusal::NoHost)?;
+        check_url(&parsed, self.allow_private)?;
+        Ok(self.client.request(method, parsed).timeout(Duration::from_secs(30)))
+    }
+}

@@ -160,11 +160,12 @@ mod tests {
         assert_eq!(
             err(validate(Some("myspace"), Some("https://a.example/cb"), false, false)),
             "Unsupported platform: \"myspace\" is not a platform \
-             (available: facebook, instagram, tiktok, linkedin, youtube, twitter, threads, telegram)"
+             (available: facebook, instagram, tiktok, linkedin, youtube, twitter, threads, telegram, bluesky)"
         );
         assert!(
-            err(validate(Some("bluesky"), Some("https://a.example/cb"), false, false))
-                .starts_with("Unsupported platform: bluesky is not available on this server yet (available: facebook,")
+            err(validate(Some("pinterest"), Some("https://a.example/cb"), false, false)).starts_with(
+                "Unsupported platform: pinterest is not available on this server yet (available: facebook,"
+            )
         );
         let ok = validate(Some("instagram"), Some("https://a.example/cb?x=1"), true, false).unwrap();
         assert_eq!(ok.platform, Platform::Instagram);

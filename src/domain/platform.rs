@@ -13,10 +13,11 @@ pub enum Platform {
     Twitter,
     Threads,
     Telegram,
+    Bluesky,
 }
 
 impl Platform {
-    pub const ALL: [Platform; 8] = [
+    pub const ALL: [Platform; 9] = [
         Platform::Facebook,
         Platform::Instagram,
         Platform::Tiktok,
@@ -25,6 +26,7 @@ impl Platform {
         Platform::Twitter,
         Platform::Threads,
         Platform::Telegram,
+        Platform::Bluesky,
     ];
 
     /// The wire name (`"facebook"`, …), also what is stored in the database.
@@ -38,6 +40,7 @@ impl Platform {
             Platform::Twitter => "twitter",
             Platform::Threads => "threads",
             Platform::Telegram => "telegram",
+            Platform::Bluesky => "bluesky",
         }
     }
 
@@ -54,7 +57,7 @@ impl Platform {
 
 /// Platforms the official SDKs know that this server does not serve yet: refused by name, as
 /// "not available on this server yet", rather than as unknown.
-pub const NOT_YET: &[&str] = &["pinterest", "bluesky", "google_business", "whatsapp"];
+pub const NOT_YET: &[&str] = &["pinterest", "google_business", "whatsapp"];
 
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -296,6 +296,8 @@ pub struct PlatformParams {
     pub threads: Option<ThreadsParams>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telegram: Option<TelegramParams>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bluesky: Option<BlueskyParams>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
@@ -425,6 +427,41 @@ pub struct ThreadsParams {
     /// One topic tag (up to 50 characters, without `#`, `.` or `&`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic_tag: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BlueskyParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<PostFormat>,
+    /// Alternative text of the images, for screen readers: one text for all, or one per image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt_text: Option<AltText>,
+}
+
+/// Alternative text: one for every image, or a list in the images' order.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum AltText {
+    One(String),
+    Each(Vec<String>),
+}
+
+impl AltText {
+    /// The text of the `i`-th image.
+    pub fn of(&self, i: usize) -> &str {
+        match self {
+            AltText::One(s) => s,
+            AltText::Each(list) => list.get(i).map(String::as_str).unwrap_or_default(),
+        }
+    }
+
+    pub fn texts(&self) -> Vec<&str> {
+        match self {
+            AltText::One(s) => vec![s],
+            AltText::Each(list) => list.iter().map(String::as_str).collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
@@ -577,6 +614,7 @@ impl PlatformParams {
                 Some(p @ Platform::Twitter) => out.twitter = parse_one(p, v, errors),
                 Some(p @ Platform::Threads) => out.threads = parse_one(p, v, errors),
                 Some(p @ Platform::Telegram) => out.telegram = parse_one(p, v, errors),
+                Some(p @ Platform::Bluesky) => out.bluesky = parse_one(p, v, errors),
                 None if super::platform::NOT_YET.contains(&k.as_str()) => {
                     errors.push(format!("platforms.{k}: {k} is not available on this server yet"))
                 }
@@ -838,6 +876,11 @@ pub fn check(draft: &Draft<'_>, targets: &[TargetFacts]) -> Vec<String> {
             ));
         }
     }
+    if let Some(alt) = draft.params.bluesky.as_ref().and_then(|p| p.alt_text.as_ref())
+        && alt.texts().iter().any(|a| a.chars().count() > 2000)
+    {
+        errors.push("platforms.bluesky.alt_text is too long (maximum is 2000 characters)".into());
+    }
     if let Some(c) = draft.params.facebook.as_ref().and_then(|f| f.first_comment.as_deref())
         && c.chars().count() > 8000
     {
@@ -888,6 +931,7 @@ pub fn platform_label(p: Platform) -> &'static str {
         Platform::Twitter => "X",
         Platform::Threads => "Threads",
         Platform::Telegram => "Telegram",
+        Platform::Bluesky => "Bluesky",
     }
 }
 

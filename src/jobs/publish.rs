@@ -666,7 +666,7 @@ async fn open_account(
     known: Option<profiles::CredentialRow>,
 ) -> Result<Account, Failure> {
     let label = platform_label(platform);
-    let mut cfg = state.providers.get(platform).cloned().ok_or_else(|| {
+    let cfg = state.providers.get(platform).cloned().ok_or_else(|| {
         Failure::new(
             FailureKind::Transient,
             format!("{label} is not configured on this server"),
@@ -734,9 +734,6 @@ async fn open_account(
         .transpose()
         .map_err(|_| undecryptable())?
         .ok_or_else(|| Failure::new(FailureKind::TokenRejected, "No access token is stored for this profile"))?;
-    if let Some(endpoint) = row.endpoint.take() {
-        cfg.api_url = endpoint; // the account's own host (a Bluesky PDS)
-    }
     let placement = match (platform, placement) {
         (Platform::Facebook, Some(page)) => {
             // The chain query brings the Page's token along; otherwise ask (and learn whether
@@ -800,6 +797,8 @@ async fn open_account(
         poll: state.publish_poll,
         storage: state.media.storage.clone(),
         quotas: state.quotas.clone(),
+        outbound: state.media.fetcher.outbound(),
+        endpoint: row.endpoint,
     })
 }
 

@@ -94,7 +94,9 @@ async fn refresh_locked(state: &AppState, profile_id: i64) -> Result<(), JobErro
         // Nothing to renew with: the scheduler marks it expired when its time comes.
         return Ok(());
     }
+    let outbound = state.media.fetcher.outbound();
     let held = platforms::Held {
+        outbound: &outbound,
         access_token: &access,
         refresh_token: refresh.as_deref(),
         credential: credential.as_deref(),

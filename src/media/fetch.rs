@@ -364,6 +364,11 @@ impl Fetcher {
         Self::build(config, &[])
     }
 
+    /// The same guarded client and policy, for other calls to hosts users name.
+    pub fn outbound(&self) -> outbound::Outbound {
+        outbound::Outbound::new(self.client.clone(), self.config.allow_private)
+    }
+
     /// `pins` fix names to addresses ahead of the resolver; tests use one to stand in for a
     /// public host, since none can be reached from a test.
     fn build(config: FetchConfig, pins: &[(&str, SocketAddr)]) -> Result<Self, reqwest::Error> {

@@ -10,6 +10,7 @@
 //! Adding a plain OAuth platform: a `Platform` variant (`domain/platform.rs`), its parameters
 //! (`domain/post.rs`), a file here with its `SPEC` and `Network` impl, and its line in `network`.
 
+mod bluesky;
 mod facebook;
 mod instagram;
 mod linkedin;
@@ -209,6 +210,7 @@ pub fn network(p: Platform) -> &'static dyn Network {
         Platform::Twitter => &x::X,
         Platform::Threads => &threads::Threads,
         Platform::Telegram => &telegram::Telegram,
+        Platform::Bluesky => &bluesky::Bluesky,
     }
 }
 

@@ -214,6 +214,8 @@ pub struct Held<'a> {
     pub credential: Option<&'a str>,
     /// The account's own API host (a Bluesky PDS), when it has one.
     pub endpoint: Option<&'a str>,
+    /// The guarded client, for that host.
+    pub outbound: &'a crate::outbound::Outbound,
 }
 
 /// What the browser is sent to, plus the PKCE verifier to keep (if the platform uses PKCE).
@@ -522,11 +524,30 @@ mod tests {
             _ => None,
         });
         // Telegram needs no app: always there, at its default address unless overridden.
-        assert_eq!(p.configured(), vec![Platform::Twitter, Platform::Telegram]);
+        assert_eq!(
+            p.configured(),
+            vec![Platform::Twitter, Platform::Telegram, Platform::Bluesky]
+        );
         assert_eq!(p.get(Platform::Twitter).unwrap().api_url, "http://127.0.0.1:9");
         assert_eq!(p.get(Platform::Telegram).unwrap().api_url, "https://api.telegram.org");
         let tg = Providers::from_lookup(|k| (k == "POSTPROXY_TELEGRAM_API_URL").then(|| "http://127.0.0.1:8/".into()));
         assert_eq!(tg.get(Platform::Telegram).unwrap().api_url, "http://127.0.0.1:8");
+        // Bluesky's service and directory, by the names its spec gives them.
+        let bsky = Providers::from_lookup(|k| match k {
+            "POSTPROXY_BLUESKY_SERVICE_URL" => Some("http://127.0.0.1:7/".into()),
+            "POSTPROXY_BLUESKY_PLC_URL" => Some("http://127.0.0.1:6".into()),
+            _ => None,
+        });
+        let b = bsky.get(Platform::Bluesky).unwrap();
+        assert_eq!(
+            (b.api_url.as_str(), b.url("PLC_URL")),
+            ("http://127.0.0.1:7", "http://127.0.0.1:6")
+        );
+        let default = p.get(Platform::Bluesky).unwrap();
+        assert_eq!(
+            (default.api_url.as_str(), default.url("PLC_URL")),
+            ("https://bsky.social", "https://plc.directory")
+        );
         assert!(!format!("{:?}", p.get(Platform::Twitter).unwrap()).contains("\"b\""));
     }
 

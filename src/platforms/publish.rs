@@ -34,6 +34,10 @@ pub struct Account {
     pub storage: crate::media::Storage,
     /// Publishing quotas read from the platform (Instagram, Threads), shared by the process.
     pub quotas: std::sync::Arc<super::quota::Quotas>,
+    /// The guarded client, for hosts the user names (a link card's page, a Bluesky PDS).
+    pub outbound: crate::outbound::Outbound,
+    /// The account's own API host (a Bluesky PDS), named by its identity rather than the operator.
+    pub endpoint: Option<String>,
 }
 
 pub struct Placement {

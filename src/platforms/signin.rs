@@ -7,6 +7,8 @@ use super::{Identity, PlacementInfo, TokenSet};
 /// The credentials given to `initialize_connection`, by field name (each checked non-blank).
 pub struct Given<'a> {
     pub fields: &'a [(&'static str, String)],
+    /// The guarded client, for hosts the user's identity names (a Bluesky PDS).
+    pub outbound: &'a crate::outbound::Outbound,
 }
 
 impl Given<'_> {

@@ -116,7 +116,7 @@ app_test!(
         let msg = r.body["error"].as_str().unwrap();
         assert_eq!(
             msg,
-            "Unsupported platform: \"myspace\" is not a platform (available: facebook, instagram, tiktok, linkedin, youtube, twitter, threads, telegram)"
+            "Unsupported platform: \"myspace\" is not a platform (available: facebook, instagram, tiktok, linkedin, youtube, twitter, threads, telegram, bluesky)"
         );
         assert_eq!(r.body["errors"], json!([msg]));
         let r = initialize(

@@ -141,6 +141,16 @@ impl Builder {
         self
     }
 
+    /// Bluesky's service, PLC directory and PDS are this fake.
+    pub fn bluesky(mut self, fake: &crate::fake_bluesky::FakeBluesky) -> Builder {
+        self.providers.insert(credentials_config(
+            Platform::Bluesky,
+            fake.service_url(),
+            vec![("PLC_URL", fake.plc_url())],
+        ));
+        self
+    }
+
     pub fn providers(mut self, providers: Providers) -> Builder {
         self.providers = providers;
         self

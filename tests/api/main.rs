@@ -5,10 +5,12 @@
 mod helpers;
 
 mod auth;
+mod bluesky;
 mod browser;
 mod cli;
 mod clients;
 mod connect;
+mod fake_bluesky;
 mod fake_provider;
 mod fake_telegram;
 mod http;

@@ -681,7 +681,7 @@ app_test!(
                                  "twitter": {"poll_options": ["a", "b"]},
                                  "linkedin": {"format": "reel"},
                                  "threads": {"topic_tag": "rust", "alt_text": "A cat"},
-                                 "bluesky": {}}}),
+                                 "pinterest": {}}}),
             )
             .await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
@@ -690,9 +690,9 @@ app_test!(
         assert_eq!(
             errors,
             [
-                "platforms.bluesky: bluesky is not available on this server yet",
                 "platforms.instagram.foo is not one of Instagram's parameters (known: format, first_comment, alt_text, collaborators)",
                 "platforms.linkedin.format \"reel\" is not available (allowed: post)",
+                "platforms.pinterest: pinterest is not available on this server yet",
                 "platforms.twitter.poll_options polls are not available on this server yet",
             ]
         );

@@ -128,6 +128,57 @@ async fn python_sdk_posts() {
     }
 }
 
+/// Bluesky and Telegram connected through the Python SDK's `connect_bluesky` and
+/// `connect_telegram` (no OAuth app), then posts to both, published by the job worker to the
+/// fake PDS and the fake Bot API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Python and the postproxy-sdk from PyPI; run by .ci/run with --include-ignored"]
+async fn python_sdk_connects_bluesky_and_telegram() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf();
+    let python = install(&root, "tests/sdk/venv.sh").await;
+
+    for backend in backends() {
+        let fake = FakeProvider::start().await;
+        let bsky = crate::fake_bluesky::FakeBluesky::start().await;
+        let tg = crate::fake_telegram::FakeTelegram::start().await;
+        let t = TestApp::builder(backend)
+            .fake(&fake)
+            .bluesky(&bsky)
+            .telegram(&tg)
+            .listening()
+            .spawn()
+            .await;
+        bsky.add_account("sdk.test", "SDK", "sdkp-assw-ord1-2345");
+        let bot = tg.add_bot("SDK Bot", "sdk_bot");
+        tg.set_member(
+            &bot,
+            -100_123,
+            "SDK Channel",
+            Some("sdkchannel"),
+            "channel",
+            "administrator",
+        );
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let worker = postproxy::jobs::spawn(t.state.clone(), shutdown.clone());
+
+        let mut cmd = Command::new(&python);
+        cmd.arg("tests/sdk/python_sdk_connect_test.py")
+            .current_dir(&root)
+            .env("POSTPROXY_BASE_URL", &t.base)
+            .env("POSTPROXY_API_KEY", &t.account.key)
+            .env("POSTPROXY_GROUP_ID", &t.account.group_public_id)
+            .env("BLUESKY_HANDLE", "sdk.test")
+            .env("BLUESKY_APP_PASSWORD", "sdkp-assw-ord1-2345")
+            .env("TELEGRAM_BOT_TOKEN", &bot)
+            .env("TELEGRAM_CHAT_ID", "-100123");
+        run_checks(cmd, "python SDK Bluesky and Telegram test", backend).await;
+        shutdown.cancel();
+        worker.await.expect("worker");
+        assert_eq!(bsky.records().len(), 2, "a post and its reply, once each");
+        assert_eq!(tg.messages().len(), 1);
+    }
+}
+
 /// Profile groups, profiles and posts through the official Node SDK, with the job worker
 /// publishing to the fake platforms in the background.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

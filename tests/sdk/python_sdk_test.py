@@ -121,7 +121,7 @@ async def main() -> int:
                 ValidationError,
                 422,
                 'Unsupported platform: "myspace" is not a platform '
-                "(available: facebook, instagram, tiktok, linkedin, youtube, twitter, threads)",
+                "(available: facebook, instagram, tiktok, linkedin, youtube, twitter, threads, telegram, bluesky)",
             ):
                 await client.profile_groups.initialize_connection(
                     g.id, "myspace", redirect_url=REDIRECT_URL  # type: ignore[arg-type]

@@ -113,6 +113,15 @@ pub struct InitializeConnectionBody {
     #[serde(default)]
     #[schema(value_type = Option<String>)]
     pub bot_token: Field<String>,
+    /// Bluesky: the account's handle (`name.bsky.social`), DID or email. Connects within the call.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub identifier: Field<String>,
+    /// Bluesky: an app password (`xxxx-xxxx-xxxx-xxxx`, Settings → Privacy and security → App
+    /// passwords), kept encrypted to sign in again when the session runs out.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub app_password: Field<String>,
 }
 
 impl InitializeConnectionBody {
@@ -120,6 +129,8 @@ impl InitializeConnectionBody {
     fn credential(&self, name: &str) -> Option<&Field<String>> {
         match name {
             "bot_token" => Some(&self.bot_token),
+            "identifier" => Some(&self.identifier),
+            "app_password" => Some(&self.app_password),
             _ => None,
         }
     }
@@ -303,14 +314,14 @@ pub async fn delete(
     params(("id" = String, Path, description = "Profile group id")),
     request_body(content = InitializeConnectionBody, content_type = "application/json"),
     responses(
-        (status = 200, body = InitializeConnectionResponse, description = "The connection link (OAuth platforms), or the profile connected with the credentials given (Telegram)"),
+        (status = 200, body = InitializeConnectionResponse, description = "The connection link (OAuth platforms), or the profile connected with the credentials given (Bluesky, Telegram)"),
         (status = 400, body = BadRequestBody, description = "Malformed body"),
         (status = 401, body = ErrorBody, description = "Invalid API key"),
         (status = 404, body = ErrorBody, description = "Not found"),
         (status = 413, body = ErrorBody, description = "Body over 1 MiB"),
         (status = 415, body = ErrorBody, description = "Unsupported content type"),
         (status = 422, body = ValidationErrorBody,
-         description = "Missing redirect_url (without force_no_redirect), Invalid redirect_url, Missing platform, Unsupported platform (with the platforms this server has), Platform not configured, Platform already connected, refresh_connection / force_no_redirect not a boolean, a missing credential (Telegram's bot_token), or credentials the platform refused"),
+         description = "Missing redirect_url (without force_no_redirect), Invalid redirect_url, Missing platform, Unsupported platform (with the platforms this server has), Platform not configured, Platform already connected, refresh_connection / force_no_redirect not a boolean, a missing credential (Bluesky's identifier or app_password, Telegram's bot_token), or credentials the platform refused (a wrong password, an unknown handle)"),
         (status = 502, body = ErrorBody, description = "The platform could not be reached to check the credentials (nothing was stored)"),
     ))]
 pub async fn initialize_connection(
@@ -369,7 +380,12 @@ pub async fn initialize_connection(
             platform: p,
             refresh_connection: refresh,
         };
-        let signed = connect::sign_in(&state, target, &platforms::Given { fields: &given }).await?;
+        let outbound = state.media.fetcher.outbound();
+        let given = platforms::Given {
+            fields: &given,
+            outbound: &outbound,
+        };
+        let signed = connect::sign_in(&state, target, &given).await?;
         return Ok(Json(InitializeConnectionResponse {
             url: None,
             success: true,
