@@ -952,8 +952,28 @@ pub fn parse_instant(s: &str) -> Option<i64> {
 /// platform's published limits. `None` when it can; otherwise the reason, in plain words.
 pub fn media_refusal(platform: Platform, rules: &Rules, kind: &str, content_type: &str, size: u64) -> Option<String> {
     let label = platform_label(platform);
+    let size_text = |n: u64| {
+        if n.is_multiple_of(super::rules::MB) {
+            format!("{} MB", n / super::rules::MB)
+        } else {
+            format!("{:.1} MB", n as f64 / super::rules::MB as f64)
+        }
+    };
     if kind == "video" {
-        return None; // stored now, checked and published by the video publishers
+        if rules.max_video_bytes == 0 {
+            return None; // stored now; publishing says video is not available there yet
+        }
+        if !rules.video_types.contains(&content_type) {
+            return Some(format!("{label} does not take videos of type {content_type}"));
+        }
+        if size > rules.max_video_bytes {
+            return Some(format!(
+                "{label} accepts videos up to {}; this one is {}",
+                size_text(rules.max_video_bytes),
+                size_text(size)
+            ));
+        }
+        return None;
     }
     if rules.video_only {
         return Some(format!("{label} takes videos only"));
@@ -968,9 +988,9 @@ pub fn media_refusal(platform: Platform, rules: &Rules, kind: &str, content_type
     }
     if size > max {
         return Some(format!(
-            "{label} accepts images up to {} MB; this one is {:.1} MB",
-            max / super::rules::MB,
-            size as f64 / super::rules::MB as f64
+            "{label} accepts images up to {}; this one is {}",
+            size_text(max),
+            size_text(size)
         ));
     }
     None

@@ -28,6 +28,10 @@ pub struct Rules {
     /// The image types the platform takes (sniffed content types), and the largest image.
     pub image_types: &'static [&'static str],
     pub max_image_bytes: u64,
+    /// The video types this server publishes there, and the largest video; none yet where
+    /// empty (such videos are stored, then fail with a note saying so).
+    pub video_types: &'static [&'static str],
+    pub max_video_bytes: u64,
     /// The platform takes videos only (YouTube).
     pub video_only: bool,
     /// A post needs at least one medium (Instagram, TikTok).

@@ -39,6 +39,8 @@ pub const SPEC: Spec = Spec {
         max_images: 10,
         image_types: &["image/jpeg"],
         max_image_bytes: 8 * MB,
+        video_types: &[],
+        max_video_bytes: 0,
         video_only: false,
         needs_media: true,
         needs_text_or_media: false,

@@ -283,7 +283,7 @@ pub async fn revoke(http: &reqwest::Client, cfg: &ProviderConfig, access_token: 
 
 /// Publishes one item (the post or a thread part) on the account's platform.
 pub async fn publish(account: &Account, item: &Item<'_>, guard: &dyn SendGuard) -> Result<Published, Failure> {
-    if item.media.iter().any(publish::MediaFile::is_video) {
+    if item.media.iter().any(publish::MediaFile::is_video) && rules(account.platform).max_video_bytes == 0 {
         return Err(not_yet(account.platform, "videos"));
     }
     network(account.platform).publish(account, item, guard).await

@@ -322,6 +322,25 @@ pub fn excerpt(s: &str) -> String {
     }
 }
 
+/// A stored file as a request body, streamed from storage (videos are large).
+pub async fn file_body(
+    platform: Platform,
+    storage: &crate::media::Storage,
+    file: &MediaFile,
+) -> Result<(u64, reqwest::Body), Failure> {
+    use futures::TryStreamExt;
+    let (size, stream) = storage.get_stream(&file.key).await.map_err(|e| {
+        Failure::new(
+            FailureKind::Transient,
+            format!(
+                "The stored file for {} could not be read: {e}",
+                crate::domain::post::platform_label(platform)
+            ),
+        )
+    })?;
+    Ok((size, reqwest::Body::wrap_stream(stream.map_err(std::io::Error::other))))
+}
+
 /// The whole stored file, for platforms the server pushes images to (images are small; videos
 /// stream in chunks instead).
 pub async fn read_file(

@@ -42,6 +42,8 @@ pub const SPEC: Spec = Spec {
         max_images: 10,
         image_types: &["image/jpeg", "image/png", "image/webp"],
         max_image_bytes: 10 * MB,
+        video_types: &["video/mp4"],
+        max_video_bytes: 50 * MB,
         video_only: false,
         needs_media: false,
         needs_text_or_media: true,
@@ -181,8 +183,9 @@ impl Network for Telegram {
         Ok(changes)
     }
 
-    /// `sendMessage`, `sendPhoto` or `sendMediaGroup` (2–10 images, the caption on the first),
-    /// images pushed as multipart uploads so the server need not be reachable from Telegram.
+    /// `sendMessage`, `sendPhoto`, `sendVideo` or `sendMediaGroup` (2–10 images, the caption on
+    /// the first), files pushed as multipart uploads so the server need not be reachable from
+    /// Telegram.
     async fn publish(&self, account: &Account, item: &Item<'_>, guard: &dyn SendGuard) -> Result<Published, Failure> {
         let chat = account.placement.as_ref().ok_or_else(|| {
             Failure::new(FailureKind::Refused, "No chat to post to")
@@ -209,6 +212,28 @@ impl Network for Telegram {
                     .http
                     .post(method_url(api, &account.token, "sendMessage"))
                     .json(&body)
+            }
+            [file] if file.is_video() => {
+                // Streamed from storage: up to 50 MB through the Bot API.
+                let (size, body) = publish::file_body(Platform::Telegram, &account.storage, file).await?;
+                let part = reqwest::multipart::Part::stream_with_length(body, size)
+                    .file_name("video.mp4")
+                    .mime_str(&file.content_type)
+                    .map_err(|_| {
+                        Failure::new(
+                            FailureKind::Refused,
+                            format!("Telegram cannot take a file of type {}", file.content_type),
+                        )
+                    })?;
+                let mut form = reqwest::multipart::Form::new()
+                    .text("chat_id", chat.id.clone())
+                    .text("supports_streaming", "true")
+                    .part("video", part);
+                form = caption_fields(form, item.text, parse_mode, silent);
+                account
+                    .http
+                    .post(method_url(api, &account.token, "sendVideo"))
+                    .multipart(form)
             }
             [file] => {
                 let mut form = reqwest::multipart::Form::new()

@@ -35,6 +35,8 @@ pub const SPEC: Spec = Spec {
         max_images: 20,
         image_types: &["image/jpeg", "image/png"],
         max_image_bytes: 8 * MB,
+        video_types: &[],
+        max_video_bytes: 0,
         video_only: false,
         needs_media: false,
         needs_text_or_media: true,

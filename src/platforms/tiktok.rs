@@ -33,6 +33,8 @@ pub const SPEC: Spec = Spec {
         max_images: 35,
         image_types: &["image/jpeg", "image/webp"],
         max_image_bytes: 20 * MB,
+        video_types: &[],
+        max_video_bytes: 0,
         video_only: false,
         needs_media: true,
         needs_text_or_media: false,

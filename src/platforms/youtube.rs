@@ -41,6 +41,8 @@ pub const SPEC: Spec = Spec {
         max_images: 1,
         image_types: &[],
         max_image_bytes: 0,
+        video_types: &[],
+        max_video_bytes: 0,
         video_only: true,
         needs_media: false,
         needs_text_or_media: false,

@@ -432,3 +432,30 @@ async fn a_lost_answer_is_looked_up_by_its_record_key_and_rate_limits_are_waited
         assert_eq!(bsky.records().len(), 2);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_video_is_a_blob_in_a_video_embed() {
+    for backend in backends() {
+        let (t, bsky, _fake) = app(backend).await;
+        alice(&t, &bsky).await;
+        let clip = format!("{}/pages/clip.mp4", bsky.service_url());
+        let id = create(
+            &t,
+            json!({"post": {"body": "A clip"}, "profiles": ["bluesky"], "media": [clip],
+                   "platforms": {"bluesky": {"alt_text": "Waves on a beach"}}}),
+        )
+        .await;
+        settle(&t).await;
+        let post = get(&t, &id).await;
+        assert_eq!(post["platforms"][0]["status"], "published", "{post}");
+        let embed = bsky.records()[0].value["embed"].clone();
+        assert_eq!(embed["$type"], "app.bsky.embed.video");
+        assert_eq!(embed["alt"], "Waves on a beach");
+        let cid = embed["video"]["ref"]["$link"].as_str().unwrap();
+        let blob = bsky.blobs().into_iter().find(|b| b.cid == cid).unwrap();
+        assert_eq!(
+            (blob.mime.as_str(), blob.bytes.as_slice()),
+            ("video/mp4", crate::fake_telegram::MP4)
+        );
+    }
+}

@@ -21,6 +21,16 @@ use tokio::task::JoinHandle;
 
 use crate::fake_provider::{JPEG, multipart_parts, sniff_image};
 
+/// A minimal MP4 (an `ftyp` box and an empty `mdat`), served at `{base}/files/clip.mp4`.
+pub const MP4: &[u8] = &[
+    0, 0, 0, 0x18, b'f', b't', b'y', b'p', b'i', b's', b'o', b'm', 0, 0, 2, 0, b'i', b's', b'o', b'm', b'm', b'p',
+    b'4', b'1', 0, 0, 0, 8, b'm', b'd', b'a', b't',
+];
+
+pub fn is_mp4(b: &[u8]) -> bool {
+    b.len() >= 12 && &b[4..8] == b"ftyp"
+}
+
 #[derive(Debug, Clone)]
 pub struct Bot {
     pub token: String,
@@ -54,6 +64,8 @@ pub struct Message {
     pub link_preview_disabled: bool,
     /// The uploaded photo's bytes.
     pub photo: Option<Vec<u8>>,
+    /// The uploaded video's bytes.
+    pub video: Option<Vec<u8>>,
     /// The album's first message id, for the messages of a `sendMediaGroup`.
     pub album: Option<i64>,
     pub deleted: bool,
@@ -111,6 +123,11 @@ impl FakeTelegram {
     /// A JPEG this fake serves, for posts' media.
     pub fn photo_url(&self) -> String {
         format!("{}/files/photo.jpg", self.base)
+    }
+
+    /// An MP4 this fake serves.
+    pub fn video_url(&self) -> String {
+        format!("{}/files/clip.mp4", self.base)
     }
 
     /// Creates a bot as @BotFather would; its token.
@@ -287,6 +304,9 @@ async fn serve(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, headers: Header
     if path == "/files/photo.jpg" {
         return ([(header::CONTENT_TYPE, "image/jpeg")], JPEG).into_response();
     }
+    if path == "/files/clip.mp4" {
+        return ([(header::CONTENT_TYPE, "video/mp4")], MP4).into_response();
+    }
     let mut segs = path.trim_start_matches('/').splitn(2, '/');
     let (Some(bot_seg), Some(method)) = (segs.next(), segs.next()) else {
         return err(404, "Not Found");
@@ -300,7 +320,7 @@ async fn serve(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, headers: Header
     let Some(bot) = s.bots.iter().find(|b| b.token == token && !b.revoked).cloned() else {
         return err(401, "Unauthorized");
     };
-    let sends = matches!(method, "sendMessage" | "sendPhoto" | "sendMediaGroup");
+    let sends = matches!(method, "sendMessage" | "sendPhoto" | "sendVideo" | "sendMediaGroup");
     if sends && !s.rate_limited.is_empty() {
         let after = s.rate_limited.remove(0);
         return answer(
@@ -328,7 +348,7 @@ async fn serve(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, headers: Header
             let result: Vec<Value> = list.iter().take(limit).map(|(_, u)| u.clone()).collect();
             ok(Value::Array(result))
         }
-        "sendMessage" | "sendPhoto" | "sendMediaGroup" => {
+        "sendMessage" | "sendPhoto" | "sendVideo" | "sendMediaGroup" => {
             let Some(chat_id) = text(&p, "chat_id").and_then(|c| c.parse::<i64>().ok()) else {
                 return err(400, "Bad Request: chat_id is empty");
             };
@@ -366,7 +386,17 @@ async fn serve(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, headers: Header
                     if t.chars().count() > 4096 {
                         return err(400, "Bad Request: message is too long");
                     }
-                    sent.push((t, parse_mode.clone(), None));
+                    sent.push((t, parse_mode.clone(), None, None));
+                }
+                "sendVideo" => {
+                    let caption = text(&p, "caption").unwrap_or_default();
+                    if caption.chars().count() > 1024 {
+                        return err(400, "Bad Request: message caption is too long");
+                    }
+                    let Some(video) = files.get("video").filter(|b| is_mp4(b)) else {
+                        return err(400, "Bad Request: wrong type of the web page content");
+                    };
+                    sent.push((caption, parse_mode.clone(), None, Some(video.clone())));
                 }
                 "sendPhoto" => {
                     let caption = text(&p, "caption").unwrap_or_default();
@@ -376,7 +406,7 @@ async fn serve(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, headers: Header
                     let Some(photo) = files.get("photo").filter(|b| sniff_image(b).is_some()) else {
                         return err(400, "Bad Request: IMAGE_PROCESS_FAILED");
                     };
-                    sent.push((caption, parse_mode.clone(), Some(photo.clone())));
+                    sent.push((caption, parse_mode.clone(), Some(photo.clone()), None));
                 }
                 _ => {
                     let media: Vec<Value> = text(&p, "media")
@@ -397,20 +427,30 @@ async fn serve(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, headers: Header
                         if caption.chars().count() > 1024 {
                             return err(400, "Bad Request: message caption is too long");
                         }
-                        sent.push((caption, m["parse_mode"].as_str().map(String::from), Some(photo.clone())));
+                        sent.push((
+                            caption,
+                            m["parse_mode"].as_str().map(String::from),
+                            Some(photo.clone()),
+                            None,
+                        ));
                     }
                 }
             }
             let album = method == "sendMediaGroup";
             let mut results = Vec::new();
             let mut first = None;
-            for (t, mode, photo) in sent {
+            for (t, mode, photo, video) in sent {
                 let next = s.next_message_id.entry(chat_id).or_insert(100);
                 *next += 1;
                 let message_id = *next;
                 let first_id = *first.get_or_insert(message_id);
                 let mut msg = json!({"message_id": message_id, "date": 1_700_000_000, "chat": chat_json(&chat)});
-                if photo.is_some() {
+                if video.is_some() {
+                    msg["video"] = json!({"file_id": format!("V{message_id}"), "file_unique_id": format!("W{message_id}"), "width": 1, "height": 1, "duration": 1});
+                    if !t.is_empty() {
+                        msg["caption"] = json!(t);
+                    }
+                } else if photo.is_some() {
                     msg["photo"] = json!([{"file_id": format!("F{message_id}"), "file_unique_id": format!("U{message_id}"), "width": 1, "height": 1}]);
                     if !t.is_empty() {
                         msg["caption"] = json!(t);
@@ -431,6 +471,7 @@ async fn serve(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, headers: Header
                     disable_notification: silent,
                     link_preview_disabled: no_preview,
                     photo,
+                    video,
                     album: album.then_some(first_id),
                     deleted: false,
                 });

@@ -402,3 +402,32 @@ async fn a_chat_the_bot_left_is_refused_with_what_to_do() {
         assert!(tg.messages().is_empty());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_video_goes_out_with_send_video() {
+    for backend in backends() {
+        let (t, tg, _fake) = app(backend).await;
+        connected_bot(&t, &tg).await;
+        let id = create(
+            &t,
+            json!({"post": {"body": "Watch"}, "profiles": ["telegram"], "media": [tg.video_url()],
+                   "platforms": {"telegram": {"chat_id": CHANNEL.to_string()}}}),
+        )
+        .await;
+        for _ in 0..3 {
+            drain(&t).await;
+            time_passes(&t).await;
+        }
+        let post = get(&t, &id).await;
+        assert_eq!(post["platforms"][0]["status"], "published", "{post}");
+        let msgs = tg.messages();
+        assert_eq!(msgs.len(), 1);
+        assert_eq!(msgs[0].video.as_deref(), Some(crate::fake_telegram::MP4));
+        assert_eq!(msgs[0].text, "Watch");
+        let (method, params) = tg.calls().into_iter().find(|(m, _)| m == "sendVideo").unwrap();
+        assert_eq!(
+            (method.as_str(), params["supports_streaming"].as_str()),
+            ("sendVideo", Some("true"))
+        );
+    }
+}
