@@ -154,6 +154,14 @@ async fn wrong_passwords_and_unknown_handles_are_422s_that_store_nothing() {
             "{}",
             r.text
         );
+        // A credential of the wrong type is refused whatever the platform.
+        let r = connect(
+            &t,
+            json!({"platform": "facebook", "redirect_url": "https://a.example/cb", "identifier": {}}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(r.body["error"], "identifier must be a string");
         assert_eq!(t.count("SELECT COUNT(*) FROM profiles").await, 0);
     }
 }

@@ -173,6 +173,10 @@ export POSTPROXY_LINKEDIN_API_URL="$FAKE/linkedin/api"
 export POSTPROXY_TWITTER_AUTHORIZE_URL="$FAKE/x/authorize"
 export POSTPROXY_TWITTER_TOKEN_URL="$FAKE/x/token"
 export POSTPROXY_TWITTER_API_URL="$FAKE/x/api"
+# Bluesky and Telegram connect within initialize_connection, so the fuzzer's bodies reach them:
+# the fake refuses every one (a 422 naming the refusal), and nothing leaves the machine.
+export POSTPROXY_BLUESKY_SERVICE_URL="$FAKE/bluesky" POSTPROXY_BLUESKY_PLC_URL="$FAKE/plc"
+export POSTPROXY_TELEGRAM_API_URL="$FAKE/telegram"
 export POSTPROXY_RATE_LIMIT_PER_MINUTE=0
 
 # --- server ------------------------------------------------------------------------------

@@ -350,6 +350,12 @@ pub async fn initialize_connection(
     };
     let refresh = flag(body.refresh_connection.clone(), "refresh_connection")?;
     let no_redirect = flag(body.force_no_redirect.clone(), "force_no_redirect")?;
+    // A credential of the wrong type is refused whatever the platform, like the flags.
+    for name in ["identifier", "app_password", "bot_token"] {
+        if let Some(Field::Invalid(_)) = body.credential(name) {
+            return Err(ApiError::Unprocessable(format!("{name} must be a string")));
+        }
+    }
     // Bluesky and Telegram connect within this call, with the credentials given.
     if let Some((p, spec)) = platform
         .as_deref()
@@ -360,9 +366,6 @@ pub async fn initialize_connection(
         for field in spec.fields {
             match body.credential(field.name) {
                 Some(Field::Value(v)) if !v.trim().is_empty() => given.push((field.name, v.trim().to_string())),
-                Some(Field::Invalid(_)) => {
-                    return Err(ApiError::Unprocessable(format!("{} must be a string", field.name)));
-                }
                 _ => {
                     return Err(ApiError::Unprocessable(format!(
                         "Missing {}: {}",
