@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use crate::db::profiles::{Connected, NewPlacement};
+use crate::db::profiles::{Connected, CredentialRow, NewPlacement};
 use crate::domain::connection::expiry;
 use crate::domain::platform::Platform;
 use crate::platforms::{Identity, TokenSet};
@@ -75,6 +75,27 @@ impl ProfileKey<'_> {
     pub fn open_placement(&self, sealer: &Sealer, placement_id: &str, sealed: &[u8]) -> Result<String, OpenError> {
         sealer.open_str(sealed, &self.placement_aad(placement_id))
     }
+}
+
+impl<'a> ProfileKey<'a> {
+    pub fn of(row: &'a CredentialRow) -> ProfileKey<'a> {
+        ProfileKey {
+            account_id: row.account_id,
+            platform: row.platform,
+            external_id: &row.external_id,
+        }
+    }
+}
+
+/// One sealed column of a loaded profile, opened (`None`: nothing is stored there).
+pub fn open_column(sealer: &Sealer, row: &CredentialRow, column: Column) -> Result<Option<String>, OpenError> {
+    let sealed = match column {
+        Column::AccessToken => &row.access_token_enc,
+        Column::RefreshToken => &row.refresh_token_enc,
+        Column::Credential => &row.credential_enc,
+    };
+    let key = ProfileKey::of(row);
+    sealed.as_ref().map(|s| key.open(sealer, column, s)).transpose()
 }
 
 fn verifier_aad(invitation_id: i64) -> String {

@@ -5,7 +5,7 @@
 use super::JobError;
 use super::job::Job;
 use crate::clock::now_ms;
-use crate::credentials::{Column, ProfileKey};
+use crate::credentials::{self, Column};
 use crate::db::jobs::JobRow;
 use crate::db::profiles::{self, NewPlacement};
 use crate::domain::connection::ProfileStatus;
@@ -48,16 +48,7 @@ pub async fn sync(state: &AppState, profile_id: i64) -> Result<(), JobError> {
     let Some(cfg) = state.providers.get(platform) else {
         return Ok(());
     };
-    let key = ProfileKey {
-        account_id: row.account_id,
-        platform,
-        external_id: &row.external_id,
-    };
-    let token = row
-        .access_token_enc
-        .as_ref()
-        .map(|enc| key.open(&state.sealer, Column::AccessToken, enc))
-        .transpose()
+    let token = credentials::open_column(&state.sealer, &row, Column::AccessToken)
         .map_err(|_| {
             JobError::Permanent("stored credentials cannot be decrypted (wrong POSTPROXY_SECRET_KEY?)".into())
         })?

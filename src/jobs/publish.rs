@@ -16,7 +16,7 @@ use std::pin::Pin;
 use super::job::{Job, enqueue_alone};
 use super::{JobError, refresh};
 use crate::clock::now_ms;
-use crate::credentials::{Column, ProfileKey};
+use crate::credentials::{self, Column, ProfileKey};
 use crate::db::jobs::JobRow;
 use crate::db::posts::{self as store, ChainItem, Failed};
 use crate::db::{Db, profiles};
@@ -722,16 +722,7 @@ async fn open_account(
         Failure::new(FailureKind::Refused, "The stored credentials cannot be decrypted")
             .note("POSTPROXY_SECRET_KEY differs from the key the profile was connected with; restore it or reconnect.")
     };
-    let key = ProfileKey {
-        account_id: row.account_id,
-        platform,
-        external_id: &row.external_id,
-    };
-    let token = row
-        .access_token_enc
-        .as_ref()
-        .map(|enc| key.open(&state.sealer, Column::AccessToken, enc))
-        .transpose()
+    let token = credentials::open_column(&state.sealer, &row, Column::AccessToken)
         .map_err(|_| undecryptable())?
         .ok_or_else(|| Failure::new(FailureKind::TokenRejected, "No access token is stored for this profile"))?;
     let placement = match (platform, placement) {
@@ -753,7 +744,7 @@ async fn open_account(
                 .note("Reconnect the profile, or choose another page_id.")
             })?;
             let token = enc
-                .map(|e| key.open_placement(&state.sealer, page, &e))
+                .map(|e| ProfileKey::of(&row).open_placement(&state.sealer, page, &e))
                 .transpose()
                 .map_err(|_| undecryptable())?;
             Some(Placement {

@@ -3,7 +3,7 @@
 use super::JobError;
 use super::job::Job;
 use crate::clock::now_ms;
-use crate::credentials::{Column, ProfileKey};
+use crate::credentials::{self, Column, ProfileKey};
 use crate::db::jobs::JobRow;
 use crate::db::profiles;
 use crate::domain::connection::{ProfileStatus, expiry};
@@ -72,23 +72,15 @@ async fn refresh_locked(state: &AppState, profile_id: i64) -> Result<(), JobErro
         .providers
         .get(platform)
         .ok_or_else(|| JobError::Retry(format!("{platform} is not configured; cannot refresh")))?;
-    let key = ProfileKey {
-        account_id: row.account_id,
-        platform,
-        external_id: &row.external_id,
+    let key = ProfileKey::of(&row);
+    let open = |column: Column| -> Result<Option<String>, JobError> {
+        credentials::open_column(&state.sealer, &row, column).map_err(|_| {
+            JobError::Permanent("stored credentials cannot be decrypted (wrong POSTPROXY_SECRET_KEY?)".into())
+        })
     };
-    let open = |enc: &Option<Vec<u8>>, column: Column| -> Result<Option<String>, JobError> {
-        enc.as_ref()
-            .map(|e| key.open(&state.sealer, column, e))
-            .transpose()
-            .map_err(|_| {
-                JobError::Permanent("stored credentials cannot be decrypted (wrong POSTPROXY_SECRET_KEY?)".into())
-            })
-    };
-    let access = open(&row.access_token_enc, Column::AccessToken)?
-        .ok_or_else(|| JobError::Permanent("no access token".into()))?;
-    let refresh = open(&row.refresh_token_enc, Column::RefreshToken)?;
-    let credential = open(&row.credential_enc, Column::Credential)?;
+    let access = open(Column::AccessToken)?.ok_or_else(|| JobError::Permanent("no access token".into()))?;
+    let refresh = open(Column::RefreshToken)?;
+    let credential = open(Column::Credential)?;
     let now = now_ms();
     if !platforms::can_refresh(platform, refresh.is_some()) {
         // Nothing to renew with: the scheduler marks it expired when its time comes.

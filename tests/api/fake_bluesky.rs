@@ -61,6 +61,8 @@ struct Inner {
     /// Valid access tokens → DID; refresh tokens → DID.
     access: HashMap<String, String>,
     refresh: HashMap<String, String>,
+    /// Every token minted, for "never logged" checks.
+    minted: Vec<String>,
     counter: u64,
     blobs: Vec<Blob>,
     records: Vec<Record>,
@@ -185,6 +187,11 @@ impl FakeBluesky {
         self.inner.lock().unwrap().rate_limited.push(reset_in_s);
     }
 
+    /// Every session token this fake handed out.
+    pub fn minted(&self) -> Vec<String> {
+        self.inner.lock().unwrap().minted.clone()
+    }
+
     pub fn records(&self) -> Vec<Record> {
         self.inner.lock().unwrap().records.clone()
     }
@@ -227,6 +234,7 @@ impl Inner {
         let refresh = format!("refresh-{}-{did}", self.counter);
         self.access.insert(access.clone(), did.into());
         self.refresh.insert(refresh.clone(), did.into());
+        self.minted.extend([access.clone(), refresh.clone()]);
         (access, refresh)
     }
 

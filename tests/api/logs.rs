@@ -30,7 +30,13 @@ impl Write for Capture {
 async fn scenario(backend: crate::helpers::Backend) -> Vec<String> {
     let fake = FakeProvider::start().await;
     let tg = crate::fake_telegram::FakeTelegram::start().await;
-    let t = TestApp::builder(backend).fake(&fake).telegram(&tg).spawn().await;
+    let bsky = crate::fake_bluesky::FakeBluesky::start().await;
+    let t = TestApp::builder(backend)
+        .fake(&fake)
+        .telegram(&tg)
+        .bluesky(&bsky)
+        .spawn()
+        .await;
     let mut secrets = vec![t.account.key.clone()];
     // Telegram: the bot token travels in URL paths; connect, post, fail on a revoked token.
     let bot = tg.add_bot("Log Bot", "log_bot");
@@ -57,6 +63,45 @@ async fn scenario(backend: crate::helpers::Backend) -> Vec<String> {
     for token in [&bot, &renewed] {
         secrets.push(token.split(':').nth(1).unwrap().to_string());
     }
+    // Bluesky: an app password, sessions renewed and signed in again, a refused sign-in.
+    let app_password = "logs-pass-word-1234";
+    let did = bsky.add_account("logs.test", "Logs", app_password);
+    for password in ["wrong-pass-word-0000", app_password] {
+        t.post(
+            &connect,
+            &t.account.key,
+            json!({"platform": "bluesky", "identifier": "logs.test", "app_password": password}),
+        )
+        .await;
+    }
+    bsky.expire_access_tokens();
+    t.post(
+        "/api/posts",
+        &t.account.key,
+        json!({"post": {"body": "b1"}, "profiles": ["bluesky"]}),
+    )
+    .await;
+    postproxy::jobs::drain(&t.state).await.unwrap();
+    bsky.expire_sessions();
+    t.post(
+        "/api/posts",
+        &t.account.key,
+        json!({"post": {"body": "b2"}, "profiles": ["bluesky"]}),
+    )
+    .await;
+    postproxy::jobs::drain(&t.state).await.unwrap();
+    bsky.revoke_app_password(&did);
+    t.post(
+        "/api/posts",
+        &t.account.key,
+        json!({"post": {"body": "b3"}, "profiles": ["bluesky"]}),
+    )
+    .await;
+    postproxy::jobs::drain(&t.state).await.unwrap();
+    assert!(bsky.records().len() == 2, "the Bluesky scenario ran");
+    secrets.push(app_password.to_string());
+    secrets.push("wrong-pass-word-0000".to_string());
+    secrets.extend(bsky.minted());
     drop(tg); // unreachable: the connection error names the URL, never the token
     t.post(
         &connect,

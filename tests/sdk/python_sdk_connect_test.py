@@ -30,7 +30,7 @@ import sys
 
 import postproxy
 from postproxy import PostProxy, PostProxyError
-from sdkcheck import Checks, env
+from sdkcheck import Checks, env, until_processed
 
 BASE_URL = env("POSTPROXY_BASE_URL").rstrip("/")
 API_KEY = env("POSTPROXY_API_KEY")
@@ -40,16 +40,6 @@ APP_PASSWORD = env("BLUESKY_APP_PASSWORD")
 BOT_TOKEN = env("TELEGRAM_BOT_TOKEN")
 CHAT_ID = env("TELEGRAM_CHAT_ID")
 
-
-async def until_processed(client, post_id: str, timeout: float = 20.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        p = await client.posts.get(post_id)
-        if p.status == "processed":
-            return p
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"post {post_id} still {p.status} after {timeout} s: {p}")
-        await asyncio.sleep(0.2)
 
 
 async def main() -> int:

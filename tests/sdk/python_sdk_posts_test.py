@@ -36,7 +36,7 @@ from datetime import datetime, timedelta, timezone
 
 import postproxy
 from postproxy import NotFoundError, PostProxy, PostProxyError
-from sdkcheck import Checks, env, expect_error
+from sdkcheck import Checks, env, expect_error, until_processed
 
 BASE_URL = env("POSTPROXY_BASE_URL").rstrip("/")
 API_KEY = env("POSTPROXY_API_KEY")
@@ -55,16 +55,6 @@ def check_post(p) -> None:
     for r in p.platforms + [r for c in p.thread for r in c.platforms]:
         assert r.status in RESULT_STATUSES, f"platform status {r.status!r} is not in the SDK's enum"
 
-
-async def until_processed(client, post_id: str, timeout: float = 20.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        p = await client.posts.get(post_id)
-        if p.status == "processed":
-            return p
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"post {post_id} still {p.status} after {timeout} s: {p}")
-        await asyncio.sleep(0.2)
 
 
 async def main() -> int:

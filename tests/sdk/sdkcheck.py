@@ -2,6 +2,7 @@
 tiny check runner that prints one line per check and `N passed, M failed` last."""
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import traceback
@@ -96,3 +97,15 @@ class Checks:
                 print(f"  - {name}")
         print(f"{len(self.passed)} passed, {len(self.failed)} failed")
         return 1 if self.failed else 0
+
+
+async def until_processed(client, post_id: str, timeout: float = 20.0):
+    """Polls a post until it is `processed` (the job worker publishes in the background)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        p = await client.posts.get(post_id)
+        if p.status == "processed":
+            return p
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"post {post_id} still {p.status} after {timeout} s: {p}")
+        await asyncio.sleep(0.2)
