@@ -952,11 +952,22 @@ pub fn parse_instant(s: &str) -> Option<i64> {
 /// platform's published limits. `None` when it can; otherwise the reason, in plain words.
 pub fn media_refusal(platform: Platform, rules: &Rules, kind: &str, content_type: &str, size: u64) -> Option<String> {
     let label = platform_label(platform);
+    // Whole megabytes where the limit is one, else exact bytes (Bluesky's 1,000,000).
     let size_text = |n: u64| {
         if n.is_multiple_of(super::rules::MB) {
             format!("{} MB", n / super::rules::MB)
-        } else {
+        } else if n >= 10 * super::rules::MB {
             format!("{:.1} MB", n as f64 / super::rules::MB as f64)
+        } else {
+            let digits = n.to_string();
+            let mut grouped = String::new();
+            for (i, c) in digits.chars().enumerate() {
+                if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                    grouped.push(',');
+                }
+                grouped.push(c);
+            }
+            format!("{grouped} bytes")
         }
     };
     if kind == "video" {

@@ -352,6 +352,21 @@ async fn text_is_counted_in_graphemes_up_to_300() {
             r.text
         );
         drain(&t).await;
+        // An image above the blob limit is refused when it is downloaded, saying so.
+        let big = create(
+            &t,
+            json!({"post": {"body": "Big"}, "profiles": ["bluesky"],
+                   "media": [format!("{}/pages/big.jpg", bsky.service_url())]}),
+        )
+        .await;
+        settle(&t).await;
+        let post = get(&t, &big).await;
+        let shown = post.to_string();
+        assert!(
+            shown.contains("Bluesky accepts images up to 1,000,000 bytes; this one is 1,100,002 bytes"),
+            "{post}"
+        );
+        assert_eq!(post["platforms"][0]["status"], "failed", "{post}");
         assert_eq!(bsky.records().len(), 1);
     }
 }

@@ -356,6 +356,12 @@ async fn serve(
             return ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
         }
         "/pages/thumb.jpg" => return ([(header::CONTENT_TYPE, "image/jpeg")], JPEG).into_response(),
+        "/pages/big.jpg" => {
+            let mut big = JPEG[..JPEG.len() - 2].to_vec();
+            big.resize(1_100_000, 0);
+            big.extend_from_slice(&[0xFF, 0xD9]);
+            return ([(header::CONTENT_TYPE, "image/jpeg")], big).into_response();
+        }
         "/pages/clip.mp4" => {
             return ([(header::CONTENT_TYPE, "video/mp4")], crate::fake_telegram::MP4).into_response();
         }
