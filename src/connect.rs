@@ -388,7 +388,13 @@ pub async fn sign_in(
                 "{label} could not be reached to check the credentials: {}",
                 f.message
             )),
-            _ => ApiError::Unprocessable(format!("{label} refused the credentials: {}", f.message)),
+            // A refusal of something else than the credentials says what to do about it.
+            _ => ApiError::Unprocessable(match &f.note {
+                Some(note) if f.kind == FailureKind::Refused => {
+                    format!("{label} refused the credentials: {} ({note})", f.message)
+                }
+                _ => format!("{label} refused the credentials: {}", f.message),
+            }),
         }
     })?;
     let now = now_ms();

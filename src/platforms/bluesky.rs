@@ -355,6 +355,7 @@ impl Network for Bluesky {
                 FailureKind::Revoked => Failure {
                     kind: FailureKind::Refused,
                     message: format!("{} (check the identifier and the app password)", f.message),
+                    note: None,
                     ..f
                 },
                 _ => f,

@@ -38,6 +38,8 @@ pub struct Bot {
     pub username: String,
     pub first_name: String,
     pub revoked: bool,
+    /// A webhook set with `setWebhook`: `getUpdates` then answers 409.
+    pub webhook: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -141,8 +143,15 @@ impl FakeTelegram {
             username: username.into(),
             first_name: first_name.into(),
             revoked: false,
+            webhook: None,
         });
         token
+    }
+
+    /// Points a bot's updates at a webhook of another program.
+    pub fn set_webhook(&self, token: &str, url: &str) {
+        let mut s = self.inner.lock().unwrap();
+        s.bots.iter_mut().find(|b| b.token == token).expect("known bot").webhook = Some(url.into());
     }
 
     /// Revokes a bot's token in @BotFather; its new token.
@@ -337,6 +346,10 @@ async fn serve(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, headers: Header
         "getMe" => ok(
             json!({"id": bot.id, "is_bot": true, "first_name": bot.first_name, "username": bot.username,
                              "can_join_groups": true, "can_read_all_group_messages": false, "supports_inline_queries": false}),
+        ),
+        "getUpdates" if bot.webhook.is_some() => err(
+            409,
+            "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
         ),
         "getUpdates" => {
             let offset = text(&p, "offset").and_then(|o| o.parse::<i64>().ok());

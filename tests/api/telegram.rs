@@ -148,6 +148,16 @@ async fn wrong_or_missing_tokens_are_clear_422s_and_store_nothing() {
         let msg = r.body["error"].as_str().unwrap();
         assert!(msg.contains("not a Telegram bot token"), "{msg}");
         assert!(tg.calls().is_empty());
+        // A bot whose updates go to another program's webhook: refused, saying why.
+        let hooked = tg.add_bot("Hooked", "hooked_bot");
+        tg.set_webhook(&hooked, "https://elsewhere.example/hook");
+        let r = connect(&t, json!({"platform": "telegram", "bot_token": hooked})).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let msg = r.body["error"].as_str().unwrap();
+        assert!(
+            msg.contains("webhook is active") && msg.contains("postproxy needs the bot to itself"),
+            "{msg}"
+        );
         // Well-formed but unknown: Telegram's 401, in its words.
         let r = connect(
             &t,
