@@ -434,6 +434,43 @@ pub fn unreachable_providers() -> Providers {
     })
 }
 
+fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// Drops, in the background, the test databases earlier runs left behind (each test makes its
+/// own and nothing drops it): those named more than an hour ago, or in the old unnamed-time
+/// format, so a run going on beside this one keeps its own.
+fn sweep_old_databases(base: String) {
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        rt.block_on(async move {
+            let Ok(pool) = sqlx::PgPool::connect(&base).await else {
+                return;
+            };
+            let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'")
+                .fetch_all(&pool)
+                .await
+                .unwrap_or_default();
+            let cutoff = unix_secs().saturating_sub(3600);
+            for name in names {
+                let made = name.split('_').nth(1).and_then(|t| t.parse::<u64>().ok());
+                let old_format = name.len() == 2 + 16 && !name[2..].contains('_');
+                if made.is_some_and(|t| t < cutoff) || old_format {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
+                        .execute(&pool)
+                        .await;
+                }
+            }
+        });
+    });
+}
+
 /// A URL naming a new, empty database (a temp SQLite file, or a new PostgreSQL database).
 pub async fn fresh_database_url(backend: Backend) -> (String, Option<tempfile::TempDir>) {
     match backend {
@@ -444,7 +481,10 @@ pub async fn fresh_database_url(backend: Backend) -> (String, Option<tempfile::T
         }
         Backend::Postgres => {
             let base = std::env::var("TEST_POSTGRES_URL").expect("TEST_POSTGRES_URL");
-            let name = format!("t_{}", hex::encode(rand_bytes()));
+            static SWEEP: std::sync::Once = std::sync::Once::new();
+            SWEEP.call_once(|| sweep_old_databases(base.clone()));
+            // The creation time in the name lets a later run drop what this one leaves.
+            let name = format!("t_{}_{}", unix_secs(), hex::encode(rand_bytes()));
             let admin = Db::connect(
                 &base,
                 PoolConfig {

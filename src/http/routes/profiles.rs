@@ -203,7 +203,11 @@ pub async fn placements(
 ) -> ApiResult<Json<PlacementList>> {
     let row = find(&state, &caller, &id).await?;
     // Chats a Telegram bot was just added to show at once; a failure leaves what is stored.
-    if let Err(e) = crate::jobs::placements::sync(&state, row.id).await {
+    let appear_later = crate::platforms::network(row.platform)
+        .spec()
+        .credentials()
+        .is_some_and(|c| c.placements_appear);
+    if appear_later && let Err(e) = crate::jobs::placements::sync(&state, row.id).await {
         tracing::warn!(profile_id = row.id, error = %e, "could not read new placements");
     }
     let data = profiles::placements(&state.db, row.id)
