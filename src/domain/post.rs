@@ -914,7 +914,7 @@ fn check_media(rules: &Rules, name: &str, prefix: &str, media: &[MediaFacts], er
         ));
     }
     let videos = media.iter().filter(|m| **m == MediaFacts::Video).count();
-    if videos > 0 && n > 1 {
+    if videos > 0 && n > 1 && !rules.mixed_media {
         errors.push(format!(
             "{prefix}media mixes a video with other media, which {name} does not allow"
         ));
@@ -1070,6 +1070,35 @@ mod tests {
         );
         assert_eq!(parse_instant("2024-01-15T10:30:00"), Some(1_705_314_600_000));
         assert_eq!(parse_instant("tomorrow"), None);
+    }
+
+    #[test]
+    fn videos_mix_with_images_only_where_the_platform_allows() {
+        let params = PlatformParams {
+            telegram: Some(TelegramParams {
+                chat_id: Some(super::super::field::Text("-1".into())),
+                ..TelegramParams::default()
+            }),
+            ..PlatformParams::default()
+        };
+        let d = Draft {
+            body: "x",
+            media: &[MediaFacts::Image, MediaFacts::Video],
+            thread: &[],
+            params: &params,
+        };
+        let target = |p: Platform| TargetFacts {
+            platform: p,
+            rules: crate::platforms::rules(p),
+            name: "A".into(),
+            placements: vec!["-1".into()],
+        };
+        assert_eq!(check(&d, &[target(Platform::Telegram)]), Vec::<String>::new());
+        let errors = check(&d, &[target(Platform::Bluesky)]);
+        assert_eq!(
+            errors,
+            vec!["media mixes a video with other media, which Bluesky does not allow"]
+        );
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub struct Rules {
     /// empty (such videos are stored, then fail with a note saying so).
     pub video_types: &'static [&'static str],
     pub max_video_bytes: u64,
+    /// Images and videos mix in one post, videos several (Telegram's albums).
+    pub mixed_media: bool,
     /// The platform takes videos only (YouTube).
     pub video_only: bool,
     /// A post needs at least one medium (Instagram, TikTok).

@@ -68,6 +68,7 @@ pub const SPEC: Spec = Spec {
         max_image_bytes: MAX_BLOB,
         video_types: &["video/mp4", "video/quicktime", "video/webm", "video/mpeg"],
         max_video_bytes: 100_000_000,
+        mixed_media: false,
         video_only: false,
         needs_media: false,
         needs_text_or_media: true,

@@ -44,6 +44,7 @@ pub const SPEC: Spec = Spec {
         max_image_bytes: 10 * MB,
         video_types: &["video/mp4"],
         max_video_bytes: 50 * MB,
+        mixed_media: true,
         video_only: false,
         needs_media: false,
         needs_text_or_media: true,
@@ -214,17 +215,7 @@ impl Network for Telegram {
                     .json(&body)
             }
             [file] if file.is_video() => {
-                // Streamed from storage: up to 50 MB through the Bot API.
-                let (size, body) = publish::file_body(Platform::Telegram, &account.storage, file).await?;
-                let part = reqwest::multipart::Part::stream_with_length(body, size)
-                    .file_name("video.mp4")
-                    .mime_str(&file.content_type)
-                    .map_err(|_| {
-                        Failure::new(
-                            FailureKind::Refused,
-                            format!("Telegram cannot take a file of type {}", file.content_type),
-                        )
-                    })?;
+                let part = video_part(account, file, 0).await?;
                 let mut form = reqwest::multipart::Form::new()
                     .text("chat_id", chat.id.clone())
                     .text("supports_streaming", "true")
@@ -249,7 +240,13 @@ impl Network for Telegram {
                 let mut media = Vec::new();
                 let mut form = reqwest::multipart::Form::new().text("chat_id", chat.id.clone());
                 for (i, file) in files.iter().enumerate() {
-                    let mut m = json!({ "type": "photo", "media": format!("attach://photo{i}") });
+                    // Photos and videos mix in one album.
+                    let (kind, part) = if file.is_video() {
+                        ("video", video_part(account, file, i).await?)
+                    } else {
+                        ("photo", photo_part(account, file, i).await?)
+                    };
+                    let mut m = json!({ "type": kind, "media": format!("attach://file{i}") });
                     if i == 0 && !item.text.is_empty() {
                         m["caption"] = json!(item.text);
                         if let Some(mode) = parse_mode {
@@ -257,7 +254,7 @@ impl Network for Telegram {
                         }
                     }
                     media.push(m);
-                    form = form.part(format!("photo{i}"), photo_part(account, file, i).await?);
+                    form = form.part(format!("file{i}"), part);
                 }
                 form = form.text("media", Value::Array(media).to_string());
                 if silent {
@@ -320,6 +317,20 @@ async fn photo_part(account: &Account, file: &MediaFile, i: usize) -> Result<req
     let bytes = publish::read_file(Platform::Telegram, &account.storage, file).await?;
     reqwest::multipart::Part::bytes(bytes.to_vec())
         .file_name(format!("photo{i}"))
+        .mime_str(&file.content_type)
+        .map_err(|_| {
+            Failure::new(
+                FailureKind::Refused,
+                format!("Telegram cannot take a file of type {}", file.content_type),
+            )
+        })
+}
+
+/// A stored video as an upload part, streamed from storage (up to 50 MB through the Bot API).
+async fn video_part(account: &Account, file: &MediaFile, i: usize) -> Result<reqwest::multipart::Part, Failure> {
+    let (size, body) = publish::file_body(Platform::Telegram, &account.storage, file).await?;
+    reqwest::multipart::Part::stream_with_length(body, size)
+        .file_name(format!("video{i}.mp4"))
         .mime_str(&file.content_type)
         .map_err(|_| {
             Failure::new(

@@ -41,6 +41,7 @@ pub const SPEC: Spec = Spec {
         max_image_bytes: 5 * MB,
         video_types: &[],
         max_video_bytes: 0,
+        mixed_media: false,
         video_only: false,
         needs_media: false,
         needs_text_or_media: true,

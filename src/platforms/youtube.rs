@@ -43,6 +43,7 @@ pub const SPEC: Spec = Spec {
         max_image_bytes: 0,
         video_types: &[],
         max_video_bytes: 0,
+        mixed_media: false,
         video_only: true,
         needs_media: false,
         needs_text_or_media: false,

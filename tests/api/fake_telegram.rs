@@ -433,19 +433,21 @@ async fn serve(State(inner): State<Arc<Mutex<Inner>>>, uri: Uri, headers: Header
                             .as_str()
                             .and_then(|a| a.strip_prefix("attach://"))
                             .unwrap_or("");
-                        let Some(photo) = files.get(name).filter(|b| sniff_image(b).is_some()) else {
+                        let is_video = m["type"] == "video";
+                        let fits = |b: &&Vec<u8>| if is_video { is_mp4(b) } else { sniff_image(b).is_some() };
+                        let Some(file) = files.get(name).filter(fits) else {
                             return err(400, "Bad Request: wrong file identifier/HTTP URL specified");
                         };
                         let caption = m["caption"].as_str().unwrap_or_default().to_string();
                         if caption.chars().count() > 1024 {
                             return err(400, "Bad Request: message caption is too long");
                         }
-                        sent.push((
-                            caption,
-                            m["parse_mode"].as_str().map(String::from),
-                            Some(photo.clone()),
-                            None,
-                        ));
+                        let (photo, video) = if is_video {
+                            (None, Some(file.clone()))
+                        } else {
+                            (Some(file.clone()), None)
+                        };
+                        sent.push((caption, m["parse_mode"].as_str().map(String::from), photo, video));
                     }
                 }
             }

@@ -441,3 +441,33 @@ async fn a_video_goes_out_with_send_video() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photos_and_videos_mix_in_one_album() {
+    for backend in backends() {
+        let (t, tg, _fake) = app(backend).await;
+        connected_bot(&t, &tg).await;
+        let (photo, video) = (tg.photo_url(), tg.video_url());
+        let id = create(
+            &t,
+            json!({"post": {"body": "Mixed"}, "profiles": ["telegram"], "media": [photo, video, video],
+                   "platforms": {"telegram": {"chat_id": CHANNEL.to_string()}}}),
+        )
+        .await;
+        for _ in 0..3 {
+            drain(&t).await;
+            time_passes(&t).await;
+        }
+        let post = get(&t, &id).await;
+        assert_eq!(post["platforms"][0]["status"], "published", "{post}");
+        let msgs = tg.messages();
+        assert_eq!(msgs.len(), 3);
+        assert!(msgs[0].photo.is_some() && msgs[0].text == "Mixed");
+        assert!(
+            msgs[1..]
+                .iter()
+                .all(|m| m.video.as_deref() == Some(crate::fake_telegram::MP4))
+        );
+        assert!(msgs.iter().all(|m| m.album == Some(msgs[0].message_id)));
+    }
+}
