@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::fake_bluesky::FakeBluesky;
 use crate::fake_provider::FakeProvider;
-use crate::helpers::{Backend, TestApp, backends, create_post as create, drain, get_post as get, time_passes};
+use crate::helpers::{Backend, TestApp, backends, create_post as create, drain, get_post as get, settle, time_passes};
 
 const PASSWORD: &str = "abcd-efgh-ijkl-mnop";
 
@@ -38,13 +38,6 @@ async fn alice(t: &TestApp, bsky: &FakeBluesky) -> (String, String) {
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     (r.body["profile"]["id"].as_str().unwrap().to_string(), did)
-}
-
-async fn settle(t: &TestApp) {
-    for _ in 0..3 {
-        drain(t).await;
-        time_passes(t).await;
-    }
 }
 
 fn bluesky_post(body: &str) -> Value {

@@ -568,6 +568,14 @@ pub async fn drain(t: &TestApp) {
     postproxy::jobs::drain(&t.state).await.expect("drain");
 }
 
+/// Runs media downloads, then the publishes waiting for them (each round makes what waits due).
+pub async fn settle(t: &TestApp) {
+    for _ in 0..3 {
+        drain(t).await;
+        time_passes(t).await;
+    }
+}
+
 /// Makes every queued job due now (a retry's backoff has passed).
 pub async fn time_passes(t: &TestApp) {
     t.exec("UPDATE jobs SET run_at_ms = 0 WHERE state = 'queued'").await;

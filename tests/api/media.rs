@@ -11,15 +11,7 @@ use crate::connect::connect;
 use crate::fake_provider::FakeProvider;
 use crate::helpers::TestApp;
 
-use crate::helpers::{create_post as create, get_post as get};
-
-/// Runs downloads, then the publishes waiting for them.
-async fn settle(t: &TestApp) {
-    for _ in 0..3 {
-        crate::helpers::drain(t).await;
-        crate::helpers::time_passes(t).await;
-    }
-}
+use crate::helpers::{create_post as create, get_post as get, settle};
 
 fn jpeg(fake: &FakeProvider) -> String {
     format!("{}/instagram/files/photo.jpg", fake.base())

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::fake_provider::FakeProvider;
 use crate::fake_telegram::FakeTelegram;
-use crate::helpers::{TestApp, backends, create_post as create, drain, get_post as get, time_passes};
+use crate::helpers::{TestApp, backends, create_post as create, drain, get_post as get, settle, time_passes};
 
 const CHANNEL: i64 = -1_001_234_567_890;
 
@@ -232,10 +232,7 @@ async fn text_photo_and_album_posts_reach_the_chat() {
                    "platforms": {"telegram": {"chat_id": CHANNEL.to_string()}}}),
         )
         .await;
-        for _ in 0..3 {
-            drain(&t).await;
-            time_passes(&t).await;
-        }
+        settle(&t).await;
         assert_eq!(get(&t, &one).await["platforms"][0]["status"], "published");
         let three_post = get(&t, &three).await;
         assert_eq!(three_post["platforms"][0]["status"], "published", "{three_post}");
@@ -424,10 +421,7 @@ async fn a_video_goes_out_with_send_video() {
                    "platforms": {"telegram": {"chat_id": CHANNEL.to_string()}}}),
         )
         .await;
-        for _ in 0..3 {
-            drain(&t).await;
-            time_passes(&t).await;
-        }
+        settle(&t).await;
         let post = get(&t, &id).await;
         assert_eq!(post["platforms"][0]["status"], "published", "{post}");
         let msgs = tg.messages();
@@ -454,10 +448,7 @@ async fn photos_and_videos_mix_in_one_album() {
                    "platforms": {"telegram": {"chat_id": CHANNEL.to_string()}}}),
         )
         .await;
-        for _ in 0..3 {
-            drain(&t).await;
-            time_passes(&t).await;
-        }
+        settle(&t).await;
         let post = get(&t, &id).await;
         assert_eq!(post["platforms"][0]["status"], "published", "{post}");
         let msgs = tg.messages();
