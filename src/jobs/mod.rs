@@ -72,11 +72,7 @@ pub async fn schedule_tick(state: &AppState) -> sqlx::Result<usize> {
     }
     let mut enqueued = 0;
     for platform in Platform::ALL {
-        if platforms::network(platform)
-            .spec()
-            .credentials()
-            .is_some_and(|c| c.placements_appear)
-        {
+        if platforms::placements_appear(platform) {
             for id in profiles::active_of(&state.db, platform).await? {
                 enqueue_alone(&state.db, &placements::SyncPlacements { profile_id: id }, now, now).await?;
             }

@@ -38,11 +38,7 @@ pub async fn sync(state: &AppState, profile_id: i64) -> Result<(), JobError> {
         return Ok(());
     };
     let platform = row.platform;
-    let appear_later = platforms::network(platform)
-        .spec()
-        .credentials()
-        .is_some_and(|c| c.placements_appear);
-    if row.status != ProfileStatus::Active || !appear_later {
+    if row.status != ProfileStatus::Active || !platforms::placements_appear(platform) {
         return Ok(());
     }
     let Some(cfg) = state.providers.get(platform) else {

@@ -301,6 +301,12 @@ fn not_yet(p: Platform, what: &str) -> Failure {
     .note("Nothing was sent to the platform. The post was stored; post it there directly for now.")
 }
 
+/// Whether the platform's placements appear after the connection (Telegram's chats), to be
+/// read with `placement_changes`.
+pub fn placements_appear(p: Platform) -> bool {
+    network(p).spec().credentials().is_some_and(|c| c.placements_appear)
+}
+
 /// Whether the platform lets postproxy look for a post whose create call had an unknown outcome.
 pub fn can_look_up(p: Platform) -> bool {
     network(p).spec().can_look_up

@@ -203,11 +203,9 @@ pub async fn placements(
 ) -> ApiResult<Json<PlacementList>> {
     let row = find(&state, &caller, &id).await?;
     // Chats a Telegram bot was just added to show at once; a failure leaves what is stored.
-    let appear_later = crate::platforms::network(row.platform)
-        .spec()
-        .credentials()
-        .is_some_and(|c| c.placements_appear);
-    if appear_later && let Err(e) = crate::jobs::placements::sync(&state, row.id).await {
+    if crate::platforms::placements_appear(row.platform)
+        && let Err(e) = crate::jobs::placements::sync(&state, row.id).await
+    {
         tracing::warn!(profile_id = row.id, error = %e, "could not read new placements");
     }
     let data = profiles::placements(&state.db, row.id)
